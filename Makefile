@@ -1,0 +1,134 @@
+# Canary and blue-green deployments with Istio: the front door.
+# `make` alone prints the help below, generated from the `##@` sections and `## ` comments.
+
+include versions.env
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -o errexit -o nounset -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Where the stages are applied: `cluster` (kind + Istio) or `local` (the local path, no Docker).
+TARGET ?= cluster
+export TARGET
+GATEWAY_URL ?= http://localhost:8080
+export GATEWAY_URL
+CLUSTER_NAME ?= rollouts
+export CLUSTER_NAME
+
+# Pinned tools are installed into ./bin (LOCALBIN) and found there first.
+LOCALBIN ?= $(CURDIR)/bin
+export PATH := $(LOCALBIN):$(PATH)
+
+ROLLOUT := node packages/cli/dist/main.js
+# pnpm at the version pinned in package.json ("packageManager"), fetched if missing.
+PNPM := scripts/pnpm.sh
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m [TARGET=cluster|local]\n"} \
+		/^[a-zA-Z_0-9%-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Local path (no Docker)
+
+.PHONY: demo
+demo: build ## Start v1 + v2 + the local gateway, walk every stage with verification, print a summary, stop everything.
+	$(ROLLOUT) demo
+
+.PHONY: local-up
+local-up: build ## Start v1, v2 and the local gateway in the background (then `make <stage> TARGET=local`).
+	$(ROLLOUT) local up
+
+.PHONY: local-down
+local-down: ## Stop the local path started by `make local-up`.
+	$(ROLLOUT) local down
+
+.PHONY: run-v1
+run-v1: build ## Run the v1 build in the foreground (PORT, default 3000).
+	node apps/webapp/dist/v1/main.js
+
+.PHONY: run-v2
+run-v2: build ## Run the v2 build in the foreground (PORT, default 3000).
+	node apps/webapp/dist/v2/main.js
+
+##@ Development
+
+.PHONY: install
+install: ## Install the workspace with the frozen lockfile (gets the pinned pnpm if missing).
+	$(PNPM) install --frozen-lockfile
+
+.PHONY: build
+build: install ## Build every package and both app versions.
+	$(PNPM) exec turbo run build --output-logs=errors-only
+
+.PHONY: lint
+lint: install ## Lint and format-check every package (biome) and the shell scripts (shellcheck).
+	$(PNPM) exec turbo run lint --output-logs=errors-only
+
+.PHONY: typecheck
+typecheck: install ## Type-check every package, the k6 scripts included.
+	$(PNPM) exec turbo run typecheck --output-logs=errors-only
+
+.PHONY: test
+test: ## Run the whole test suite (installs what it needs first); last line: passed/failed count.
+	scripts/test.sh
+
+.PHONY: bench
+bench: build ## Benchmarks: app vs bare Express, gateway vs direct (ratios measured in the same run).
+	$(PNPM) exec turbo run bench --concurrency=1
+
+.PHONY: stages
+stages: build ## Print every stage and its expected split, derived from istio/stages/*.yaml.
+	$(ROLLOUT) stages
+
+##@ Cluster path (kind + Istio)
+
+.PHONY: doctor
+doctor: ## Preflight: Docker and its CPU/memory, tools and versions, port 8080, CPU architecture.
+	scripts/doctor.sh
+
+.PHONY: tools
+tools: ## Install the pinned kind, kubectl, helm, istioctl and k6 into ./bin when missing.
+	scripts/tools.sh
+
+.PHONY: up
+up: build ## Create the kind cluster, install Istio, build + load images, install the chart, apply `stable` (idempotent).
+	scripts/cluster-up.sh
+
+.PHONY: down
+down: ## Delete the kind cluster and everything in it.
+	scripts/cluster-down.sh
+
+.PHONY: dashboards
+dashboards: ## Install Istio's Prometheus and Kiali addons and port-forward them (Ctrl-C stops).
+	scripts/dashboards.sh
+
+##@ Stages (TARGET=cluster by default; TARGET=local for the local path)
+
+.PHONY: stable green blue-preview blue
+# Each target applies istio/stages/<target>.yaml and verifies it; what a stage means lives only in that file
+# (`make stages` prints it). An unknown canary-N is refused with the list of valid stages.
+stable: build ## Apply the canary baseline (istio/stages/stable.yaml) and verify it.
+	scripts/stage.sh $@
+canary-%: build ## Apply canary-10, -25, -50, -75 or -100 and verify it.
+	scripts/stage.sh $@
+green: build ## Apply the blue-green baseline (istio/stages/green.yaml) and verify it.
+	scripts/stage.sh $@
+blue-preview: build ## Apply the blue preview (istio/stages/blue-preview.yaml) and verify it.
+	scripts/stage.sh $@
+blue: build ## Apply the blue-green switch (istio/stages/blue.yaml) and verify it.
+	scripts/stage.sh $@
+
+.PHONY: rollback
+rollback: build ## All traffic back to the stable version: `green` after a blue-green stage, else `stable`.
+	scripts/rollback.sh
+
+.PHONY: verify
+verify: build ## Measure the applied stage again through GATEWAY_URL.
+	scripts/verify.sh
+
+.PHONY: status
+status: build ## Which stage is applied, and its expected split.
+	scripts/status.sh

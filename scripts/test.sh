@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The whole test suite (`make test`, `.ci/run`). Installs what it needs, runs every suite even when one fails,
+# collects JUnit XML in .test-results/ and ends with one line: "N passed, N failed".
+#
+#   workspace   turbo: build, typecheck (k6 scripts included), lint, vitest (Node 20)
+#   node24      vitest again on Node 24, the image's runtime
+#   chart       helm lint/template, helm-unittest, kubeconform, checkov, schema cases   (scripts/test-chart.sh)
+#   istio       istioctl validate + analyze, stage lint against the rendered chart      (scripts/test-istio.sh)
+#   scripts     shellcheck + bats with stub binaries                                    (scripts/test-scripts.sh)
+#   demo        `make demo`: every stage through the local gateway with real traffic
+#
+# SUITES="workspace chart" scripts/test.sh runs a subset.
+set -o errexit -o nounset -o pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${REPO_ROOT}"
+# shellcheck source=versions.env
+source versions.env
+
+export TEST_RESULTS_DIR="${REPO_ROOT}/.test-results"
+export PATH="${REPO_ROOT}/bin:${PATH}"
+export FORCE_COLOR=0 NO_COLOR=1 TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
+PNPM="${REPO_ROOT}/scripts/pnpm.sh"
+SUITES="${SUITES:-workspace node24 chart istio scripts demo}"
+
+rm -rf "${TEST_RESULTS_DIR}"
+mkdir -p "${TEST_RESULTS_DIR}"
+
+xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+
+# A suite that exits non-zero without a failure in its JUnit (a crash, a lint error, a build error) still counts:
+# it gets a failed testcase of its own, carrying the tail of its log.
+record_exit() {
+  local suite="$1" rc="$2" seconds="$3" log="$4"
+  local status='' msg
+  if ((rc != 0)); then
+    msg="$(tail -n 40 "${log}" | xml_escape)"
+    status="<failure message=\"exited ${rc}\">${msg}</failure>"
+  fi
+  cat >"${TEST_RESULTS_DIR}/harness-${suite}.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<testsuites><testsuite name="harness" tests="1" failures="$((rc != 0))">
+<testcase classname="harness" name="${suite} suite completes" time="${seconds}">${status}</testcase>
+</testsuite></testsuites>
+EOF
+}
+
+run_suite() {
+  local suite="$1"
+  shift
+  local log="${TEST_RESULTS_DIR}/${suite}.log" start=${SECONDS} rc=0
+  printf '\n>>> suite %s: %s\n' "${suite}" "$*"
+  "$@" 2>&1 | tee "${log}" || rc=$?
+  local took=$((SECONDS - start))
+  record_exit "${suite}" "${rc}" "${took}" "${log}"
+  if ((rc == 0)); then
+    printf '<<< suite %s passed in %ss\n' "${suite}" "${took}"
+  else
+    printf '<<< suite %s FAILED (exit %s) in %ss\n' "${suite}" "${rc}" "${took}"
+  fi
+}
+
+suite_workspace() {
+  "${PNPM}" exec turbo run build typecheck lint test --continue --output-logs=new-only
+}
+
+suite_node24() {
+  local node24_dir
+  node24_dir="$(dirname "$(readlink -f bin/node24)")"
+  # Same packages, same tests, with Node 24 first on PATH (vitest's shebang picks it up).
+  PATH="${node24_dir}:${PATH}" TEST_RESULTS_SUFFIX=-node24 bash -c '
+    node --version
+    "$0" -r --workspace-concurrency=1 --filter "./apps/*" --filter "./packages/*" run test' "${PNPM}"
+}
+
+suite_demo() {
+  make --no-print-directory demo
+}
+
+main() {
+  local start=${SECONDS}
+  printf '>>> installing the workspace (frozen lockfile) and the test tools\n'
+  "${PNPM}" install --frozen-lockfile
+  scripts/ci-tools.sh
+  printf '<<< ready in %ss\n' "$((SECONDS - start))"
+
+  local s
+  for s in ${SUITES}; do
+    case "${s}" in
+      workspace) run_suite workspace suite_workspace ;;
+      node24) run_suite node24 suite_node24 ;;
+      chart) run_suite chart scripts/test-chart.sh ;;
+      istio) run_suite istio scripts/test-istio.sh ;;
+      scripts) run_suite scripts scripts/test-scripts.sh ;;
+      demo) run_suite demo suite_demo ;;
+      *) printf 'error: unknown suite %s (known: workspace node24 chart istio scripts demo)\n' "${s}" >&2; exit 2 ;;
+    esac
+  done
+
+  printf '\n>>> all suites done in %ss\n' "$((SECONDS - start))"
+  node scripts/test-summary.mjs "${TEST_RESULTS_DIR}"
+}
+
+main "$@"
