@@ -1,0 +1,58 @@
+/**
+ * Confidence intervals for a proportion, for the "interval" column of a verification table.
+ */
+
+import { binomialCdf, binomialSf, checkConfidence, checkCount } from './binomial.js';
+import { normalQuantile } from './special.js';
+
+/** A closed interval of proportions. */
+export interface ProportionInterval {
+  lo: number;
+  hi: number;
+}
+
+function checkSuccesses(k: number, n: number): void {
+  checkCount('k', k);
+  checkCount('n', n);
+  if (k > n) throw new RangeError(`k must be <= n, got k=${k}, n=${n}`);
+  if (n === 0) throw new RangeError('n must be > 0 for an interval');
+}
+
+/** Root of a monotone function on [0, 1] by bisection (increasing: f(0) < target ≤ f(1)). */
+function bisect(f: (p: number) => number, target: number, increasing: boolean): number {
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 200 && hi - lo > 1e-15; i++) {
+    const mid = (lo + hi) / 2;
+    const v = f(mid);
+    if (v < target === increasing) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/**
+ * Clopper–Pearson ("exact") interval: the proportions p for which neither one-sided exact test rejects k
+ * successes in n trials at (1 − confidence)/2. Conservative: coverage is at least `confidence`.
+ */
+export function clopperPearson(k: number, n: number, confidence: number): ProportionInterval {
+  checkSuccesses(k, n);
+  checkConfidence(confidence);
+  const tail = (1 - confidence) / 2;
+  // lo: P(X ≥ k; p) = tail, increasing in p.  hi: P(X ≤ k; p) = tail, decreasing in p.
+  const lo = k === 0 ? 0 : bisect((p) => binomialSf(k - 1, n, p), tail, true);
+  const hi = k === n ? 1 : bisect((p) => binomialCdf(k, n, p), tail, false);
+  return { lo, hi };
+}
+
+/** Wilson score interval: closed form, good coverage, never outside [0, 1]. */
+export function wilson(k: number, n: number, confidence: number): ProportionInterval {
+  checkSuccesses(k, n);
+  checkConfidence(confidence);
+  const z = normalQuantile(1 - (1 - confidence) / 2);
+  const phat = k / n;
+  const z2n = (z * z) / n;
+  const centre = (phat + z2n / 2) / (1 + z2n);
+  const half = (z * Math.sqrt((phat * (1 - phat)) / n + z2n / (4 * n))) / (1 + z2n);
+  return { lo: Math.max(0, centre - half), hi: Math.min(1, centre + half) };
+}
