@@ -1,0 +1,174 @@
+/**
+ * The admin API of the local gateway, on loopback like Envoy's admin interface:
+ *   GET  /stage    -> {stage, appliedAt, overrideWeights, gatewayPort}
+ *   PUT  /stage    {"stage": "canary-25"}                               -> switch atomically, 200 {stage, appliedAt, previous}
+ *   PUT  /stage    {"stage": "canary-25", "overrideWeights": {"v2": 20, "v1": 80}}
+ *                  forces the weights of the route whose destinations are exactly those subsets (a test hook: the
+ *                  verifier must then fail). Unknown stage or bad body -> 400, and nothing changes.
+ *   GET  /routes   -> the applied routing table (routes, weights, upstreams)
+ *   GET  /metrics  -> Prometheus text: istio_requests_total, istio_request_duration_milliseconds, ...
+ *   GET  /ready    -> 200 {ready: true, ...}
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Gateway, RoutingTable } from './gateway.js';
+
+/** Builds routing tables; throws BadStageError for an unknown stage or invalid override. */
+export interface TableSource {
+  build(stage: string, overrideWeights?: Record<string, number> | null): RoutingTable;
+}
+
+/** A request the admin API refuses with 400 (unknown stage, bad override); `validStages` is listed when known. */
+export class BadStageError extends Error {
+  override name = 'BadStageError';
+  constructor(
+    message: string,
+    readonly validStages: readonly string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+const MAX_BODY = 64 * 1024;
+
+export interface AdminServer {
+  server: Server;
+  listen(port: number, host?: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function createAdmin(
+  gateway: Gateway,
+  source: TableSource,
+  log: (line: string) => void = () => {},
+): AdminServer {
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: Error) => json(res, 500, { error: err.message }));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = `${req.method} ${url.pathname}`;
+    switch (route) {
+      case 'GET /stage':
+        return json(res, 200, describeStage(gateway));
+      case 'PUT /stage':
+      case 'POST /stage':
+        return putStage(req, res);
+      case 'GET /routes':
+        return json(res, 200, describeRoutes(gateway.table));
+      case 'GET /metrics': {
+        const body = await gateway.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': gateway.metrics.registry.contentType });
+        res.end(body);
+        return;
+      }
+      case 'GET /ready':
+        return json(res, 200, { ready: true, stage: gateway.table.stage, gatewayPort: gateway.port });
+      default:
+        return json(res, 404, {
+          error: `no admin endpoint ${route}`,
+          endpoints: ['GET /stage', 'PUT /stage', 'GET /routes', 'GET /metrics', 'GET /ready'],
+        });
+    }
+  }
+
+  async function putStage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let raw = '';
+    for await (const chunk of req) {
+      raw += chunk;
+      if (raw.length > MAX_BODY) return json(res, 413, { error: 'body too large' });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return json(res, 400, { error: 'body must be JSON like {"stage": "canary-25"}' });
+    }
+    if (
+      typeof body !== 'object' ||
+      body === null ||
+      typeof (body as { stage?: unknown }).stage !== 'string'
+    ) {
+      return json(res, 400, { error: 'body must be JSON like {"stage": "canary-25"}' });
+    }
+    const { stage, overrideWeights } = body as { stage: string; overrideWeights?: unknown };
+    if (overrideWeights !== undefined && overrideWeights !== null && !isWeights(overrideWeights)) {
+      return json(res, 400, { error: 'overrideWeights must map subset names to non-negative numbers' });
+    }
+    let table: RoutingTable;
+    try {
+      table = source.build(stage, (overrideWeights as Record<string, number> | undefined) ?? null);
+    } catch (err) {
+      if (err instanceof BadStageError) {
+        return json(res, 400, { error: err.message, validStages: err.validStages });
+      }
+      throw err;
+    }
+    const previous = gateway.table.stage;
+    gateway.apply(table);
+    log(
+      `applied stage ${table.stage}${table.overrideWeights ? ` with forced weights ${JSON.stringify(table.overrideWeights)}` : ''} (was ${previous})`,
+    );
+    return json(res, 200, { ...describeStage(gateway), previous });
+  }
+
+  return {
+    server,
+    listen: (port, host = '127.0.0.1') =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host, exclusive: true }, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function isWeights(value: unknown): value is Record<string, number> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const entries = Object.entries(value);
+  return (
+    entries.length > 0 && entries.every(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0)
+  );
+}
+
+export function describeStage(gateway: Gateway) {
+  const t = gateway.table;
+  return {
+    stage: t.stage,
+    appliedAt: t.appliedAt,
+    overrideWeights: t.overrideWeights,
+    gatewayPort: gateway.port,
+  };
+}
+
+export function describeRoutes(table: RoutingTable) {
+  return {
+    stage: table.stage,
+    appliedAt: table.appliedAt,
+    overrideWeights: table.overrideWeights,
+    routes: table.routes.map((r) => ({
+      index: r.index,
+      name: r.name,
+      destinations: r.destinations.map((d) => ({
+        subset: d.subset,
+        weight: d.weight,
+        upstreams: d.upstreams.map((u) => ({ workload: u.workload, version: u.version, origin: u.origin })),
+      })),
+    })),
+  };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,164 @@
+/**
+ * A small load generator on undici: keep-alive connections, bounded concurrency, a timeout per request.
+ * Counts responses by the `x-app-version` header; any non-2xx answer or socket error is a failure.
+ */
+import { Pool } from 'undici';
+
+export const VERSION_HEADER = 'x-app-version';
+/** How a 2xx response without the version header is counted. */
+export const NO_VERSION = '(none)';
+
+export interface RequestFailure {
+  /** `status` for a non-2xx answer, `error` for a socket error, timeout or reset. */
+  kind: 'status' | 'error';
+  status?: number;
+  /** Error code (UND_ERR_HEADERS_TIMEOUT, ECONNREFUSED, ...) or message. */
+  error?: string;
+  /** The x-app-version of a non-2xx answer, when present. */
+  version?: string;
+}
+
+export interface LoadClientOptions {
+  /** Origin of the gateway, e.g. http://localhost:8080. */
+  origin: string;
+  /** Parallel connections and maximum requests in flight. Default 32. */
+  concurrency?: number;
+  /** Per-request limit for headers and for the body, ms. Default 5000. */
+  timeoutMs?: number;
+}
+
+export interface BatchOptions {
+  count: number;
+  path?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  /** Stop early: no new requests, in-flight ones are aborted and counted as failures. */
+  signal?: AbortSignal;
+}
+
+export interface RunOptions extends Omit<BatchOptions, 'count'> {
+  /** Upper bound of requests (Infinity: until stopped). */
+  maxCount: number;
+  /** Called after each response with the running totals; return true to stop. */
+  onOutcome?: (
+    outcome: string | RequestFailure,
+    totals: { counts: Record<string, number>; completed: number; failures: readonly RequestFailure[] },
+  ) => boolean;
+}
+
+export interface BatchResult {
+  /** Successful (2xx) responses per x-app-version. */
+  counts: Record<string, number>;
+  /** Requests that completed, successfully or not. */
+  completed: number;
+  failures: RequestFailure[];
+  durationMs: number;
+}
+
+export class LoadClient {
+  readonly origin: string;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly #pool: Pool;
+
+  constructor(options: LoadClientOptions) {
+    this.origin = new URL(options.origin).origin;
+    this.concurrency = options.concurrency ?? 32;
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.#pool = new Pool(this.origin, {
+      connections: this.concurrency,
+      pipelining: 1,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connectTimeout: Math.min(this.timeoutMs, 5000),
+      keepAliveTimeout: 10_000,
+    });
+  }
+
+  /** Sends `count` requests with at most `concurrency` in flight; never throws for request errors. */
+  async batch(options: BatchOptions): Promise<BatchResult> {
+    return this.run({ ...options, maxCount: options.count });
+  }
+
+  /**
+   * The general loop: keeps `concurrency` requests in flight until `maxCount` were sent, `signal` aborts, or
+   * `onOutcome` returns true (stop: no new requests; those in flight complete and are counted).
+   */
+  async run(options: RunOptions): Promise<BatchResult> {
+    const started = performance.now();
+    const counts: Record<string, number> = {};
+    const failures: RequestFailure[] = [];
+    let issued = 0;
+    let completed = 0;
+    let stop = false;
+    const path = options.path ?? '/';
+    const method = (options.method ?? 'GET') as 'GET';
+    const headers = options.headers ?? {};
+    const { signal, maxCount } = options;
+    const worker = async () => {
+      while (!stop && issued < maxCount && !signal?.aborted) {
+        issued++;
+        const outcome = await this.one(path, method, headers, signal);
+        completed++;
+        if (typeof outcome === 'string') counts[outcome] = (counts[outcome] ?? 0) + 1;
+        else failures.push(outcome);
+        if (options.onOutcome?.(outcome, { counts, completed, failures })) stop = true;
+      }
+    };
+    const workers = Math.max(
+      1,
+      Math.min(this.concurrency, Number.isFinite(maxCount) ? maxCount : this.concurrency),
+    );
+    await Promise.all(Array.from({ length: workers }, worker));
+    return { counts, completed, failures, durationMs: performance.now() - started };
+  }
+
+  /** One request: the version string on success, a failure otherwise. */
+  async one(
+    path: string,
+    method: 'GET',
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<string | RequestFailure> {
+    try {
+      const res = await this.#pool.request({ path, method, headers, ...(signal ? { signal } : {}) });
+      const raw = res.headers[VERSION_HEADER];
+      const version = Array.isArray(raw) ? raw.join(',') : raw;
+      await res.body.dump({ limit: 1 << 20 });
+      if (res.statusCode >= 200 && res.statusCode < 300) return version ?? NO_VERSION;
+      return { kind: 'status', status: res.statusCode, ...(version ? { version } : {}) };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return { kind: 'error', error: e.code ?? e.message };
+    }
+  }
+
+  /**
+   * Runs requests continuously until `stop()` is called (for reliability checks under load).
+   * `stop()` resolves with everything that was counted.
+   */
+  continuous(options: Omit<BatchOptions, 'count' | 'signal'> = {}): { stop(): Promise<BatchResult> } {
+    let running = true;
+    const done = this.run({ ...options, maxCount: Number.POSITIVE_INFINITY, onOutcome: () => !running });
+    return {
+      stop: async () => {
+        running = false;
+        return done;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.destroy();
+  }
+}
+
+/** Short text for a list of failures: "3 × status 503, 1 × ECONNRESET". */
+export function summarizeFailures(failures: readonly RequestFailure[]): string {
+  const byKind = new Map<string, number>();
+  for (const f of failures) {
+    const key = f.kind === 'status' ? `status ${f.status}` : (f.error ?? 'error');
+    byKind.set(key, (byKind.get(key) ?? 0) + 1);
+  }
+  return [...byKind.entries()].map(([k, n]) => `${n} × ${k}`).join(', ');
+}

@@ -1,0 +1,212 @@
+/**
+ * Process management for the local path: port checks, starting the app builds as child processes,
+ * waiting for readiness, and stopping processes by pid (and checking that they are gone).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { request } from 'undici';
+import { portEnvName } from './config.js';
+
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+  constructor(
+    readonly role: string,
+    readonly port: number,
+  ) {
+    const variable = portEnvName(role);
+    super(
+      `port ${port} (${role === 'gateway' || role === 'admin' ? role : `workload ${role}`}) is already in use.\n` +
+        `Stop whatever listens there (if it is a local path started earlier: rollout local down), or choose ` +
+        `other ports with GATEWAY_PORT, ADMIN_PORT, V1_PORT, V2_PORT, e.g. ${variable}=${suggest(port)}.`,
+    );
+  }
+}
+
+function suggest(port: number): number {
+  return port + 10000 <= 65535 ? port + 10000 : port - 10000;
+}
+
+/** Resolves true when nothing is listening on host:port (we could bind it), false on EADDRINUSE. */
+export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES') resolve(false);
+      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'EAFNOSUPPORT') resolve(true);
+      else reject(err);
+    });
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Throws PortInUseError for the first port of `roles` that is taken (port 0 is never taken). */
+export async function assertPortsFree(roles: Record<string, number>): Promise<void> {
+  const seen = new Map<number, string>();
+  for (const [role, port] of Object.entries(roles)) {
+    if (port === 0) continue;
+    const other = seen.get(port);
+    if (other !== undefined) {
+      throw new PortInUseError(role, port);
+    }
+    seen.set(port, role);
+    if (!(await isPortFree(port, '127.0.0.1'))) throw new PortInUseError(role, port);
+  }
+}
+
+export interface WorkloadProcessOptions {
+  version: string;
+  port: number;
+  /** The app build to run, e.g. apps/webapp/dist/v1/main.js. */
+  script: string;
+  /** Extra environment (merged over the defaults for the local path). */
+  env?: Record<string, string>;
+  /** Start in its own process group, not tied to this process (for `rollout local up`). */
+  detached?: boolean;
+  /** Append stdout and stderr here (detached processes); otherwise stderr is collected for error messages. */
+  logFile?: string;
+}
+
+export interface WorkloadProcess {
+  version: string;
+  port: number;
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The last lines the process wrote to stderr (when not detached). */
+  stderrTail(): string;
+}
+
+export function startWorkload(options: WorkloadProcessOptions): WorkloadProcess {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(options.port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    SHUTDOWN_DRAIN_MS: '0',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    ...options.env,
+  };
+  let stdio: ('ignore' | 'pipe' | number)[];
+  if (options.logFile) {
+    const fd = openSync(options.logFile, 'a');
+    stdio = ['ignore', fd, fd];
+  } else {
+    stdio = ['ignore', 'ignore', 'pipe'];
+  }
+  const child = spawn(process.execPath, [options.script], {
+    env,
+    stdio,
+    detached: options.detached ?? false,
+  });
+  let tail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    tail = (tail + chunk).slice(-4000);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', () => resolve({ code: null, signal: null }));
+  });
+  if (child.pid === undefined) {
+    throw new Error(`could not start workload ${options.version} (${options.script})`);
+  }
+  if (options.detached) child.unref();
+  return {
+    version: options.version,
+    port: options.port,
+    url: `http://127.0.0.1:${options.port}`,
+    pid: child.pid,
+    child,
+    exited,
+    stderrTail: () => tail.trim().split('\n').slice(-10).join('\n'),
+  };
+}
+
+/**
+ * Polls `${url}${path}` until it answers 200, at most `timeoutMs`.
+ * Fails early when `exited` resolves (the process died before becoming ready).
+ */
+export async function waitReady(
+  url: string,
+  options: { path?: string; timeoutMs?: number; exited?: Promise<unknown>; what?: string } = {},
+): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const what = options.what ?? url;
+  const deadline = Date.now() + timeoutMs;
+  let dead = false;
+  let lastError = 'no answer yet';
+  void options.exited?.then(() => {
+    dead = true;
+  });
+  while (!dead) {
+    try {
+      const res = await request(`${url}${options.path ?? '/readyz'}`, {
+        headersTimeout: 1000,
+        bodyTimeout: 1000,
+        reset: true,
+      });
+      await res.body.dump();
+      if (res.statusCode === 200) return;
+      lastError = `status ${res.statusCode}`;
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`${what} did not become ready within ${timeoutMs} ms (${lastError})`);
+    }
+    await delay(25);
+  }
+  throw new Error(`${what} exited before it became ready`);
+}
+
+/** True when a process with this pid exists (and we may signal it). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Sends SIGTERM to the pid (its process group when `group`), waits until it is gone, and sends SIGKILL after
+ * `graceMs`. Resolves true when the process is gone, false if it survived SIGKILL as well.
+ */
+export async function stopPid(
+  pid: number,
+  options: { graceMs?: number; group?: boolean } = {},
+): Promise<boolean> {
+  const graceMs = options.graceMs ?? 5000;
+  const target = options.group ? -pid : pid;
+  const send = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(target, signal);
+    } catch {
+      // already gone
+    }
+  };
+  if (!pidAlive(pid)) return true;
+  send('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (pidAlive(pid) && Date.now() < deadline) await delay(20);
+  if (!pidAlive(pid)) return true;
+  send('SIGKILL');
+  const killDeadline = Date.now() + 2000;
+  while (pidAlive(pid) && Date.now() < killDeadline) await delay(20);
+  return !pidAlive(pid);
+}
+
+/** Stops a child process started by startWorkload and waits for its exit event. */
+export async function stopWorkload(workload: WorkloadProcess, graceMs = 5000): Promise<void> {
+  if (workload.child.exitCode !== null || workload.child.signalCode !== null) return;
+  workload.child.kill('SIGTERM');
+  const timer = setTimeout(() => workload.child.kill('SIGKILL'), graceMs);
+  await workload.exited;
+  clearTimeout(timer);
+}

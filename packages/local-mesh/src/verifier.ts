@@ -1,0 +1,290 @@
+/**
+ * The statistical verifier: sends real requests through the gateway and decides whether the observed split
+ * matches the applied stage.
+ *
+ * Per request profile of the stage (the default one, and one per override header):
+ * - one version expected (0 / 100 %, header routes): `deterministicN` requests (the n for which a 5-point leak
+ *   shows with probability >= 0.999), every one must reach that version;
+ * - two versions: split-check's sequential test (SPRT), checked as the responses come in, truncated at the
+ *   fixed-n sample size (exact binomial test there);
+ * - three or more: a fixed n (the largest per-version fixed n) and Pearson's chi-square at the per-stage alpha.
+ * Any failed request (non-2xx, reset, timeout) or a response from a version the profile never sends to fails
+ * the stage at once. The alpha per stage comes from planVerification: the family error over every stage with a
+ * random split stays <= familyAlpha.
+ */
+import {
+  binomialAcceptanceBand,
+  binomialTestTwoSided,
+  chiSquareGoodnessOfFit,
+  clopperPearson,
+  createSprt,
+  planCheck,
+  type SprtState,
+  type VerificationPlan,
+} from '@rollouts/split-check';
+import { type LoadClient, NO_VERSION, type RequestFailure, summarizeFailures } from './load.js';
+
+export interface ProfileExpectation {
+  /** "default", or the override, e.g. "x-canary: always". */
+  name: string;
+  /** Headers every request of this profile carries. */
+  headers: Record<string, string>;
+  /** Expected share per version (x-app-version value); shares sum to 1, zero shares may be listed. */
+  versions: Record<string, number>;
+}
+
+export interface StageExpectation {
+  stage: string;
+  profiles: ProfileExpectation[];
+}
+
+export type CheckKind = 'deterministic' | 'sprt' | 'chi-square';
+
+export interface VersionRow {
+  version: string;
+  expected: number;
+  observed: number;
+  count: number;
+  /** Clopper-Pearson interval of the observed share at 1 - alphaPerStage (null without responses). */
+  interval: { lo: number; hi: number } | null;
+  verdict: 'pass' | 'fail';
+}
+
+export interface ProfileResult {
+  name: string;
+  headers: Record<string, string>;
+  kind: CheckKind;
+  verdict: 'pass' | 'fail';
+  reason: string;
+  /** Requests sent (completed), failed ones included. */
+  requests: number;
+  /** Planned requests: deterministic n, the SPRT's truncation, or the fixed n of the chi-square test. */
+  plannedN: number;
+  counts: Record<string, number>;
+  rows: VersionRow[];
+  failedRequests: number;
+  failures: { summary: string; sample: RequestFailure[] };
+  /** Two versions: exact two-sided binomial p-value of the final counts; 3+: chi-square p-value. */
+  pValue: number | null;
+  /** Two versions: the version whose share the SPRT tracks, and the fixed-n acceptance band at the final n. */
+  tested?: { version: string; p0: number; band: { lo: number; hi: number } | null };
+  chiSquare?: { statistic: number; df: number };
+  sprt?: Pick<SprtState, 'decision' | 'reason' | 'maxN'> & { llr: number[] };
+  durationMs: number;
+}
+
+export interface StageResult {
+  stage: string;
+  verdict: 'pass' | 'fail';
+  startedAt: string;
+  durationMs: number;
+  requests: number;
+  failedRequests: number;
+  confidence: number;
+  plan: VerificationPlan;
+  gatewayUrl: string;
+  profiles: ProfileResult[];
+  /** When the applied stage differs from the one verified (the caller fills it), or other notes. */
+  notes: string[];
+}
+
+export interface VerifyOptions {
+  client: LoadClient;
+  expectation: StageExpectation;
+  plan: VerificationPlan;
+  /** Upper bound for each profile, ms (a hung gateway cannot hang the verifier). Default 60 000. */
+  profileTimeoutMs?: number;
+  /** Evaluate the SPRT every this many responses. Default 20. */
+  checkEvery?: number;
+  path?: string;
+}
+
+export async function verifyStage(options: VerifyOptions): Promise<StageResult> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const profiles: ProfileResult[] = [];
+  for (const profile of options.expectation.profiles) {
+    profiles.push(await verifyProfile(options, profile));
+  }
+  const failedRequests = profiles.reduce((s, p) => s + p.failedRequests, 0);
+  return {
+    stage: options.expectation.stage,
+    verdict: profiles.every((p) => p.verdict === 'pass') ? 'pass' : 'fail',
+    startedAt,
+    durationMs: performance.now() - started,
+    requests: profiles.reduce((s, p) => s + p.requests, 0),
+    failedRequests,
+    confidence: 1 - options.plan.alphaPerStage,
+    plan: options.plan,
+    gatewayUrl: options.client.origin,
+    profiles,
+    notes: [],
+  };
+}
+
+async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation): Promise<ProfileResult> {
+  const { plan, client } = options;
+  const expected = normalise(profile.versions);
+  const possible = Object.entries(expected).filter(([, p]) => p > 0);
+  const timeoutMs = options.profileTimeoutMs ?? 60_000;
+  const checkEvery = options.checkEvery ?? 20;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const isExpected = (v: string) => (expected[v] ?? 0) > 0;
+
+  let kind: CheckKind;
+  let plannedN: number;
+  let decide: (counts: Record<string, number>, completed: number) => boolean;
+  let sprt: ReturnType<typeof createSprt> | null = null;
+  let tested: { version: string; p0: number } | null = null;
+
+  if (possible.length === 0)
+    throw new Error(`profile ${profile.name} of ${options.expectation.stage} expects no version`);
+  if (possible.length === 1) {
+    kind = 'deterministic';
+    plannedN = plan.deterministicN;
+    decide = (_c, completed) => completed >= plannedN;
+  } else if (possible.length === 2) {
+    kind = 'sprt';
+    // Track the smaller share (the canary); the test is symmetric, this only names the column.
+    const [a, b] = [...possible].sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]));
+    tested = { version: (a as [string, number])[0], p0: (a as [string, number])[1] };
+    const check = planCheck(plan, tested.p0);
+    sprt = createSprt(check.sprt);
+    plannedN = check.fixedN;
+    const other = (b as [string, number])[0];
+    const t = tested;
+    const s = sprt;
+    decide = (counts, completed) => {
+      if (completed % checkEvery !== 0 && completed < plannedN) return false;
+      const k = counts[t.version] ?? 0;
+      return s.update(k, k + (counts[other] ?? 0)) !== 'continue';
+    };
+  } else {
+    kind = 'chi-square';
+    plannedN = Math.max(...possible.map(([, p]) => planCheck(plan, p).fixedN));
+    decide = (_c, completed) => completed >= plannedN;
+  }
+
+  let contrary = false;
+  const result = await client.run({
+    maxCount: plannedN,
+    headers: profile.headers,
+    ...(options.path ? { path: options.path } : {}),
+    signal,
+    onOutcome: (outcome, totals) => {
+      if (typeof outcome !== 'string') return true; // a failed request fails the stage: stop now
+      if (!isExpected(outcome)) {
+        contrary = true;
+        return true;
+      }
+      return decide(totals.counts, totals.completed);
+    },
+  });
+
+  const counts = result.counts;
+  const answered = Object.values(counts).reduce((s, n) => s + n, 0);
+  const versions = [...new Set([...Object.keys(expected), ...Object.keys(counts)])].sort();
+  const confidence = 1 - plan.alphaPerStage;
+
+  let verdict: 'pass' | 'fail' = 'pass';
+  let reason = '';
+  let pValue: number | null = null;
+  let chi: { statistic: number; df: number } | undefined;
+  const failedRequests = result.failures.length;
+  const timedOut = signal.aborted;
+  const unexpected = versions.filter((v) => !isExpected(v) && (counts[v] ?? 0) > 0);
+
+  if (failedRequests > 0) {
+    verdict = 'fail';
+    reason = `${failedRequests} failed request(s): ${summarizeFailures(result.failures)}`;
+  } else if (contrary || unexpected.length > 0) {
+    verdict = 'fail';
+    const names = unexpected
+      .map((v) => (v === NO_VERSION ? 'a response without x-app-version' : v))
+      .join(', ');
+    reason = `got ${names}, which this profile never routes to (${answered} requests)`;
+  } else if (timedOut) {
+    verdict = 'fail';
+    reason = `no decision within ${timeoutMs} ms (${result.completed} requests)`;
+  } else if (kind === 'deterministic') {
+    if (answered < plannedN) {
+      verdict = 'fail';
+      reason = `only ${answered} of ${plannedN} requests answered`;
+    } else {
+      reason = `all ${answered} requests reached ${possible[0]?.[0]}`;
+    }
+  } else if (kind === 'sprt' && sprt && tested) {
+    const k = counts[tested.version] ?? 0;
+    pValue = answered > 0 ? binomialTestTwoSided(k, answered, tested.p0) : null;
+    // The SPRT may still say 'continue' if the last check fell between evaluations: decide on the totals.
+    if (sprt.state.decision === 'continue') sprt.update(k, answered);
+    const d = sprt.state.decision;
+    verdict = d === 'accept' ? 'pass' : 'fail';
+    reason = d === 'continue' ? `undecided after ${answered} requests` : `SPRT ${d}ed: ${sprt.state.reason}`;
+  } else {
+    const observed = Object.keys(expected).map((v) => counts[v] ?? 0);
+    const r = chiSquareGoodnessOfFit(observed, Object.values(expected));
+    pValue = r.pValue;
+    chi = { statistic: r.statistic, df: r.df };
+    if (answered < plannedN) {
+      verdict = 'fail';
+      reason = `only ${answered} of ${plannedN} requests answered`;
+    } else if (r.pValue < plan.alphaPerStage) {
+      verdict = 'fail';
+      reason = `chi-square ${r.statistic.toFixed(2)} (df ${r.df}): p-value ${r.pValue.toPrecision(3)} < ${plan.alphaPerStage}`;
+    } else {
+      reason = `chi-square ${r.statistic.toFixed(2)} (df ${r.df}): p-value ${r.pValue.toPrecision(3)} >= ${plan.alphaPerStage}`;
+    }
+  }
+
+  const rows: VersionRow[] = versions.map((version) => {
+    const count = counts[version] ?? 0;
+    const exp = expected[version] ?? 0;
+    const interval = answered > 0 ? clopperPearson(count, answered, confidence) : null;
+    const inside = interval !== null && exp >= interval.lo - 1e-12 && exp <= interval.hi + 1e-12;
+    const deterministicOk = exp === 0 ? count === 0 : exp === 1 ? count === answered : true;
+    return {
+      version,
+      expected: exp,
+      observed: answered > 0 ? count / answered : 0,
+      count,
+      interval,
+      verdict: verdict === 'pass' || (inside && deterministicOk && answered > 0) ? 'pass' : 'fail',
+    };
+  });
+
+  const out: ProfileResult = {
+    name: profile.name,
+    headers: profile.headers,
+    kind,
+    verdict,
+    reason,
+    requests: result.completed,
+    plannedN,
+    counts,
+    rows,
+    failedRequests,
+    failures: { summary: summarizeFailures(result.failures), sample: result.failures.slice(0, 5) },
+    pValue,
+    durationMs: result.durationMs,
+  };
+  if (tested) {
+    out.tested = {
+      ...tested,
+      band: answered > 0 ? binomialAcceptanceBand(answered, tested.p0, confidence) : null,
+    };
+  }
+  if (chi) out.chiSquare = chi;
+  if (sprt) {
+    const s = sprt.state;
+    out.sprt = { decision: s.decision, reason: s.reason, maxN: s.maxN, llr: s.sides.map((x) => x.llr) };
+  }
+  return out;
+}
+
+/** Shares summing to 1 (tolerates percentages). */
+function normalise(versions: Record<string, number>): Record<string, number> {
+  const total = Object.values(versions).reduce((s, v) => s + v, 0);
+  if (!(total > 0)) throw new Error(`expected split ${JSON.stringify(versions)} has no positive share`);
+  return Object.fromEntries(Object.entries(versions).map(([v, p]) => [v, p / total]));
+}
