@@ -1,0 +1,127 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { BUILD_SCRIPT, BUNDLES, PACKAGE_DIR } from './support/paths.js';
+import { freePort, get, spawnNode, startBundle, stopAll, waitUntilServing } from './support/process.js';
+
+afterEach(stopAll);
+
+describe('built bundles', () => {
+  it('dist/v1 and dist/v2 started with the same environment report their own version (stamped at build time)', async () => {
+    // Same env for both, including variables a runtime lookup might read: only the bundle differs.
+    const env = { APP_VERSION: 'v9', VERSION: 'v9', GIT_SHA: 'from-runtime-env' };
+    const [v1, v2] = await Promise.all([startBundle(BUNDLES.v1, env), startBundle(BUNDLES.v2, env)]);
+    for (const [server, version] of [
+      [v1, 'v1'],
+      [v2, 'v2'],
+    ] as const) {
+      const reply = await get(`${server.url}/version`);
+      expect(reply.status).toBe(200);
+      expect(reply.headers['x-app-version']).toBe(version);
+      const body = JSON.parse(reply.body) as { version: string; buildTime: string; gitSha: string };
+      expect(body.version).toBe(version);
+      expect(new Date(body.buildTime).toISOString()).toBe(body.buildTime);
+      expect(body.gitSha).not.toBe('from-runtime-env');
+      expect(body.gitSha.length).toBeGreaterThan(0);
+      expect(JSON.parse((await get(`${server.url}/`)).body).version).toBe(version);
+    }
+    expect(v1.logs[0]).toMatchObject({ msg: 'listening', version: 'v1', port: v1.port });
+    expect(v2.logs[0]).toMatchObject({ msg: 'listening', version: 'v2', port: v2.port });
+  });
+
+  it('are single self-contained ESM files that run with no node_modules around them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webapp-bundle-'));
+    try {
+      copyFileSync(BUNDLES.v2, join(dir, 'main.js'));
+      copyFileSync(join(PACKAGE_DIR, 'dist', 'v2', 'package.json'), join(dir, 'package.json'));
+      const source = readFileSync(join(dir, 'main.js'), 'utf8');
+      // Only node: built-ins are imported; every dependency is inside the file.
+      const imports = [...source.matchAll(/^import .* from ["']([^"']+)["'];?$/gm)].map((m) => m[1]);
+      expect(imports.every((spec) => spec?.startsWith('node:'))).toBe(true);
+      const server = await startBundle(join(dir, 'main.js'));
+      const reply = await get(`${server.url}/`, undefined, { accept: 'text/html' });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toContain('<h1>v2</h1>');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers every endpoint over real HTTP', async () => {
+    const server = await startBundle(BUNDLES.v1);
+    const paths = {
+      '/': 200,
+      '/version': 200,
+      '/healthz': 200,
+      '/readyz': 200,
+      '/metrics': 200,
+      '/nope': 404,
+    };
+    for (const [path, status] of Object.entries(paths)) {
+      const reply = await get(`${server.url}${path}`);
+      expect(reply.status, path).toBe(status);
+      expect(reply.headers['x-app-version'], path).toBe('v1');
+    }
+    const metrics = (await get(`${server.url}/metrics`)).body;
+    expect(metrics).toMatch(
+      /^http_requests_total\{route="\/",method="GET",status_code="200",app="webapp",version="v1"\} 1$/m,
+    );
+  });
+
+  it('write structured request logs, and nothing at LOG_LEVEL=silent', async () => {
+    const loud = await startBundle(BUNDLES.v1);
+    await get(`${loud.url}/version`);
+    await get(`${loud.url}/healthz`);
+    await new Promise<void>((resolve) => {
+      if (loud.logs.some((l) => l.msg === 'request completed')) resolve();
+      else loud.onLog((l) => l.msg === 'request completed' && resolve());
+    });
+    const requestLines = loud.logs.filter((l) => l.msg === 'request completed');
+    expect(requestLines).toHaveLength(1);
+    expect(requestLines[0]).toMatchObject({ app: 'webapp', version: 'v1', req: { url: '/version' } });
+
+    const port = await freePort();
+    const quiet = spawnNode(BUNDLES.v1, [], {
+      PATH: process.env.PATH,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'silent',
+      SHUTDOWN_DRAIN_MS: '0',
+    });
+    expect((await waitUntilServing(`http://127.0.0.1:${port}/`, quiet.exited)).status).toBe(200);
+    expect((await get(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
+    quiet.child.kill('SIGTERM');
+    expect((await quiet.exited).code).toBe(0);
+    expect(quiet.logs).toHaveLength(0);
+    expect(quiet.stderr()).toBe('');
+  });
+});
+
+describe('build.mjs', () => {
+  const out = mkdtempSync(join(tmpdir(), 'webapp-build-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('--version --outdir builds one version into <outdir>/main.js with GIT_SHA and SOURCE_DATE_EPOCH stamped', async () => {
+    const build = spawnNode(BUILD_SCRIPT, ['--version', 'v7', '--outdir', out], {
+      PATH: process.env.PATH,
+      GIT_SHA: 'feedface',
+      SOURCE_DATE_EPOCH: '1767225600',
+    });
+    expect((await build.exited).code).toBe(0);
+    const server = await startBundle(join(out, 'main.js'));
+    const body = JSON.parse((await get(`${server.url}/version`)).body);
+    expect(body).toEqual({ version: 'v7', buildTime: '2026-01-01T00:00:00.000Z', gitSha: 'feedface' });
+  });
+
+  it.each([
+    [['--version', 'latest'], '--version'],
+    [['--version'], 'version'],
+    [['--colour', 'blue'], 'colour'],
+  ])('rejects %j with a message and exit 2', async (args, word) => {
+    const build = spawnNode(BUILD_SCRIPT, [...args, '--outdir', out], { PATH: process.env.PATH });
+    expect((await build.exited).code).toBe(2);
+    expect(build.stderr()).toContain(word);
+    expect(build.stderr()).toContain('usage:');
+  });
+});
