@@ -47,7 +47,7 @@ export interface VerificationPlan {
 export interface CheckPlan {
   p0: number;
   kind: 'deterministic' | 'random';
-  /** Options for {@link createSprt} (maxN = fixedN). */
+  /** Options for createSprt (maxN = 2 · fixedN, see defaultMaxN). */
   sprt: Required<SprtOptions>;
   /** Requests a fixed-n check needs (k6 uses fixed n). */
   fixedN: number;
@@ -98,7 +98,7 @@ export function planCheck(plan: VerificationPlan, p0: number): CheckPlan {
   return {
     p0,
     kind: deterministic ? 'deterministic' : 'random',
-    sprt: { p0, delta: plan.delta, alpha, beta: plan.beta, maxN: fixedN },
+    sprt: { p0, delta: plan.delta, alpha, beta: plan.beta, maxN: deterministic ? fixedN : 2 * fixedN },
     fixedN,
     band: binomialAcceptanceBand(fixedN, p0, 1 - alpha),
   };

@@ -78,8 +78,21 @@ export function sampleSizeFixed(spec: FixedTestSpec): number {
   checkSpec(spec);
   const { p0, delta, alpha, power } = spec;
   if (p0 === 0 || p0 === 1) return deterministicSampleSize(delta, power);
+  const key = `${p0}/${delta}/${alpha}/${power}`;
+  const cached = sampleSizeCache.get(key);
+  if (cached !== undefined) return cached;
+  const n = searchSampleSize(p0, delta, alpha, power);
+  if (sampleSizeCache.size >= 256) sampleSizeCache.clear();
+  sampleSizeCache.set(key, n);
+  return n;
+}
+
+// The search costs tens of milliseconds; a verifier asks for the same few specs again and again.
+const sampleSizeCache = new Map<string, number>();
+
+function searchSampleSize(p0: number, delta: number, alpha: number, power: number): number {
   const alts = alternatives(p0, delta);
-  const guess = sampleSizeNormal(spec);
+  const guess = sampleSizeNormal({ p0, delta, alpha, power });
   const limit = 4 * guess + 1000;
   for (let n = Math.max(1, Math.floor(guess / 2)); n <= limit; n++) {
     if (alts.every((p1) => fixedTestPower(n, p0, alpha, p1) >= power)) return n;

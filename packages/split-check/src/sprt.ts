@@ -18,7 +18,8 @@ export interface SprtOptions {
   beta: number;
   /**
    * Truncation: at this many trials an undecided test falls back to the exact two-sided binomial test at
-   * `alpha`. Defaults to the fixed-n sample size for the same alpha, delta and power.
+   * `alpha`. Defaults to twice the fixed-n sample size for the same alpha, delta and power (see
+   * {@link defaultMaxN}).
    */
   maxN?: number;
 }
@@ -62,6 +63,18 @@ export interface Sprt {
   readonly state: SprtState;
 }
 
+/**
+ * Default truncation point of a sequential test: twice the fixed-n sample size for the same alpha, delta and
+ * power (for p0 = 0 or 1, the deterministic sample size). Truncating at the fixed n itself would double the
+ * miss rate: the runs still undecided there are the borderline ones, and the exact test then decides them
+ * with much less than its unconditional power. At twice that n fewer than 1 run in 1000 is truncated.
+ */
+export function defaultMaxN(options: Omit<SprtOptions, 'maxN'>): number {
+  const { p0, delta, alpha, beta } = options;
+  if (p0 === 0 || p0 === 1) return deterministicSampleSize(delta, 1 - beta);
+  return 2 * sampleSizeFixed({ p0, delta, alpha, power: 1 - beta });
+}
+
 // count · ln(ratio), with 0 · ln(0) = 0 (an alternative of exactly 0 or 1).
 function term(count: number, logRatio: number): number {
   return count === 0 ? 0 : count * logRatio;
@@ -83,7 +96,7 @@ export function createSprt(options: SprtOptions): Sprt {
   checkSpec({ p0, delta, alpha, power: 1 - beta });
   if (!(beta > 0 && beta < 1)) throw new RangeError(`beta must be in (0, 1), got ${beta}`);
   const deterministic = p0 === 0 || p0 === 1;
-  const maxN = options.maxN ?? sampleSizeFixed({ p0, delta, alpha, power: 1 - beta });
+  const maxN = options.maxN ?? defaultMaxN({ p0, delta, alpha, beta });
   checkCount('maxN', maxN);
   if (maxN === 0) throw new RangeError('maxN must be > 0');
 
