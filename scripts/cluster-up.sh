@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# `make up`: kind cluster + Istio + both app images + the chart + the base mesh config + stage `stable`.
+# Idempotent: a second run creates nothing that exists (and says "exists, skipped"), and keeps the applied stage.
+#
+# Knobs: CLUSTER_NAME (rollouts), KUBE_CONTEXT (kind-$CLUSTER_NAME), GATEWAY_URL (http://localhost:8080),
+# GIT_SHA (git rev-parse), UP_TIMEOUT seconds for each bounded wait (300). Pins: versions.env.
+set -o errexit -o nounset -o pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+UP_TIMEOUT="${UP_TIMEOUT:-300}"
+KIND_CONFIG="scripts/kind-config.yaml"
+ISTIO_OPERATOR="scripts/istio-operator.yaml"
+NAMESPACE_MANIFEST="scripts/namespace.yaml"
+CHART="charts/webapp"
+DOCKERFILE="apps/webapp/Dockerfile"
+VERSIONS=(v1 v2)
+APPLIED=""
+
+# Everything is checked before anything is created.
+preflight() {
+  require_tools docker kind kubectl helm istioctl curl
+  require_docker
+  require_istioctl_pin
+  local f
+  for f in "${KIND_CONFIG}" "${ISTIO_OPERATOR}" "${NAMESPACE_MANIFEST}" "${DOCKERFILE}" "${CHART}/Chart.yaml" istio/base; do
+    [[ -e "${f}" ]] || die "${f} is missing from the repository"
+  done
+  # The stage step needs the CLI; fail now rather than after the cluster exists.
+  rollout path stable >/dev/null
+  STEP_RESULT="docker, kind, kubectl, helm, istioctl ${ISTIO_VERSION}, curl"
+}
+
+cluster_exists() { kind get clusters 2>/dev/null | grep -qxF "${CLUSTER_NAME}"; }
+
+ensure_cluster() {
+  if cluster_exists; then
+    STEP_RESULT="exists, skipped"
+    # The cluster is there but its context may have been removed from the kubeconfig.
+    if ! kubectl config get-contexts -o name 2>/dev/null | grep -qxF "${KUBE_CONTEXT}"; then
+      kind export kubeconfig --name "${CLUSTER_NAME}"
+      STEP_RESULT="exists, skipped (kube context ${KUBE_CONTEXT} restored)"
+    fi
+  else
+    kind create cluster --name "${CLUSTER_NAME}" --image "${KIND_NODE_IMAGE}" --config "${KIND_CONFIG}" --wait 120s
+    STEP_RESULT="created (${KIND_NODE_IMAGE%%@*})"
+  fi
+}
+
+dump_istio() {
+  kube -n "${ISTIO_NAMESPACE}" get pods -o wide || true
+  kube -n "${ISTIO_NAMESPACE}" get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 || true
+}
+
+# rollout_status NAMESPACE KIND/NAME: bounded wait for a Deployment or DaemonSet, state dumped on timeout.
+rollout_status() {
+  local ns="$1" what="$2"
+  if ! kube -n "${ns}" rollout status "${what}" --timeout="${UP_TIMEOUT}s"; then
+    log "error: ${what} in ${ns} is not ready after ${UP_TIMEOUT}s"
+    kube -n "${ns}" get pods -o wide >&2 || true
+    kube -n "${ns}" get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 >&2 || true
+    exit 1
+  fi
+}
+
+installed_istio_image() {
+  kube -n "${ISTIO_NAMESPACE}" get deployment istiod --ignore-not-found \
+    -o 'jsonpath={.spec.template.spec.containers[0].image}'
+}
+
+ensure_istio() {
+  local image gateway
+  image="$(installed_istio_image)"
+  gateway="$(kube -n "${ISTIO_NAMESPACE}" get deployment istio-ingressgateway --ignore-not-found -o name)"
+  case "${image}" in
+    *":${ISTIO_VERSION}" | *":${ISTIO_VERSION}-"*)
+      if [[ -n "${gateway}" ]]; then
+        STEP_RESULT="${ISTIO_VERSION} installed, skipped"
+      else
+        istio_kube install -y -f "${ISTIO_OPERATOR}"
+        STEP_RESULT="${ISTIO_VERSION} present, ingress gateway added"
+      fi
+      ;;
+    "")
+      istio_kube install -y -f "${ISTIO_OPERATOR}"
+      STEP_RESULT="installed ${ISTIO_VERSION}"
+      ;;
+    *)
+      log "    installed: ${image}; pinned: ${ISTIO_VERSION}"
+      istio_kube install -y -f "${ISTIO_OPERATOR}"
+      STEP_RESULT="upgraded to ${ISTIO_VERSION} (was ${image##*:})"
+      ;;
+  esac
+  rollout_status "${ISTIO_NAMESPACE}" deployment/istiod
+  rollout_status "${ISTIO_NAMESPACE}" deployment/istio-ingressgateway
+  rollout_status "${ISTIO_NAMESPACE}" daemonset/istio-cni-node
+}
+
+ensure_namespace() {
+  local out
+  out="$(kube apply -f "${NAMESPACE_MANIFEST}")"
+  log "    ${out}"
+  case "${out}" in
+    *unchanged*) STEP_RESULT="exists, skipped" ;;
+    *created*) STEP_RESULT="created" ;;
+    *) STEP_RESULT="updated" ;;
+  esac
+}
+
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# Builds both versions from the repo root (Docker's cache makes a rebuild of unchanged sources cheap) and loads
+# them into the kind node; kind skips an image already present. Pods of a rebuilt image are restarted.
+CHANGED_IMAGES=0
+build_and_load_images() {
+  local sha="${GIT_SHA:-}" v before after results=()
+  if [[ -z "${sha}" ]]; then
+    sha="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  fi
+  for v in "${VERSIONS[@]}"; do
+    before="$(image_id "webapp:${v}")"
+    docker build -f "${DOCKERFILE}" --build-arg "APP_VERSION=${v}" --build-arg "GIT_SHA=${sha}" -t "webapp:${v}" .
+    after="$(image_id "webapp:${v}")"
+    kind load docker-image --name "${CLUSTER_NAME}" "webapp:${v}"
+    if [[ -n "${before}" && "${before}" == "${after}" ]]; then
+      results+=("webapp:${v} unchanged")
+    else
+      results+=("webapp:${v} built")
+      CHANGED_IMAGES=1
+    fi
+  done
+  STEP_RESULT="${results[*]} (${sha})"
+}
+
+install_chart() {
+  local verb=installed
+  if helm_kube status webapp -n "${NAMESPACE}" >/dev/null 2>&1; then
+    verb="exists, upgraded in place"
+  fi
+  if ! helm_kube upgrade --install webapp "${CHART}" -n "${NAMESPACE}" --wait --timeout 5m; then
+    log "error: the chart did not become ready"
+    kube -n "${NAMESPACE}" get pods -o wide >&2 || true
+    kube -n "${NAMESPACE}" get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 >&2 || true
+    exit 1
+  fi
+  if ((CHANGED_IMAGES == 1)) && [[ "${verb}" != installed ]]; then
+    # Same tags, new content: the running pods still have the old image.
+    kube -n "${NAMESPACE}" rollout restart deployment -l app=webapp
+    local d
+    for d in $(kube -n "${NAMESPACE}" get deployment -l app=webapp -o name); do
+      rollout_status "${NAMESPACE}" "${d}"
+    done
+    verb="${verb}, pods restarted on the new images"
+  fi
+  STEP_RESULT="${verb}"
+}
+
+apply_base() {
+  if [[ -f istio/base/kustomization.yaml ]]; then
+    kube apply -k istio/base
+  else
+    kube apply -f istio/base
+  fi
+}
+
+# A stage already applied is kept (make rollback / make <stage> change it); a new cluster starts at `stable`.
+ensure_stage() {
+  APPLIED="$(applied_stage)"
+  if [[ -n "${APPLIED}" ]]; then
+    STEP_RESULT="stage ${APPLIED} applied, kept"
+  else
+    SKIP_VERIFY=1 "${SCRIPTS_DIR}/stage.sh" stable
+    APPLIED=stable
+    STEP_RESULT="stable applied"
+  fi
+}
+
+LAST_SMOKE=""
+# smoke_is VERSION [CURL_ARGS...]: the gateway answers with x-app-version VERSION.
+smoke_is() {
+  local want="$1"
+  shift
+  LAST_SMOKE="$(response_header x-app-version ${@+"$@"})"
+  [[ "${LAST_SMOKE}" == "${want}" ]]
+}
+
+dump_smoke() {
+  log "last x-app-version: '${LAST_SMOKE}'"
+  curl -sS -o /dev/null -D - --max-time 5 "${GATEWAY_URL}/" || true
+  kube -n "${NAMESPACE}" get pods -o wide || true
+}
+
+smoke() {
+  if [[ "${APPLIED}" != stable ]]; then
+    STEP_RESULT="skipped (stage ${APPLIED} applied; 'make verify' measures it)"
+    return 0
+  fi
+  wait_until "${GATEWAY_URL}/ to answer x-app-version: v1" "${UP_TIMEOUT}" dump_smoke smoke_is v1
+  wait_until "${GATEWAY_URL}/ with x-canary: always to answer v2" 60 dump_smoke smoke_is v2 -H 'x-canary: always'
+  STEP_RESULT="default -> v1, x-canary: always -> v2"
+}
+
+main() {
+  local start=${SECONDS}
+  step "preflight: tools and repository" preflight
+  step "kind cluster ${CLUSTER_NAME}" ensure_cluster
+  step "Istio ${ISTIO_VERSION} (${ISTIO_OPERATOR})" ensure_istio
+  step "namespace ${NAMESPACE} (${NAMESPACE_MANIFEST})" ensure_namespace
+  step "images webapp:v1, webapp:v2 into kind" build_and_load_images
+  step "chart ${CHART} (release webapp)" install_chart
+  step "mesh base config (istio/base)" apply_base
+  step "stage" ensure_stage
+  step "smoke through ${GATEWAY_URL}" smoke
+  log ""
+  log "cluster ${CLUSTER_NAME} ready in $((SECONDS - start))s; gateway ${GATEWAY_URL}; stage ${APPLIED}."
+  log "next: make canary-10 (… canary-100), make green / blue-preview / blue, make rollback, make status, make down"
+}
+
+main "$@"

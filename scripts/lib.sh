@@ -1,0 +1,302 @@
+# shellcheck shell=bash
+# Helpers shared by the cluster-path scripts (sourced, never run). Written for bash 3.2 too (macOS /bin/bash):
+# no associative arrays, no ${var,,}, no mapfile, and no "${array[@]}" of a possibly empty array under nounset.
+#
+# Knobs (environment, with defaults):
+#   CLUSTER_NAME   kind cluster name                              rollouts
+#   KUBE_CONTEXT   kube context every kubectl/helm/istioctl uses   kind-$CLUSTER_NAME
+#   GATEWAY_URL    the Istio ingress gateway as the host sees it   http://localhost:8080
+#   TARGET         cluster | local (stage, rollback, verify, status) cluster
+#   LOCALBIN       where `make tools` puts the pinned tools       ./bin (first on PATH)
+#   ROLLOUT        the rollout CLI command line                   node packages/cli/dist/main.js
+#   WAIT_INTERVAL  seconds between two polls of a bounded wait    2
+#   STATE_DIR      where results are written (verify/k6-*.json)    ./.state
+# Tool pins come from versions.env only.
+
+# Variables set here are used by the scripts that source this file.
+# shellcheck disable=SC2034
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPTS_DIR="${REPO_ROOT}/scripts"
+# shellcheck source=versions.env
+source "${REPO_ROOT}/versions.env"
+
+CLUSTER_NAME="${CLUSTER_NAME:-rollouts}"
+KUBE_CONTEXT="${KUBE_CONTEXT:-kind-${CLUSTER_NAME}}"
+GATEWAY_URL="${GATEWAY_URL:-http://localhost:8080}"
+GATEWAY_URL="${GATEWAY_URL%/}"
+TARGET="${TARGET:-cluster}"
+LOCALBIN="${LOCALBIN:-${REPO_ROOT}/bin}"
+WAIT_INTERVAL="${WAIT_INTERVAL:-2}"
+# Fixed names (docs/ARCHITECTURE.md).
+NAMESPACE=rollouts
+ISTIO_NAMESPACE=istio-system
+STATE_DIR="${STATE_DIR:-${REPO_ROOT}/.state}"
+
+PATH="${LOCALBIN}:${PATH}"
+export PATH
+cd "${REPO_ROOT}" || exit 1
+
+# ---------------------------------------------------------------------------------------------------------------
+# Logging: ">>> step" before each step, "<<< step: result (Ns)" after it.
+
+CURRENT_STEP=""
+STEP_START=0
+STEP_RESULT=""
+
+log() { printf '%s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+# Bad input (unknown stage, wrong usage): exit 2, like the rollout CLI.
+die_usage() {
+  printf 'error: %s\n' "$*" >&2
+  exit 2
+}
+
+# step DESCRIPTION COMMAND [ARGS...]: runs the command; it may set STEP_RESULT ("created", "exists, skipped").
+step() {
+  local desc="$1"
+  shift
+  CURRENT_STEP="${desc}"
+  STEP_START=${SECONDS}
+  STEP_RESULT="done"
+  log ">>> ${desc}"
+  "$@"
+  log "<<< ${desc}: ${STEP_RESULT} ($((SECONDS - STEP_START))s)"
+  CURRENT_STEP=""
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cleanup on exit (temp files, port-forwards), and a result line for the step that failed.
+
+CLEANUP_COMMANDS=()
+
+# add_cleanup COMMAND [ARGS...]: run at exit, last added first.
+add_cleanup() {
+  local quoted
+  quoted="$(printf '%q ' "$@")"
+  CLEANUP_COMMANDS=("${quoted}" ${CLEANUP_COMMANDS[@]+"${CLEANUP_COMMANDS[@]}"})
+}
+
+on_exit() {
+  local rc=$?
+  local c
+  for c in ${CLEANUP_COMMANDS[@]+"${CLEANUP_COMMANDS[@]}"}; do
+    eval "${c}" >/dev/null 2>&1 || true
+  done
+  if ((rc != 0)) && [[ -n "${CURRENT_STEP}" ]]; then
+    log "<<< ${CURRENT_STEP}: FAILED (exit ${rc}, $((SECONDS - STEP_START))s)"
+  fi
+  exit "${rc}"
+}
+trap on_exit EXIT
+
+# ---------------------------------------------------------------------------------------------------------------
+# Platform and tools.
+
+# os_name: linux | darwin | the raw `uname -s` lower-cased.
+os_name() {
+  case "$(uname -s)" in
+    Linux) echo linux ;;
+    Darwin) echo darwin ;;
+    *) uname -s | tr '[:upper:]' '[:lower:]' ;;
+  esac
+}
+
+# cpu_arch: amd64 | arm64 | the raw `uname -m`.
+cpu_arch() {
+  local m
+  m="$(uname -m)"
+  case "${m}" in
+    x86_64 | amd64) echo amd64 ;;
+    aarch64 | arm64 | armv8*) echo arm64 ;;
+    *) echo "${m}" ;;
+  esac
+}
+
+# tool_hint TOOL: how to get it.
+tool_hint() {
+  local os
+  os="$(os_name)"
+  case "$1" in
+    kind | kubectl | helm | istioctl | k6) echo "run 'make tools' (installs the pinned $1 into ./bin)" ;;
+    docker)
+      if [[ "${os}" == darwin ]]; then
+        echo "install Docker Desktop, Colima or OrbStack, start it, then check with 'docker info'"
+      else
+        echo "install Docker Engine (https://docs.docker.com/engine/install/) and start it: sudo systemctl start docker"
+      fi
+      ;;
+    curl | git) if [[ "${os}" == darwin ]]; then echo "brew install $1"; else echo "install it with your package manager (e.g. apt-get install $1)"; fi ;;
+    node) echo "install Node.js 20 or newer (https://nodejs.org), then 'make build'" ;;
+    *) echo "install $1" ;;
+  esac
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# require_tools TOOL...: every missing tool is named with how to get it, then exit 1 (before anything is done).
+require_tools() {
+  local t missing=0
+  for t in "$@"; do
+    if ! have "${t}"; then
+      printf 'error: %s not found: %s\n' "${t}" "$(tool_hint "${t}")" >&2
+      missing=1
+    fi
+  done
+  ((missing == 0)) || exit 1
+}
+
+# require_docker: the docker CLI is there and its daemon answers.
+require_docker() {
+  require_tools docker
+  docker info >/dev/null 2>&1 || die "docker is installed but its daemon does not answer ('docker info' fails): $(tool_hint docker)"
+}
+
+# tool_version TOOL: the first x.y.z its version command prints (without a leading v), or nothing.
+tool_version() {
+  local out=""
+  case "$1" in
+    kind) out="$(kind version 2>/dev/null)" || true ;;
+    kubectl) out="$(kubectl version --client 2>/dev/null)" || true ;;
+    helm) out="$(helm version --template '{{.Version}}' 2>/dev/null)" || true ;;
+    istioctl) out="$(istioctl version --remote=false 2>/dev/null)" || true ;;
+    k6) out="$(k6 version 2>/dev/null)" || true ;;
+    *) out="$("$1" --version 2>/dev/null)" || true ;;
+  esac
+  printf '%s\n' "${out}" | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true
+}
+
+# pinned_version TOOL: the pin from versions.env, without a leading v.
+pinned_version() {
+  local v=""
+  case "$1" in
+    kind) v="${KIND_VERSION}" ;;
+    kubectl) v="${KUBECTL_VERSION}" ;;
+    helm) v="${HELM_VERSION}" ;;
+    istioctl) v="${ISTIO_VERSION}" ;;
+    k6) v="${K6_VERSION}" ;;
+  esac
+  printf '%s\n' "${v#v}"
+}
+
+# require_istioctl_pin: `istioctl install` installs istioctl's own version, so it must be the pinned one.
+require_istioctl_pin() {
+  local have_version
+  have_version="$(tool_version istioctl)"
+  [[ "${have_version}" == "${ISTIO_VERSION}" ]] ||
+    die "istioctl ${have_version:-of unknown version} ($(command -v istioctl)) would install Istio ${have_version:-?}, but versions.env pins ISTIO_VERSION=${ISTIO_VERSION}: run 'make tools'"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bounded waits.
+
+# wait_until DESCRIPTION TIMEOUT_SECONDS DUMP_FUNCTION COMMAND [ARGS...]
+# Runs COMMAND every WAIT_INTERVAL seconds until it succeeds; after TIMEOUT_SECONDS, prints what it waited for,
+# calls DUMP_FUNCTION (useful state: pods, events, last answer; "" for none) and exits 1.
+wait_until() {
+  local desc="$1" timeout="$2" dump="$3"
+  shift 3
+  local deadline=$((SECONDS + timeout)) attempts=0
+  while :; do
+    attempts=$((attempts + 1))
+    if "$@"; then
+      return 0
+    fi
+    ((SECONDS < deadline)) || break
+    sleep "${WAIT_INTERVAL}"
+  done
+  log "error: timed out after ${timeout}s (${attempts} attempts) waiting for ${desc}"
+  if [[ -n "${dump}" ]]; then
+    log "--- state at timeout ---"
+    "${dump}" >&2 || true
+    log "------------------------"
+  fi
+  exit 1
+}
+
+# retry ATTEMPTS COMMAND [ARGS...]: up to ATTEMPTS tries, WAIT_INTERVAL apart; returns the last status.
+retry() {
+  local attempts="$1" i=1 rc=0
+  shift
+  while :; do
+    rc=0
+    "$@" && return 0 || rc=$?
+    ((i < attempts)) || return "${rc}"
+    log "    attempt ${i}/${attempts} failed (exit ${rc}), retrying in ${WAIT_INTERVAL}s"
+    i=$((i + 1))
+    sleep "${WAIT_INTERVAL}"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cluster: every call names the kind context, so a stage never lands on another cluster of the kubeconfig.
+
+kube() { kubectl --context "${KUBE_CONTEXT}" "$@"; }
+helm_kube() { helm --kube-context "${KUBE_CONTEXT}" "$@"; }
+istio_kube() { istioctl --context "${KUBE_CONTEXT}" "$@"; }
+
+# require_cluster: the kind context exists and its API server answers; else a clear message and exit 1.
+require_cluster() {
+  require_tools kubectl
+  if ! kubectl config get-contexts -o name 2>/dev/null | grep -qxF "${KUBE_CONTEXT}"; then
+    die "no cluster: kube context '${KUBE_CONTEXT}' not found. Create it with 'make up' (CLUSTER_NAME=${CLUSTER_NAME})"
+  fi
+  local err
+  if ! err="$(kube get --raw /readyz 2>&1 >/dev/null)"; then
+    die "cluster '${KUBE_CONTEXT}' does not answer (${err:-no detail}). Is Docker running? Try 'make doctor', or 'make up'"
+  fi
+}
+
+# applied_stage: the label rollouts/stage of VirtualService webapp (empty when none is applied).
+applied_stage() {
+  local out
+  if ! out="$(kube -n "${NAMESPACE}" get virtualservice webapp --ignore-not-found \
+    -o 'jsonpath={.metadata.labels.rollouts/stage}' 2>&1)"; then
+    die "cannot read VirtualService webapp in namespace ${NAMESPACE}: ${out}. Run 'make up' first"
+  fi
+  printf '%s' "${out}"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# The gateway as a user sees it.
+
+# response_header NAME [CURL_ARGS...]: the value of one response header of GET $GATEWAY_URL/ (empty if absent).
+response_header() {
+  local name="$1"
+  shift
+  curl -sS -o /dev/null -D - --max-time 5 "$@" "${GATEWAY_URL}/" 2>/dev/null |
+    tr -d '\r' |
+    awk -v want="${name}" 'BEGIN { want = tolower(want) }
+      { i = index($0, ":"); if (i > 0 && tolower(substr($0, 1, i - 1)) == want) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); print v; exit } }'
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rollout CLI (packages/cli). ROLLOUT overrides it, as one command line (split on spaces).
+
+ROLLOUT_CMD=()
+if [[ -n "${ROLLOUT:-}" ]]; then
+  read -r -a ROLLOUT_CMD <<<"${ROLLOUT}"
+else
+  ROLLOUT_CMD=(node "${REPO_ROOT}/packages/cli/dist/main.js")
+fi
+
+# rollout ARGS...: runs the CLI; a missing build is named with the command that makes it.
+rollout() {
+  if [[ -z "${ROLLOUT:-}" ]]; then
+    have node || die "node not found: $(tool_hint node)"
+    [[ -f "${REPO_ROOT}/packages/cli/dist/main.js" ]] ||
+      die "the rollout CLI is not built (packages/cli/dist/main.js): run 'make build'"
+  fi
+  "${ROLLOUT_CMD[@]}" "$@"
+}
+
+# require_target: TARGET is cluster or local.
+require_target() {
+  case "${TARGET}" in
+    cluster | local) ;;
+    *) die_usage "TARGET must be 'cluster' or 'local', got '${TARGET}'" ;;
+  esac
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bats
+# scripts/cluster-up.sh (`make up`) against stub binaries.
+
+setup() {
+  load helpers
+  setup_sandbox
+}
+
+@test "up on an empty machine creates everything in order, with the pinned node image and Istio" {
+  run_script cluster-up.sh
+  assert_status 0
+
+  assert_order \
+    "docker info" \
+    "kind get clusters" \
+    "kind create cluster --name rollouts --image ${KIND_NODE_IMAGE} --config scripts/kind-config.yaml" \
+    "istioctl --context kind-rollouts install -y -f scripts/istio-operator.yaml" \
+    "kubectl --context kind-rollouts -n istio-system rollout status deployment/istiod" \
+    "kubectl --context kind-rollouts apply -f scripts/namespace.yaml" \
+    "docker build -f apps/webapp/Dockerfile --build-arg APP_VERSION=v1 --build-arg GIT_SHA=abc1234 -t webapp:v1 ." \
+    "kind load docker-image --name rollouts webapp:v1" \
+    "docker build -f apps/webapp/Dockerfile --build-arg APP_VERSION=v2 --build-arg GIT_SHA=abc1234 -t webapp:v2 ." \
+    "kind load docker-image --name rollouts webapp:v2" \
+    "helm --kube-context kind-rollouts upgrade --install webapp charts/webapp -n rollouts --wait --timeout 5m" \
+    "kubectl --context kind-rollouts apply -f istio/base" \
+    "rollout path stable" \
+    "rollout lint" \
+    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/stable.yaml" \
+    "curl -sS -o /dev/null -D - --max-time 5 http://localhost:8080/"
+  # the Istio that got installed is the pinned one (istioctl installs its own version, checked first)
+  [[ "$(cat "${STUB_STATE}/istio-version")" == "${ISTIO_VERSION}" ]]
+  assert_called "curl -sS -o /dev/null -D - --max-time 5 -H x-canary: always http://localhost:8080/"
+  # `make up` applies stable without k6 (SKIP_VERIFY), then smoke-tests it with one request per version
+  refute_called "k6 run"
+  assert_output_contains "default -> v1, x-canary: always -> v2"
+  assert_output_contains ">>> kind cluster rollouts"
+  assert_output_contains "<<< kind cluster rollouts: created"
+}
+
+@test "up twice creates no second cluster, reinstalls nothing and keeps the applied stage" {
+  run_script cluster-up.sh
+  assert_status 0
+  echo canary-50 >"${STUB_STATE}/vs-stage"
+  : >"${STUB_LOG}"
+
+  run_script cluster-up.sh
+  assert_status 0
+  [[ "$(calls_matching "kind create cluster")" -eq 0 ]]
+  [[ "$(calls_matching "istioctl --context kind-rollouts install")" -eq 0 ]]
+  refute_called "rollout lint"
+  refute_called "/stages/"
+  [[ "$(cat "${STUB_STATE}/vs-stage")" == canary-50 ]]
+  assert_output_contains "<<< kind cluster rollouts: exists, skipped"
+  assert_output_contains "${ISTIO_VERSION} installed, skipped"
+  assert_output_contains "<<< namespace rollouts (scripts/namespace.yaml): exists, skipped"
+  assert_output_contains "webapp:v1 unchanged"
+  assert_output_contains "stage canary-50 applied, kept"
+  [[ "$(cat "${STUB_STATE}/kind-clusters")" == rollouts ]]
+}
+
+@test "a missing tool stops up before anything is created" {
+  remove_stub helm
+  run_script cluster-up.sh
+  assert_failure
+  assert_output_contains "helm not found"
+  assert_output_contains "make tools"
+  refute_called "kind create"
+  refute_called "docker build"
+  refute_called "istioctl"
+  [[ ! -s "${STUB_STATE}/kind-clusters" ]]
+}
+
+@test "every missing tool is named at once" {
+  remove_stub kind
+  remove_stub istioctl
+  run_script cluster-up.sh
+  assert_failure
+  assert_output_contains "kind not found"
+  assert_output_contains "istioctl not found"
+  refute_called "kind"
+}
+
+@test "a docker daemon that does not answer stops up before anything is created" {
+  export STUB_DOCKER_DOWN=1
+  run_script cluster-up.sh
+  assert_failure
+  assert_output_contains "daemon does not answer"
+  refute_called "kind create"
+}
+
+@test "an istioctl of another version than ISTIO_VERSION is refused before anything is created" {
+  export STUB_ISTIOCTL_VERSION=1.20.3
+  run_script cluster-up.sh
+  assert_failure
+  assert_output_contains "istioctl 1.20.3"
+  assert_output_contains "ISTIO_VERSION=${ISTIO_VERSION}"
+  refute_called "kind create"
+}
+
+@test "an older Istio in the cluster is upgraded to the pin" {
+  given_cluster stable
+  echo 1.20.3 >"${STUB_STATE}/istio-version"
+  run_script cluster-up.sh
+  assert_status 0
+  assert_called "istioctl --context kind-rollouts install -y -f scripts/istio-operator.yaml"
+  assert_output_contains "upgraded to ${ISTIO_VERSION} (was 1.20.3)"
+  [[ "$(cat "${STUB_STATE}/istio-version")" == "${ISTIO_VERSION}" ]]
+}
+
+@test "CLUSTER_NAME names the cluster and every call uses its context" {
+  export CLUSTER_NAME=demo
+  run_script cluster-up.sh
+  assert_status 0
+  assert_called "kind create cluster --name demo "
+  assert_called "kind load docker-image --name demo webapp:v1"
+  # no cluster call without the context of the kind cluster
+  local stray
+  stray="$(grep -E '^(kubectl|helm|istioctl) ' "${STUB_LOG}" |
+    grep -v -e '--context kind-demo' -e '--kube-context kind-demo' -e '^kubectl config get-contexts' \
+      -e '^istioctl version' || true)"
+  [[ -z "${stray}" ]] || { echo "calls without --context kind-demo: ${stray}" >&2; false; }
+}
+
+@test "a cluster whose context was removed from the kubeconfig gets it back" {
+  given_cluster stable
+  : >"${STUB_STATE}/contexts"
+  run_script cluster-up.sh
+  assert_status 0
+  assert_called "kind export kubeconfig --name rollouts"
+  assert_output_contains "kube context kind-rollouts restored"
+}
+
+@test "a gateway that does not route x-canary to v2 fails the smoke test, with state" {
+  export STUB_APP_VERSION=v1 UP_TIMEOUT=0
+  run_script cluster-up.sh
+  assert_failure
+  assert_output_contains "timed out"
+  assert_output_contains "x-canary: always to answer v2"
+  assert_output_contains "last x-app-version: 'v1'"
+}

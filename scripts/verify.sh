@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make verify`: measure the applied stage through the gateway and fail when the observed split does not match.
+#
+# TARGET=cluster (default): reads the applied stage from the cluster (label rollouts/stage of VirtualService
+# webapp), writes `rollout expect <stage> --json` (expected split per request profile + sample plan) to a temp
+# file and runs `k6 run loadtest/split.ts` with it (EXPECT_FILE). k6 prints the table and writes
+# .state/verify/k6-<stage>.json; a breached threshold is a non-zero exit.
+# TARGET=local: `rollout verify --target local`.
+#
+# Knobs: GATEWAY_URL, STAGE (measure as this stage instead of the applied one: only to diagnose), K6_ARGS (extra
+# k6 flags, split on spaces).
+set -o errexit -o nounset -o pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+K6_SCRIPT=loadtest/split.ts
+# k6 imports the statistics from the built package by relative path (loadtest/split.ts).
+SPLIT_CHECK_DIST=packages/split-check/dist/index.js
+
+main() {
+  (($# == 0)) || die_usage "usage: scripts/verify.sh   (measures the applied stage; see 'make status')"
+  require_target
+  if [[ "${TARGET}" == local ]]; then
+    rollout verify --target local
+    return
+  fi
+
+  require_tools kubectl k6
+  [[ -f "${SPLIT_CHECK_DIST}" ]] || die "${SPLIT_CHECK_DIST} is missing (k6 imports it): run 'make build'"
+  require_cluster
+
+  local stage="${STAGE:-}"
+  if [[ -z "${stage}" ]]; then
+    stage="$(applied_stage)"
+    [[ -n "${stage}" ]] || die "no stage is applied in ${KUBE_CONTEXT} (VirtualService webapp not found): run 'make stable'"
+  fi
+
+  local expect rc=0
+  expect="$(mktemp "${TMPDIR:-/tmp}/rollouts-expect.XXXXXX")"
+  add_cleanup rm -f "${expect}"
+  rollout expect "${stage}" --json >"${expect}" || rc=$?
+  ((rc == 0)) || exit "${rc}"
+
+  mkdir -p "${STATE_DIR}/verify"
+  local summary="${STATE_DIR}/verify/k6-${stage}.json"
+  local extra=()
+  [[ -z "${K6_ARGS:-}" ]] || read -r -a extra <<<"${K6_ARGS}"
+
+  log ">>> verify stage ${stage} through ${GATEWAY_URL} (k6 ${K6_SCRIPT})"
+  local start=${SECONDS}
+  rc=0
+  k6 run --quiet \
+    -e "EXPECT_FILE=${expect}" \
+    -e "GATEWAY_URL=${GATEWAY_URL}" \
+    -e "STAGE=${stage}" \
+    -e "SUMMARY_FILE=${summary}" \
+    ${extra[@]+"${extra[@]}"} \
+    "${K6_SCRIPT}" || rc=$?
+  if ((rc != 0)); then
+    log "<<< verify stage ${stage}: FAILED (k6 exit ${rc}; 99 = a threshold crossed: split, failed requests or a header route) ($((SECONDS - start))s)"
+    log "    summary: ${summary}"
+    exit 1
+  fi
+  log "<<< verify stage ${stage}: passed ($((SECONDS - start))s); summary: ${summary}"
+}
+
+main "$@"
