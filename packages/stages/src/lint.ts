@@ -1,0 +1,350 @@
+/**
+ * Consistency checks across istio/, the chart and the Makefile: what `rollout lint` reports before a stage is
+ * applied. Each finding names the file, the field and the rule.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ManifestError } from './errors.js';
+import { type DestinationRule, readSingleDocument } from './manifest.js';
+import { paths } from './repo.js';
+import { loadDestinationRule, loadStageFile, STAGE_LABEL, type Stage, stageNames } from './stages.js';
+import { loadWorkloads, subsetSelects, type Workload, workloadsFromRendered } from './workloads.js';
+
+export type LintRule =
+  | 'manifest'
+  | 'weights-sum'
+  | 'unknown-subset'
+  | 'subset-selects-nothing'
+  | 'host-not-service'
+  | 'no-gateway'
+  | 'stage-label'
+  | 'virtual-service-name'
+  | 'stage-without-make-target'
+  | 'make-target-without-stage';
+
+export interface Finding {
+  /** Path relative to the repository root. */
+  file: string;
+  field: string;
+  message: string;
+  rule: LintRule;
+}
+
+export interface LintOptions {
+  /** `helm template` output (several YAML documents): workloads and Service are taken from it. */
+  renderedChart?: string;
+  /** Chart values to read when no rendered chart is given (default charts/webapp/values.yaml). */
+  valuesFile?: string;
+  /** Makefile to check the stage targets of (default <root>/Makefile). */
+  makefile?: string;
+}
+
+/** The Kubernetes namespace everything runs in. */
+export const NAMESPACE = 'rollouts';
+const GATEWAY_FALLBACK = 'webapp-gateway';
+
+/** Names of the non-hook Services a rendered chart creates. */
+function servicesFromRendered(rendered: string): string[] {
+  const out: string[] = [];
+  for (const doc of parseAllDocuments(rendered)) {
+    const obj = doc.toJS() as {
+      kind?: unknown;
+      metadata?: { name?: unknown; annotations?: Record<string, unknown> };
+    };
+    if (obj?.kind !== 'Service' || typeof obj.metadata?.name !== 'string') continue;
+    if (obj.metadata.annotations?.['helm.sh/hook'] !== undefined) continue;
+    out.push(obj.metadata.name);
+  }
+  return out;
+}
+
+/** The chart's Service name from its values (fullnameOverride, else "webapp"). */
+function serviceFromValues(valuesFile: string): string {
+  try {
+    const text = readFileSync(valuesFile, 'utf8');
+    const m = /^fullnameOverride:\s*["']?([a-z0-9-]+)["']?\s*$/m.exec(text);
+    if (m?.[1]) return m[1];
+  } catch {
+    // fall through to the default
+  }
+  return 'webapp';
+}
+
+function gatewayName(root: string): string {
+  const file = join(paths.baseDir(root), 'gateway.yaml');
+  try {
+    const doc = readSingleDocument(file) as { metadata?: { name?: unknown } };
+    if (typeof doc.metadata?.name === 'string') return doc.metadata.name;
+  } catch {
+    // no gateway file: the conventional name
+  }
+  return GATEWAY_FALLBACK;
+}
+
+interface MakeTargets {
+  file: string;
+  /** Explicit targets of the Stages section that name a stage ($@ in the recipe, or a stage's name). */
+  explicit: { name: string; line: number }[];
+  /** Pattern rules of the section, e.g. canary-%. */
+  patterns: { pattern: string; regex: RegExp; line: number }[];
+}
+
+/**
+ * The stage targets of a Makefile: targets in its `##@ Stages` section (up to the next `##@`) whose recipe uses
+ * `$@` or `$*` (the target name is the stage), explicit targets named like a stage, and pattern rules such as
+ * `canary-%`. Other targets of the section (rollback, verify, status) are operations, not stages.
+ */
+export function parseMakeStageTargets(makefile: string, stageNameList: readonly string[]): MakeTargets {
+  const lines = readFileSync(makefile, 'utf8').split('\n');
+  const out: MakeTargets = { file: makefile, explicit: [], patterns: [] };
+  let inSection = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line.startsWith('##@')) {
+      inSection = /^##@\s*Stages\b/.test(line);
+      continue;
+    }
+    if (!inSection) continue;
+    const m = /^([A-Za-z0-9_.%/-]+(?:[ \t]+[A-Za-z0-9_.%/-]+)*)[ \t]*:(?![=:])/.exec(line);
+    if (!m) continue;
+    const targets = (m[1] as string).split(/[ \t]+/).filter((t) => !t.startsWith('.'));
+    let recipe = '';
+    for (let j = i + 1; j < lines.length && (lines[j] as string).startsWith('\t'); j++) recipe += lines[j];
+    const usesTargetName = /\$[@*]|\$\([@*]\)/.test(recipe);
+    for (const t of targets) {
+      if (t.includes('%')) {
+        const [pre, post] = t.split('%') as [string, string];
+        out.patterns.push({
+          pattern: t,
+          regex: new RegExp(`^${escapeRe(pre)}.+${escapeRe(post)}$`),
+          line: i + 1,
+        });
+      } else if (usesTargetName || stageNameList.includes(t)) {
+        out.explicit.push({ name: t, line: i + 1 });
+      }
+    }
+  }
+  return out;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Lints istio/ against the chart and the Makefile. Rules:
+ * - manifest: a stage file or the DestinationRule cannot be loaded (bad YAML, wrong kind, unsupported field);
+ * - weights-sum: the weights of a route with several destinations do not add up to 100 (or a lone destination
+ *   has a weight other than 100);
+ * - unknown-subset: a destination names a subset the DestinationRule does not define;
+ * - subset-selects-nothing: a DestinationRule subset whose labels match no workload the chart renders;
+ * - host-not-service: a VirtualService host list without the Service's FQDN, or a destination / DestinationRule
+ *   host other than it;
+ * - no-gateway: a VirtualService not bound to the Gateway of istio/base;
+ * - stage-label: the rollouts/stage label differs from the file name;
+ * - virtual-service-name: a stage's VirtualService is not named like every other stage's (applying one must
+ *   replace the previous);
+ * - stage-without-make-target / make-target-without-stage: the Makefile's `##@ Stages` section and istio/stages
+ *   disagree.
+ */
+export function lint(root: string, options: LintOptions = {}): Finding[] {
+  const findings: Finding[] = [];
+  const rel = (f: string) => relative(root, f) || f;
+  const add = (file: string, field: string, rule: LintRule, message: string) =>
+    findings.push({ file: rel(file), field, rule, message });
+  const manifestFinding = (e: unknown, fallbackFile: string) => {
+    if (e instanceof ManifestError) add(e.file, e.field, 'manifest', e.problem);
+    else add(fallbackFile, '(file)', 'manifest', (e as Error).message);
+  };
+
+  // The chart: workloads and Service.
+  let workloads: Workload[] = [];
+  let service = 'webapp';
+  const valuesFile = options.valuesFile ?? paths.values(root);
+  if (options.renderedChart !== undefined) {
+    try {
+      workloads = workloadsFromRendered(options.renderedChart);
+      service = servicesFromRendered(options.renderedChart)[0] ?? service;
+    } catch (e) {
+      manifestFinding(e, '(rendered chart)');
+    }
+  } else {
+    try {
+      workloads = loadWorkloads(root, valuesFile);
+      service = serviceFromValues(valuesFile);
+    } catch (e) {
+      manifestFinding(e, valuesFile);
+    }
+  }
+  const fqdn = `${service}.${NAMESPACE}.svc.cluster.local`;
+  const chartSource = options.renderedChart !== undefined ? 'the rendered chart' : rel(valuesFile);
+
+  // The DestinationRule.
+  let dr: DestinationRule | undefined;
+  const drFile = paths.destinationRule(root);
+  try {
+    dr = loadDestinationRule(root);
+  } catch (e) {
+    manifestFinding(e, drFile);
+  }
+  if (dr) {
+    if (dr.spec.host !== fqdn) {
+      add(
+        drFile,
+        'spec.host',
+        'host-not-service',
+        `host "${dr.spec.host}" is not the chart's Service "${fqdn}"`,
+      );
+    }
+    if (workloads.length > 0) {
+      for (const [i, s] of dr.spec.subsets.entries()) {
+        if (!workloads.some((w) => subsetSelects(s, w))) {
+          add(
+            drFile,
+            `spec.subsets[${i}].labels`,
+            'subset-selects-nothing',
+            `subset "${s.name}" (${JSON.stringify(s.labels)}) matches no workload of ${chartSource} ` +
+              `(versions: ${workloads.map((w) => w.version).join(', ')})`,
+          );
+        }
+      }
+    }
+  }
+
+  // Every stage file.
+  const names = (() => {
+    try {
+      return stageNames(root);
+    } catch (e) {
+      manifestFinding(e, paths.stagesDir(root));
+      return [];
+    }
+  })();
+  const gateway = gatewayName(root);
+  const stages: Stage[] = [];
+  for (const name of names) {
+    const file = join(paths.stagesDir(root), `${name}.yaml`);
+    try {
+      stages.push(loadStageFile(root, file));
+    } catch (e) {
+      manifestFinding(e, file);
+    }
+  }
+  const vsNames = new Map<string, number>();
+  for (const s of stages)
+    vsNames.set(s.virtualService.metadata.name, (vsNames.get(s.virtualService.metadata.name) ?? 0) + 1);
+  const commonName = [...vsNames.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+
+  for (const stage of stages) {
+    const { file, virtualService: vs } = stage;
+    if (stage.stageLabel !== stage.name) {
+      add(
+        file,
+        `metadata.labels.${STAGE_LABEL}`,
+        'stage-label',
+        stage.stageLabel === null
+          ? `label missing; it must be "${stage.name}" (the file name)`
+          : `label "${stage.stageLabel}" differs from the file name "${stage.name}"`,
+      );
+    }
+    if (commonName !== undefined && vs.metadata.name !== commonName) {
+      add(
+        file,
+        'metadata.name',
+        'virtual-service-name',
+        `VirtualService "${vs.metadata.name}" differs from the other stages' "${commonName}": applying this stage would not replace the previous one`,
+      );
+    }
+    if (!vs.spec.hosts.includes(fqdn)) {
+      add(
+        file,
+        'spec.hosts',
+        'host-not-service',
+        `hosts ${JSON.stringify(vs.spec.hosts)} do not include the chart's Service "${fqdn}"`,
+      );
+    }
+    const bound = vs.spec.gateways.some((g) => g === gateway || g === `${NAMESPACE}/${gateway}`);
+    if (!bound) {
+      add(
+        file,
+        'spec.gateways',
+        'no-gateway',
+        `not bound to the Gateway "${NAMESPACE}/${gateway}" (gateways: ${JSON.stringify(vs.spec.gateways)}): traffic through the ingress gateway would not see this stage`,
+      );
+    }
+    for (const [ri, route] of vs.spec.http.entries()) {
+      const given = route.route.map((d) => d.weight);
+      if (route.route.length > 1) {
+        const sum = given.reduce<number>((a, w) => a + (w ?? 0), 0);
+        if (sum !== 100) {
+          add(
+            file,
+            `spec.http[${ri}].route`,
+            'weights-sum',
+            `weights add up to ${sum}, not 100 (${given.map((w) => w ?? 'unset').join(' + ')})`,
+          );
+        }
+      } else if (given[0] !== undefined && given[0] !== 100) {
+        add(
+          file,
+          `spec.http[${ri}].route[0].weight`,
+          'weights-sum',
+          `a lone destination takes all traffic; its weight ${given[0]} should be 100 or unset`,
+        );
+      }
+      for (const [di, d] of route.route.entries()) {
+        const field = `spec.http[${ri}].route[${di}].destination`;
+        if (d.destination.host !== fqdn) {
+          add(
+            file,
+            `${field}.host`,
+            'host-not-service',
+            `host "${d.destination.host}" is not the chart's Service "${fqdn}"`,
+          );
+        }
+        const subset = d.destination.subset;
+        if (subset !== undefined && dr && !dr.spec.subsets.some((s) => s.name === subset)) {
+          add(
+            file,
+            `${field}.subset`,
+            'unknown-subset',
+            `subset "${subset}" is not defined in ${rel(drFile)} (defined: ${dr.spec.subsets.map((s) => s.name).join(', ')})`,
+          );
+        }
+      }
+    }
+  }
+
+  // The Makefile's stage targets.
+  const makefile = options.makefile ?? paths.makefile(root);
+  if (existsSync(makefile)) {
+    const targets = parseMakeStageTargets(makefile, names);
+    for (const name of names) {
+      const covered =
+        targets.explicit.some((t) => t.name === name) || targets.patterns.some((p) => p.regex.test(name));
+      if (!covered) {
+        add(
+          join(paths.stagesDir(root), `${name}.yaml`),
+          '(file)',
+          'stage-without-make-target',
+          `stage "${name}" has no target in the "##@ Stages" section of ${basename(makefile)}`,
+        );
+      }
+    }
+    for (const t of targets.explicit) {
+      if (!names.includes(t.name)) {
+        add(
+          makefile,
+          `line ${t.line}`,
+          'make-target-without-stage',
+          `target "${t.name}" in the "##@ Stages" section has no istio/stages/${t.name}.yaml`,
+        );
+      }
+    }
+  } else if (options.makefile !== undefined) {
+    add(makefile, '(file)', 'manifest', 'Makefile not found');
+  }
+
+  return findings;
+}

@@ -1,0 +1,335 @@
+/**
+ * Typed subsets of Istio's VirtualService and DestinationRule (networking.istio.io/v1), parsed from YAML with a
+ * clear error (file + field) for anything this repository's tools cannot honour.
+ */
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { ManifestError } from './errors.js';
+
+export const NETWORKING_API = 'networking.istio.io/v1';
+
+/** Istio's StringMatch: exactly one of exact, prefix, regex (RE2, full-string match). Empty: "present". */
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+/** HTTPMatchRequest: the conditions inside one entry are ANDed. */
+export interface HttpMatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  method?: StringMatch;
+  /** Header names are lower case. */
+  headers?: Record<string, StringMatch>;
+  withoutHeaders?: Record<string, StringMatch>;
+  ignoreUriCase?: boolean;
+}
+
+export interface Destination {
+  host: string;
+  subset?: string;
+  port?: { number: number };
+}
+
+export interface HttpRouteDestination {
+  destination: Destination;
+  weight?: number;
+}
+
+/** HTTPRoute: `match` entries are ORed; no `match` matches every request. */
+export interface HttpRoute {
+  name?: string;
+  match?: HttpMatchRequest[];
+  route: HttpRouteDestination[];
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels: Record<string, string>;
+}
+
+export interface VirtualService {
+  apiVersion: string;
+  kind: 'VirtualService';
+  metadata: ObjectMeta;
+  spec: {
+    hosts: string[];
+    gateways: string[];
+    http: HttpRoute[];
+  };
+}
+
+export interface Subset {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface DestinationRule {
+  apiVersion: string;
+  kind: 'DestinationRule';
+  metadata: ObjectMeta;
+  file: string;
+  spec: { host: string; subsets: Subset[] };
+}
+
+type Json = unknown;
+
+function isRecord(v: Json): v is Record<string, Json> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Reads a file holding exactly one YAML document. */
+export function readSingleDocument(file: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ManifestError(file, '(file)', `cannot read: ${(error as Error).message}`);
+  }
+  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+  if (docs.length !== 1) {
+    throw new ManifestError(file, '(file)', `expected exactly one YAML document, found ${docs.length}`);
+  }
+  const doc = docs[0];
+  if (doc === undefined) throw new ManifestError(file, '(file)', 'empty');
+  if (doc.errors.length > 0) {
+    throw new ManifestError(file, '(file)', `invalid YAML: ${doc.errors[0]?.message ?? 'parse error'}`);
+  }
+  return doc.toJS();
+}
+
+class Reader {
+  constructor(readonly file: string) {}
+
+  fail(field: string, problem: string): never {
+    throw new ManifestError(this.file, field, problem);
+  }
+
+  record(v: Json, field: string): Record<string, Json> {
+    if (!isRecord(v)) this.fail(field, `must be a mapping, got ${describe(v)}`);
+    return v;
+  }
+
+  string(v: Json, field: string): string {
+    if (typeof v !== 'string' || v === '') this.fail(field, `must be a non-empty string, got ${describe(v)}`);
+    return v;
+  }
+
+  stringArray(v: Json, field: string, optional = false): string[] {
+    if (v === undefined && optional) return [];
+    if (!Array.isArray(v)) this.fail(field, `must be a list of strings, got ${describe(v)}`);
+    return v.map((x, i) => this.string(x, `${field}[${i}]`));
+  }
+
+  labels(v: Json, field: string): Record<string, string> {
+    if (v === undefined) return {};
+    const r = this.record(v, field);
+    const out: Record<string, string> = {};
+    for (const [k, x] of Object.entries(r)) {
+      if (typeof x !== 'string') this.fail(`${field}.${k}`, `must be a string, got ${describe(x)}`);
+      out[k] = x;
+    }
+    return out;
+  }
+
+  onlyKeys(
+    r: Record<string, Json>,
+    field: string,
+    allowed: readonly string[],
+    ignored: readonly string[] = [],
+  ) {
+    for (const k of Object.keys(r)) {
+      if (!allowed.includes(k) && !ignored.includes(k)) {
+        this.fail(
+          `${field}.${k}`,
+          `not supported by this repository's VirtualService emulation (supported: ${allowed.join(', ')})`,
+        );
+      }
+    }
+  }
+
+  metadata(v: Json): ObjectMeta {
+    const m = this.record(v, 'metadata');
+    const meta: ObjectMeta = {
+      name: this.string(m.name, 'metadata.name'),
+      labels: this.labels(m.labels, 'metadata.labels'),
+    };
+    if (m.namespace !== undefined) meta.namespace = this.string(m.namespace, 'metadata.namespace');
+    return meta;
+  }
+
+  header(doc: Record<string, Json>, kind: string): void {
+    if (doc.kind !== kind) this.fail('kind', `must be ${kind}, got ${describe(doc.kind)}`);
+    if (doc.apiVersion !== NETWORKING_API) {
+      this.fail('apiVersion', `must be ${NETWORKING_API}, got ${describe(doc.apiVersion)}`);
+    }
+  }
+}
+
+function describe(v: Json): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return JSON.stringify(v);
+}
+
+const STRING_MATCH_KEYS = ['exact', 'prefix', 'regex'] as const;
+
+function parseStringMatch(r: Reader, v: Json, field: string, allowEmpty: boolean): StringMatch {
+  const m = r.record(v, field);
+  r.onlyKeys(m, field, STRING_MATCH_KEYS);
+  const keys = Object.keys(m);
+  if (keys.length === 0 && allowEmpty) return {};
+  if (keys.length !== 1) r.fail(field, 'must set exactly one of exact, prefix, regex');
+  const key = keys[0] as (typeof STRING_MATCH_KEYS)[number];
+  const value = m[key];
+  if (typeof value !== 'string') r.fail(`${field}.${key}`, `must be a string, got ${describe(value)}`);
+  if (key === 'regex') checkRe2(r, value, `${field}.regex`);
+  return { [key]: value };
+}
+
+/** Refuses what JavaScript would accept but RE2 (Envoy) would not, so both paths agree on every request. */
+function checkRe2(r: Reader, source: string, field: string): void {
+  if (/\(\?<?[=!]/.test(source))
+    r.fail(field, 'lookaround assertions are not RE2 syntax (Envoy would refuse them)');
+  if (/\\[1-9]/.test(source)) r.fail(field, 'backreferences are not RE2 syntax (Envoy would refuse them)');
+  try {
+    new RegExp(normaliseRe2(source).source);
+  } catch (error) {
+    r.fail(field, `invalid regular expression: ${(error as Error).message}`);
+  }
+}
+
+/** RE2's leading `(?i)` becomes JavaScript's `i` flag; the pattern is anchored for a full-string match. */
+export function normaliseRe2(source: string): { source: string; flags: string } {
+  let s = source;
+  let flags = '';
+  const m = /^\(\?([ims]+)\)/.exec(s);
+  if (m) {
+    flags = m[1] as string;
+    s = s.slice(m[0].length);
+  }
+  return { source: `^(?:${s})$`, flags: [...new Set(flags)].join('') };
+}
+
+function parseHeaderMap(r: Reader, v: Json, field: string): Record<string, StringMatch> {
+  const h = r.record(v, field);
+  const out: Record<string, StringMatch> = {};
+  for (const [name, m] of Object.entries(h)) {
+    if (name !== name.toLowerCase())
+      r.fail(`${field}.${name}`, 'header names must be lower case (Istio requires it)');
+    out[name] = parseStringMatch(r, m, `${field}.${name}`, true);
+  }
+  return out;
+}
+
+function parseMatch(r: Reader, v: Json, field: string): HttpMatchRequest {
+  const m = r.record(v, field);
+  r.onlyKeys(m, field, ['name', 'uri', 'method', 'headers', 'withoutHeaders', 'ignoreUriCase']);
+  const out: HttpMatchRequest = {};
+  if (m.name !== undefined) out.name = r.string(m.name, `${field}.name`);
+  if (m.uri !== undefined) out.uri = parseStringMatch(r, m.uri, `${field}.uri`, false);
+  if (m.method !== undefined) out.method = parseStringMatch(r, m.method, `${field}.method`, false);
+  if (m.headers !== undefined) out.headers = parseHeaderMap(r, m.headers, `${field}.headers`);
+  if (m.withoutHeaders !== undefined)
+    out.withoutHeaders = parseHeaderMap(r, m.withoutHeaders, `${field}.withoutHeaders`);
+  if (m.ignoreUriCase !== undefined) {
+    if (typeof m.ignoreUriCase !== 'boolean') r.fail(`${field}.ignoreUriCase`, 'must be true or false');
+    out.ignoreUriCase = m.ignoreUriCase;
+  }
+  return out;
+}
+
+function parseDestination(r: Reader, v: Json, field: string): HttpRouteDestination {
+  const d = r.record(v, field);
+  r.onlyKeys(d, field, ['destination', 'weight'], ['headers']);
+  const dest = r.record(d.destination, `${field}.destination`);
+  r.onlyKeys(dest, `${field}.destination`, ['host', 'subset', 'port']);
+  const destination: Destination = { host: r.string(dest.host, `${field}.destination.host`) };
+  if (dest.subset !== undefined) destination.subset = r.string(dest.subset, `${field}.destination.subset`);
+  if (dest.port !== undefined) {
+    const p = r.record(dest.port, `${field}.destination.port`);
+    if (typeof p.number !== 'number' || !Number.isInteger(p.number) || p.number < 1 || p.number > 65535) {
+      r.fail(`${field}.destination.port.number`, `must be a port number, got ${describe(p.number)}`);
+    }
+    destination.port = { number: p.number };
+  }
+  const out: HttpRouteDestination = { destination };
+  if (d.weight !== undefined) {
+    if (typeof d.weight !== 'number' || !Number.isInteger(d.weight) || d.weight < 0) {
+      r.fail(`${field}.weight`, `must be a non-negative integer, got ${describe(d.weight)}`);
+    }
+    out.weight = d.weight;
+  }
+  return out;
+}
+
+function parseHttpRoute(r: Reader, v: Json, field: string): HttpRoute {
+  const h = r.record(v, field);
+  // timeout, retries and headers do not change where a request goes; they are accepted and not emulated.
+  r.onlyKeys(h, field, ['name', 'match', 'route'], ['timeout', 'retries', 'headers', 'corsPolicy']);
+  const out: HttpRoute = { route: [] };
+  if (h.name !== undefined) out.name = r.string(h.name, `${field}.name`);
+  if (h.match !== undefined) {
+    if (!Array.isArray(h.match) || h.match.length === 0) r.fail(`${field}.match`, 'must be a non-empty list');
+    out.match = h.match.map((m, i) => parseMatch(r, m, `${field}.match[${i}]`));
+  }
+  if (!Array.isArray(h.route) || h.route.length === 0) {
+    r.fail(`${field}.route`, 'must be a non-empty list of destinations');
+  }
+  out.route = h.route.map((d, i) => parseDestination(r, d, `${field}.route[${i}]`));
+  return out;
+}
+
+/** Parses a VirtualService object (already read from YAML). */
+export function parseVirtualService(doc: Json, file: string): VirtualService {
+  const r: Reader = new Reader(file);
+  const d = r.record(doc, '(document)');
+  r.header(d, 'VirtualService');
+  const spec = r.record(d.spec, 'spec');
+  r.onlyKeys(spec, 'spec', ['hosts', 'gateways', 'http'], ['exportTo']);
+  if (!Array.isArray(spec.http) || spec.http.length === 0)
+    r.fail('spec.http', 'must be a non-empty list of routes');
+  return {
+    apiVersion: d.apiVersion as string,
+    kind: 'VirtualService',
+    metadata: r.metadata(d.metadata),
+    spec: {
+      hosts: r.stringArray(spec.hosts, 'spec.hosts'),
+      gateways: r.stringArray(spec.gateways, 'spec.gateways', true),
+      http: spec.http.map((h, i) => parseHttpRoute(r, h, `spec.http[${i}]`)),
+    },
+  };
+}
+
+/** Parses a DestinationRule object (already read from YAML). */
+export function parseDestinationRule(doc: Json, file: string): DestinationRule {
+  const r: Reader = new Reader(file);
+  const d = r.record(doc, '(document)');
+  r.header(d, 'DestinationRule');
+  const spec = r.record(d.spec, 'spec');
+  const subsetsRaw = spec.subsets ?? [];
+  if (!Array.isArray(subsetsRaw)) r.fail('spec.subsets', 'must be a list');
+  const subsets = subsetsRaw.map((s, i) => {
+    const sr = r.record(s, `spec.subsets[${i}]`);
+    return {
+      name: r.string(sr.name, `spec.subsets[${i}].name`),
+      labels: r.labels(sr.labels, `spec.subsets[${i}].labels`),
+    };
+  });
+  const seen = new Set<string>();
+  for (const [i, s] of subsets.entries()) {
+    if (seen.has(s.name)) r.fail(`spec.subsets[${i}].name`, `duplicate subset "${s.name}"`);
+    seen.add(s.name);
+  }
+  return {
+    apiVersion: d.apiVersion as string,
+    kind: 'DestinationRule',
+    metadata: r.metadata(d.metadata),
+    file,
+    spec: { host: r.string(spec.host, 'spec.host'), subsets },
+  };
+}

@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/**
+ * The repository root: the nearest directory at or above `from` (default: the current directory) that holds
+ * pnpm-workspace.yaml. Throws when there is none.
+ */
+export function findRepoRoot(from: string = process.cwd()): string {
+  let dir = resolve(from);
+  for (;;) {
+    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new Error(`no pnpm-workspace.yaml found in ${resolve(from)} or any directory above it`);
+    }
+    dir = parent;
+  }
+}
+
+/** Well-known paths inside the repository. */
+export const paths = {
+  stagesDir: (root: string) => join(root, 'istio', 'stages'),
+  baseDir: (root: string) => join(root, 'istio', 'base'),
+  destinationRule: (root: string) => join(root, 'istio', 'base', 'destination-rule.yaml'),
+  values: (root: string) => join(root, 'charts', 'webapp', 'values.yaml'),
+  makefile: (root: string) => join(root, 'Makefile'),
+};

@@ -1,0 +1,361 @@
+/**
+ * Stages: one VirtualService file per stage in istio/stages/. Everything about a stage (its strategy, its
+ * expected split, the request profiles worth checking) is derived from that file, never re-typed.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { ManifestError, UnknownStageError } from './errors.js';
+import {
+  type DestinationRule,
+  type HttpMatchRequest,
+  parseDestinationRule,
+  parseVirtualService,
+  readSingleDocument,
+  type VirtualService,
+} from './manifest.js';
+import { paths } from './repo.js';
+import { type CompiledRoutes, compileRoutes, matchRoute } from './routing.js';
+import { loadWorkloads, versionsOfSubset, type Workload } from './workloads.js';
+
+export const STAGE_LABEL = 'rollouts/stage';
+export const STRATEGY_LABEL = 'rollouts/strategy';
+export const STRATEGIES = ['canary', 'blue-green'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** A stage, loaded from istio/stages/<name>.yaml. */
+export interface Stage {
+  /** The file stem: what `make <stage>` and the CLI take. */
+  name: string;
+  strategy: Strategy;
+  /** Absolute path of the manifest. */
+  file: string;
+  /** The repository root it was loaded from. */
+  root: string;
+  /** The value of the rollouts/stage label (lint checks it equals `name`). */
+  stageLabel: string | null;
+  virtualService: VirtualService;
+}
+
+/** What {@link listStages} returns: enough to order and print the stages. */
+export interface StageSummary {
+  name: string;
+  strategy: Strategy;
+  file: string;
+  /** Share of requests without override header that reach the new version (v2 / blue). */
+  newVersionShare: number;
+  /** The version (or subset, when the chart's values are not available) counted as new. */
+  newVersion: string;
+}
+
+/** A request profile: the headers (and optionally method and path) of the requests a check sends. */
+export interface Profile {
+  /** "default" (no header), or the override, e.g. "x-canary: always". */
+  name: string;
+  headers: Record<string, string>;
+  /** Defaults to GET. */
+  method?: string;
+  /** Defaults to "/". */
+  path?: string;
+}
+
+/** Where requests of one profile go. */
+export interface Split {
+  /** Index of the http route that takes the requests, or null: no route matches and Istio answers 404. */
+  routeIndex: number | null;
+  routeName: string | null;
+  /** Probability per destination subset ("(service)" for a destination without subset). */
+  subsets: Record<string, number>;
+  /**
+   * Probability per version (x-app-version), when the DestinationRule and the workloads are known. A subset that
+   * selects several versions shares its probability equally among them (equal replica counts).
+   */
+  versions: Record<string, number>;
+  /** Probability sent to subsets that select no workload (Istio answers 503), by subset. */
+  unresolved: Record<string, number>;
+}
+
+export const DEFAULT_PROFILE: Profile = { name: 'default', headers: {} };
+export const WHOLE_SERVICE = '(service)';
+
+function stageFiles(root: string): string[] {
+  const dir = paths.stagesDir(root);
+  if (!existsSync(dir)) throw new ManifestError(dir, '(directory)', 'not found: no stages');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** The names of every stage file (file stems), sorted by name. */
+export function stageNames(root: string): string[] {
+  return stageFiles(root).map((f) => basename(f, '.yaml'));
+}
+
+/** Loads one stage file (no name check: use {@link loadStage} for a stage by name). */
+export function loadStageFile(root: string, file: string): Stage {
+  const vs = parseVirtualService(readSingleDocument(file), file);
+  const strategy = vs.metadata.labels[STRATEGY_LABEL];
+  if (strategy === undefined || !(STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new ManifestError(
+      file,
+      `metadata.labels.${STRATEGY_LABEL}`,
+      `must be one of ${STRATEGIES.join(', ')}, got ${strategy === undefined ? 'nothing' : JSON.stringify(strategy)}`,
+    );
+  }
+  return {
+    name: basename(file, '.yaml'),
+    strategy: strategy as Strategy,
+    file,
+    root,
+    stageLabel: vs.metadata.labels[STAGE_LABEL] ?? null,
+    virtualService: vs,
+  };
+}
+
+/**
+ * Loads istio/stages/<name>.yaml. Throws UnknownStageError (listing the valid stages) for a name without a
+ * file, ManifestError (file + field) for a file that is not a usable stage.
+ */
+export function loadStage(root: string, name: string): Stage {
+  const names = stageNames(root);
+  if (!names.includes(name)) throw new UnknownStageError(name, orderedNames(root, names));
+  return loadStageFile(root, join(paths.stagesDir(root), `${name}.yaml`));
+}
+
+function orderedNames(root: string, fallback: string[]): string[] {
+  try {
+    return listStages(root).map((s) => s.name);
+  } catch {
+    return fallback;
+  }
+}
+
+/** Loads istio/base/destination-rule.yaml (or `file`). */
+export function loadDestinationRule(
+  root: string,
+  file: string = paths.destinationRule(root),
+): DestinationRule {
+  return parseDestinationRule(readSingleDocument(file), file);
+}
+
+interface Context {
+  dr: DestinationRule | undefined;
+  workloads: Workload[] | undefined;
+}
+
+/** The DestinationRule and workloads of a repository, when they can be read (read afresh on every call). */
+function repoContext(root: string): Context {
+  const ctx: Context = { dr: undefined, workloads: undefined };
+  try {
+    ctx.dr = loadDestinationRule(root);
+  } catch {
+    // Without a DestinationRule only subsets are known.
+  }
+  try {
+    ctx.workloads = loadWorkloads(root);
+  } catch {
+    // Without the chart's values only subsets are known.
+  }
+  return ctx;
+}
+
+const compiledCache = new WeakMap<VirtualService, CompiledRoutes>();
+
+function compiledFor(vs: VirtualService): CompiledRoutes {
+  let c = compiledCache.get(vs);
+  if (!c) {
+    c = compileRoutes(vs);
+    compiledCache.set(vs, c);
+  }
+  return c;
+}
+
+function isStage(x: Stage | VirtualService): x is Stage {
+  return 'virtualService' in x;
+}
+
+/**
+ * Where requests of `profile` go under a stage (or a bare VirtualService): the first matching route, and its
+ * destinations' probabilities with Istio's semantics (weights are proportional; a single destination takes
+ * every request whatever its weight; with several, a missing weight is 0). Versions are resolved through the
+ * DestinationRule's subset labels and the workloads' pod labels; for a Stage they default to the repository's.
+ */
+export function expectedSplit(
+  stageOrVs: Stage | VirtualService,
+  profile: Profile = DEFAULT_PROFILE,
+  dr?: DestinationRule,
+  workloads?: readonly Workload[],
+): Split {
+  const vs = isStage(stageOrVs) ? stageOrVs.virtualService : stageOrVs;
+  const file = isStage(stageOrVs) ? stageOrVs.file : `VirtualService ${vs.metadata.name}`;
+  if (isStage(stageOrVs) && (dr === undefined || workloads === undefined)) {
+    const ctx = repoContext(stageOrVs.root);
+    dr ??= ctx.dr;
+    workloads ??= ctx.workloads;
+  }
+  const matched = matchRoute(compiledFor(vs), {
+    method: profile.method ?? 'GET',
+    path: profile.path ?? '/',
+    headers: profile.headers,
+  });
+  if (matched === null)
+    return { routeIndex: null, routeName: null, subsets: {}, versions: {}, unresolved: {} };
+
+  const dests = matched.route.route;
+  const weights = dests.length === 1 ? [1] : dests.map((d) => d.weight ?? 0);
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (total === 0) {
+    throw new ManifestError(file, `spec.http[${matched.index}].route`, 'total destination weight is 0');
+  }
+  const subsets: Record<string, number> = {};
+  const versions: Record<string, number> = {};
+  const unresolved: Record<string, number> = {};
+  for (const [i, d] of dests.entries()) {
+    const p = (weights[i] as number) / total;
+    const key = d.destination.subset ?? WHOLE_SERVICE;
+    subsets[key] = (subsets[key] ?? 0) + p;
+    if (dr === undefined || workloads === undefined) continue;
+    const selected = versionsOfSubset(dr, workloads, d.destination.subset ?? null);
+    if (selected.length === 0) {
+      unresolved[key] = (unresolved[key] ?? 0) + p;
+      continue;
+    }
+    for (const v of selected) versions[v] = (versions[v] ?? 0) + p / selected.length;
+  }
+  return { routeIndex: matched.index, routeName: matched.name, subsets, versions, unresolved };
+}
+
+function concreteHeaders(m: HttpMatchRequest): Record<string, string> | null {
+  const headers: Record<string, string> = {};
+  for (const [name, sm] of Object.entries(m.headers ?? {})) {
+    if (sm.exact !== undefined) headers[name] = sm.exact;
+    else if (sm.prefix !== undefined) headers[name] = sm.prefix;
+    else return null; // a regex or presence match has no single obvious value
+  }
+  return Object.keys(headers).length > 0 ? headers : null;
+}
+
+/**
+ * The request profiles worth checking for a stage: the default one (no header) and one per header override
+ * found in the routes' matches (exact values, or the prefix itself, become concrete headers; uri exact/prefix
+ * and method exact conditions of the same match become the profile's path and method).
+ */
+export function profiles(stage: Stage | VirtualService): Profile[] {
+  const vs = isStage(stage) ? stage.virtualService : stage;
+  const out: Profile[] = [DEFAULT_PROFILE];
+  const seen = new Set<string>([DEFAULT_PROFILE.name]);
+  for (const route of vs.spec.http) {
+    for (const m of route.match ?? []) {
+      const headers = concreteHeaders(m);
+      if (headers === null) continue;
+      const profile: Profile = {
+        name: Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', '),
+        headers,
+      };
+      if (m.method?.exact !== undefined) profile.method = m.method.exact;
+      const path = m.uri?.exact ?? m.uri?.prefix;
+      if (path !== undefined) profile.path = path;
+      if (profile.method !== undefined || profile.path !== undefined) {
+        profile.name += ` (${profile.method ?? 'GET'} ${profile.path ?? '/'})`;
+      }
+      if (seen.has(profile.name)) continue;
+      seen.add(profile.name);
+      out.push(profile);
+    }
+  }
+  return out;
+}
+
+function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+/** The new version of a stage: the highest version it routes to (or last subset used, without workloads). */
+function newVersionShare(stage: Stage, split: Split, ctx: Context): { newVersion: string; share: number } {
+  if (ctx.workloads && ctx.workloads.length > 0 && Object.keys(split.versions).length > 0) {
+    const newest = ctx.workloads
+      .map((w) => w.version)
+      .sort(naturalCompare)
+      .at(-1) as string;
+    return { newVersion: newest, share: split.versions[newest] ?? 0 };
+  }
+  const used = new Set(
+    stage.virtualService.spec.http.flatMap((r) => r.route.map((d) => d.destination.subset)),
+  );
+  const order =
+    ctx.dr?.spec.subsets.map((s) => s.name).filter((n) => used.has(n)) ?? [...used].filter((x) => x);
+  const last = (order.at(-1) as string | undefined) ?? WHOLE_SERVICE;
+  return { newVersion: last, share: split.subsets[last] ?? 0 };
+}
+
+/**
+ * Every stage in istio/stages/*.yaml, ordered for a walk-through: canary stages first, then blue-green, each by
+ * ascending share of default traffic to the new version (ties by name).
+ */
+export function listStages(root: string): StageSummary[] {
+  const ctx = repoContext(root);
+  const rows = stageFiles(root).map((file) => {
+    const stage = loadStageFile(root, file);
+    const split = expectedSplit(stage, DEFAULT_PROFILE, ctx.dr, ctx.workloads);
+    const { newVersion, share } = newVersionShare(stage, split, ctx);
+    return { name: stage.name, strategy: stage.strategy, file, newVersionShare: share, newVersion };
+  });
+  const rank = (s: Strategy) => STRATEGIES.indexOf(s);
+  return rows.sort(
+    (a, b) =>
+      rank(a.strategy) - rank(b.strategy) ||
+      a.newVersionShare - b.newVersionShare ||
+      naturalCompare(a.name, b.name),
+  );
+}
+
+/** One row of the stage table: a stage and its expected split per profile. */
+export interface StageRow {
+  stage: string;
+  strategy: Strategy;
+  /** Path relative to the repository root. */
+  file: string;
+  /** Split of requests without override header. */
+  default: Split;
+  /** One entry per override header profile. */
+  overrides: { profile: Profile; split: Split }[];
+}
+
+/** Rows for printing every stage (in walk-through order) with its expected split per profile. */
+export function stageTable(root: string): StageRow[] {
+  const ctx = repoContext(root);
+  return listStages(root).map((summary) => {
+    const stage = loadStageFile(root, summary.file);
+    const [, ...overrides] = profiles(stage);
+    return {
+      stage: stage.name,
+      strategy: stage.strategy,
+      file: relative(root, stage.file),
+      default: expectedSplit(stage, DEFAULT_PROFILE, ctx.dr, ctx.workloads),
+      overrides: overrides.map((profile) => ({
+        profile,
+        split: expectedSplit(stage, profile, ctx.dr, ctx.workloads),
+      })),
+    };
+  });
+}
+
+/** "v1 90 %, v2 10 %" (versions when known, else subsets; "404 (no route)" when nothing matches). */
+export function formatSplit(split: Split): string {
+  if (split.routeIndex === null) return '404 (no route)';
+  const useVersions = Object.keys(split.versions).length > 0;
+  const entries = Object.entries(useVersions ? split.versions : split.subsets).sort(([a], [b]) =>
+    naturalCompare(a, b),
+  );
+  const parts = entries.map(([k, p]) => `${k} ${formatPercent(p)}`);
+  for (const [k, p] of Object.entries(split.unresolved))
+    parts.push(`${k} (no workload, 503) ${formatPercent(p)}`);
+  return parts.join(', ');
+}
+
+function formatPercent(p: number): string {
+  const pct = p * 100;
+  return `${Number.isInteger(pct) ? pct : pct.toFixed(2)} %`;
+}
