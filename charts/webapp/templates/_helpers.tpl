@@ -126,12 +126,14 @@ Context: dict "root" $ "name" <version name> "version" <versions entry> "out" <d
 {{- end }}
 
 {{/*
-An env value as a string. Numbers from YAML or --set arrive as float64: whole ones are printed as integers (so
-1000000 does not become "1e+06"), others as they are (0.25).
+An env value as a string in the plain decimal form the app parses. Numbers from YAML or --set arrive as float64:
+whole ones are printed as integers (1000000, not "1e+06"), others in fixed notation (0.00001, not "1e-05").
 */}}
 {{- define "webapp.envValue" -}}
 {{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
 {{- int64 . -}}
+{{- else if kindIs "float64" . -}}
+{{- printf "%.12f" . | regexReplaceAll "0+$" "" | trimSuffix "." -}}
 {{- else -}}
 {{- toString . -}}
 {{- end -}}
