@@ -210,3 +210,15 @@ export async function stopWorkload(workload: WorkloadProcess, graceMs = 5000): P
   await workload.exited;
   clearTimeout(timer);
 }
+
+/** A port that was free a moment ago on 127.0.0.1 (for tests and benchmarks that must pass ports to children). */
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1' }, () => {
+      const { port } = server.address() as import('node:net').AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

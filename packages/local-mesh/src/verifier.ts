@@ -5,13 +5,14 @@
  * Per request profile of the stage (the default one, and one per override header):
  * - one version expected (0 / 100 %, header routes): `deterministicN` requests (the n for which a 5-point leak
  *   shows with probability >= 0.999), every one must reach that version;
- * - two versions: split-check's sequential test (SPRT), checked as the responses come in, truncated at the
- *   fixed-n sample size (exact binomial test there);
+ * - two versions: split-check's sequential test (SPRT), updated with every response, truncated at twice the
+ *   fixed-n sample size (the exact binomial test decides there);
  * - three or more: a fixed n (the largest per-version fixed n) and Pearson's chi-square at the per-stage alpha.
  * Any failed request (non-2xx, reset, timeout) or a response from a version the profile never sends to fails
  * the stage at once. The alpha per stage comes from planVerification: the family error over every stage with a
  * random split stays <= familyAlpha.
  */
+import { setMaxListeners } from 'node:events';
 import {
   binomialAcceptanceBand,
   binomialTestTwoSided,
@@ -94,7 +95,7 @@ export interface VerifyOptions {
   plan: VerificationPlan;
   /** Upper bound for each profile, ms (a hung gateway cannot hang the verifier). Default 60 000. */
   profileTimeoutMs?: number;
-  /** Evaluate the SPRT every this many responses. Default 20. */
+  /** Evaluate the SPRT every this many responses. Default 1 (the update is O(1)). */
   checkEvery?: number;
   path?: string;
 }
@@ -127,8 +128,9 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
   const expected = normalise(profile.versions);
   const possible = Object.entries(expected).filter(([, p]) => p > 0);
   const timeoutMs = options.profileTimeoutMs ?? 60_000;
-  const checkEvery = options.checkEvery ?? 20;
+  const checkEvery = options.checkEvery ?? 1;
   const signal = AbortSignal.timeout(timeoutMs);
+  setMaxListeners(0, signal); // one listener per request in flight
   const isExpected = (v: string) => (expected[v] ?? 0) > 0;
 
   let kind: CheckKind;
@@ -145,12 +147,12 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
     decide = (_c, completed) => completed >= plannedN;
   } else if (possible.length === 2) {
     kind = 'sprt';
-    // Track the smaller share (the canary); the test is symmetric, this only names the column.
-    const [a, b] = [...possible].sort((x, y) => x[1] - y[1] || x[0].localeCompare(y[0]));
+    // Track the newer version's share (v2 over v1, as k6 and `rollout expect` do); the test is symmetric.
+    const [b, a] = [...possible].sort((x, y) => x[0].localeCompare(y[0], 'en', { numeric: true }));
     tested = { version: (a as [string, number])[0], p0: (a as [string, number])[1] };
     const check = planCheck(plan, tested.p0);
     sprt = createSprt(check.sprt);
-    plannedN = check.fixedN;
+    plannedN = check.sprt.maxN;
     const other = (b as [string, number])[0];
     const t = tested;
     const s = sprt;

@@ -1,0 +1,114 @@
+/**
+ * The local path in one process: the app builds as child processes (one per version), the gateway and its
+ * admin API in this process. `rollout demo` uses it directly; `rollout local up` starts the same pieces as
+ * background processes (see gateway-main.ts).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type AdminServer, createAdmin } from './admin.js';
+import type { LocalPorts } from './config.js';
+import { Gateway } from './gateway.js';
+import {
+  assertPortsFree,
+  startWorkload,
+  stopWorkload,
+  type WorkloadProcess,
+  waitReady,
+} from './processes.js';
+import { createTableSource, workloadVersions } from './routing.js';
+
+export interface LocalMeshOptions {
+  root: string;
+  ports: LocalPorts;
+  /** Stage applied at start. Default `stable`. */
+  stage?: string;
+  /** Bound for each workload to answer /readyz, ms. Default 15 000. */
+  readyTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface LocalMesh {
+  gateway: Gateway;
+  admin: AdminServer;
+  workloads: WorkloadProcess[];
+  gatewayUrl: string;
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/** apps/webapp/dist/<version>/main.js */
+export function appBuild(root: string, version: string): string {
+  return join(root, 'apps', 'webapp', 'dist', version, 'main.js');
+}
+
+export class MissingBuildError extends Error {
+  override name = 'MissingBuildError';
+}
+
+export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
+  const log = options.log ?? (() => {});
+  const { root, ports } = options;
+  const versions = workloadVersions(root);
+  for (const version of versions) {
+    if (ports.versions[version] === undefined) throw new Error(`no port for workload ${version}`);
+    if (!existsSync(appBuild(root, version))) {
+      throw new MissingBuildError(
+        `the ${version} build is missing (${appBuild(root, version)}): run \`make build\` (or pnpm build) first`,
+      );
+    }
+  }
+  await assertPortsFree({
+    gateway: ports.gateway,
+    admin: ports.admin,
+    ...Object.fromEntries(versions.map((v) => [v, ports.versions[v] as number])),
+  });
+
+  const workloads: WorkloadProcess[] = [];
+  let gateway: Gateway | undefined;
+  let admin: AdminServer | undefined;
+  const stop = async () => {
+    await admin?.close();
+    await gateway?.close();
+    await Promise.all(workloads.map((w) => stopWorkload(w)));
+  };
+  try {
+    const started = performance.now();
+    for (const version of versions) {
+      const port = ports.versions[version] as number;
+      log(`starting workload ${version} on 127.0.0.1:${port}`);
+      workloads.push(startWorkload({ version, port, script: appBuild(root, version) }));
+    }
+    await Promise.all(
+      workloads.map((w) =>
+        waitReady(w.url, {
+          timeoutMs: options.readyTimeoutMs ?? 15_000,
+          exited: w.exited,
+          what: `workload ${w.version} (${w.url})`,
+        }).catch((err: Error) => {
+          const tail = w.stderrTail();
+          throw new Error(tail ? `${err.message}; its stderr:\n${tail}` : err.message);
+        }),
+      ),
+    );
+    const upstreams = Object.fromEntries(workloads.map((w) => [w.version, w.url]));
+    const source = createTableSource(root, upstreams);
+    gateway = new Gateway({ table: source.build(options.stage ?? 'stable') });
+    const gatewayPort = await gateway.listen(ports.gateway);
+    admin = createAdmin(gateway, source, log);
+    const adminPort = await admin.listen(ports.admin);
+    log(
+      `gateway on http://localhost:${gatewayPort} (admin 127.0.0.1:${adminPort}), stage ${gateway.table.stage}; ready in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+    );
+    return {
+      gateway,
+      admin,
+      workloads,
+      gatewayUrl: `http://localhost:${gatewayPort}`,
+      adminUrl: `http://127.0.0.1:${adminPort}`,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
