@@ -42,8 +42,8 @@ function stringMatcher(m: StringMatch, ignoreCase = false): (value: string | und
   if (m.prefix !== undefined) {
     const prefix = ignoreCase ? m.prefix.toLowerCase() : m.prefix;
     return ignoreCase
-      ? (v) => v !== undefined && v.toLowerCase().startsWith(prefix)
-      : (v) => v !== undefined && v.startsWith(prefix);
+      ? (v) => v?.toLowerCase().startsWith(prefix) === true
+      : (v) => v?.startsWith(prefix) === true;
   }
   if (m.regex !== undefined) {
     const { source, flags } = normaliseRe2(m.regex);

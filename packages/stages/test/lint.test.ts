@@ -1,0 +1,200 @@
+// lint: clean on the repository's real files; each rule found, with its message, in a fixture broken for it.
+// A fixture is test/fixtures/repo (a small clean repository) with test/fixtures/lint/<rule>/ copied over it.
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Finding, findRepoRoot, type LintRule, lint } from '../src/index.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const fixtures = join(here, 'fixtures');
+const temp = mkdtempSync(join(tmpdir(), 'stages-lint-'));
+afterAll(() => rmSync(temp, { recursive: true, force: true }));
+
+function fixtureRepo(rule: string | null): string {
+  const dir = join(temp, rule ?? 'clean');
+  cpSync(join(fixtures, 'repo'), dir, { recursive: true });
+  if (rule) cpSync(join(fixtures, 'lint', rule), dir, { recursive: true, force: true });
+  return dir;
+}
+
+describe('lint on the repository', () => {
+  const root = findRepoRoot(here);
+
+  it('finds nothing in istio/ against the chart values and the Makefile', () => {
+    expect(lint(root)).toEqual([]);
+  });
+
+  // The chart as helm renders it (the pinned helm in ./bin, installed by `make tools` / the test harness).
+  const helm = join(root, 'bin', 'helm');
+  it.runIf(existsSync(helm))('finds nothing against the chart rendered by helm', () => {
+    const kubeVersion =
+      /^KUBE_VERSION=(.+)$/m.exec(readFileSync(join(root, 'versions.env'), 'utf8'))?.[1] ?? '';
+    const rendered = execFileSync(
+      helm,
+      [
+        'template',
+        'webapp',
+        join(root, 'charts', 'webapp'),
+        '--namespace',
+        'rollouts',
+        '--kube-version',
+        kubeVersion,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(rendered).toContain('kind: Deployment');
+    expect(lint(root, { renderedChart: rendered })).toEqual([]);
+  });
+});
+
+describe('lint rules, one broken fixture each', () => {
+  it('the clean fixture is clean', () => {
+    expect(lint(fixtureRepo(null))).toEqual([]);
+  });
+
+  const cases: [LintRule, Partial<Finding>[]][] = [
+    [
+      'weights-sum',
+      [
+        {
+          file: 'istio/stages/canary-10.yaml',
+          field: 'spec.http[1].route',
+          message: 'weights add up to 90, not 100 (80 + 10)',
+        },
+      ],
+    ],
+    [
+      'unknown-subset',
+      [
+        {
+          file: 'istio/stages/canary-10.yaml',
+          field: 'spec.http[0].route[0].destination.subset',
+          message:
+            'subset "v2-typo" is not defined in istio/base/destination-rule.yaml (defined: v1, v2, green, blue)',
+        },
+        { file: 'istio/stages/canary-10.yaml', field: 'spec.http[1].route[1].destination.subset' },
+      ],
+    ],
+    [
+      'subset-selects-nothing',
+      [
+        {
+          file: 'istio/base/destination-rule.yaml',
+          field: 'spec.subsets[3].labels',
+          message:
+            'subset "blue" ({"color":"purple"}) matches no workload of charts/webapp/values.yaml (versions: v1, v2)',
+        },
+      ],
+    ],
+    [
+      'host-not-service',
+      [
+        {
+          file: 'istio/stages/stable.yaml',
+          field: 'spec.http[1].route[0].destination.host',
+          message:
+            'host "webapp-v1.rollouts.svc.cluster.local" is not the chart\'s Service "webapp.rollouts.svc.cluster.local"',
+        },
+      ],
+    ],
+    [
+      'no-gateway',
+      [
+        {
+          file: 'istio/stages/green.yaml',
+          field: 'spec.gateways',
+          message:
+            'not bound to the Gateway "rollouts/webapp-gateway" (gateways: ["mesh"]): traffic through the ingress gateway would not see this stage',
+        },
+      ],
+    ],
+    [
+      'stage-label',
+      [
+        {
+          file: 'istio/stages/canary-10.yaml',
+          field: 'metadata.labels.rollouts/stage',
+          message: 'label "canary-20" differs from the file name "canary-10"',
+        },
+      ],
+    ],
+    [
+      'virtual-service-name',
+      [
+        {
+          file: 'istio/stages/green.yaml',
+          field: 'metadata.name',
+          message:
+            'VirtualService "webapp-green" differs from the other stages\' "webapp": applying this stage would not replace the previous one',
+        },
+      ],
+    ],
+    [
+      'stage-without-make-target',
+      [
+        {
+          file: 'istio/stages/blue.yaml',
+          field: '(file)',
+          message: 'stage "blue" has no target in the "##@ Stages" section of Makefile',
+        },
+      ],
+    ],
+    [
+      'make-target-without-stage',
+      [
+        {
+          file: 'Makefile',
+          field: 'line 13',
+          message: 'target "blue-preview" in the "##@ Stages" section has no istio/stages/blue-preview.yaml',
+        },
+      ],
+    ],
+    [
+      'manifest',
+      [
+        {
+          file: 'istio/stages/canary-10.yaml',
+          field: 'spec.http[1].mirror',
+          message: expect.stringMatching(
+            /^not supported by this repository's VirtualService emulation/,
+          ) as unknown as string,
+        },
+      ],
+    ],
+  ];
+
+  for (const [rule, expected] of cases) {
+    it(`${rule}: found with its message, and nothing else`, () => {
+      const findings = lint(fixtureRepo(rule));
+      expect(findings).toHaveLength(expected.length);
+      expect(findings).toEqual(expected.map((e) => expect.objectContaining({ rule, ...e })));
+    });
+  }
+
+  it('a subset that matches no pod of the rendered chart is found from the rendered chart too', () => {
+    const rendered = [
+      'apiVersion: v1\nkind: Service\nmetadata: {name: webapp}\n',
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: webapp-v1}\nspec:\n  template:\n    metadata:\n      labels: {app: webapp, version: v1, color: green}\n',
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: webapp-v2}\nspec:\n  template:\n    metadata:\n      labels: {app: webapp, version: v2}\n',
+    ].join('---\n');
+    expect(lint(fixtureRepo(null), { renderedChart: rendered })).toEqual([
+      expect.objectContaining({
+        rule: 'subset-selects-nothing',
+        field: 'spec.subsets[3].labels',
+        message:
+          'subset "blue" ({"color":"blue"}) matches no workload of the rendered chart (versions: v1, v2)',
+      }),
+    ]);
+  });
+
+  it('a Service other than the one the routes name is found from the rendered chart', () => {
+    const rendered =
+      'apiVersion: v1\nkind: Service\nmetadata: {name: shop}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec: {template: {metadata: {labels: {version: v1, color: green}}}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: b}\nspec: {template: {metadata: {labels: {version: v2, color: blue}}}}\n';
+    const findings = lint(fixtureRepo(null), { renderedChart: rendered });
+    expect(new Set(findings.map((f) => f.rule))).toEqual(new Set(['host-not-service']));
+    expect(findings.some((f) => f.message.includes('"shop.rollouts.svc.cluster.local"'))).toBe(true);
+  });
+});
