@@ -133,7 +133,7 @@ whole ones are printed as integers (1000000, not "1e+06"), others in fixed notat
 {{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
 {{- int64 . -}}
 {{- else if kindIs "float64" . -}}
-{{- printf "%.12f" . | regexReplaceAll "0+$" "" | trimSuffix "." -}}
+{{- regexReplaceAll "0+$" (printf "%.12f" .) "" | trimSuffix "." -}}
 {{- else -}}
 {{- toString . -}}
 {{- end -}}
