@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Proves istio/ with the real tools, offline:
+#   validate    `istioctl validate -f` on every file under istio/ (schema and Istio's own validation rules)
+#   render      `helm template` of charts/webapp at KUBE_VERSION (the workloads and Service the mesh config targets)
+#   analyze     `istioctl analyze --use-kube=false -A` over the rendered chart + the namespace + istio/base + ONE stage
+#               file, for each stage in turn (a stage replaces the previous one, so they are never applied together);
+#               any message, even Info, is a failure
+#   self-check  the same analysis with a stage whose subset does not exist must report IST0101, so a clean
+#               analysis above means something (without -A, analyze silently looks at the "default" namespace only)
+#   lint        the stages package's lint (weights, subsets, labels, hosts, gateway binding, make targets) against
+#               the rendered chart
+# Prints one line per check, writes JUnit to $TEST_RESULTS_DIR/istio.xml, exits 1 if any check failed.
+#
+# Knobs (env): ISTIOCTL, HELM (default ./bin/<tool>); TEST_RESULTS_DIR (default .test-results).
+set -o errexit -o nounset -o pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=../versions.env
+source "${REPO_ROOT}/versions.env"
+
+ISTIOCTL="${ISTIOCTL:-${REPO_ROOT}/bin/istioctl}"
+HELM="${HELM:-${REPO_ROOT}/bin/helm}"
+TEST_RESULTS_DIR="${TEST_RESULTS_DIR:-${REPO_ROOT}/.test-results}"
+CHART="${REPO_ROOT}/charts/webapp"
+NAMESPACE_MANIFEST="${REPO_ROOT}/scripts/namespace.yaml"
+STAGES_DIST="${REPO_ROOT}/packages/stages/dist/index.js"
+# The names the cluster path installs with (scripts/cluster-up.sh): release webapp in namespace rollouts.
+RELEASE=webapp
+NAMESPACE=rollouts
+
+WORK=""
+CASES_XML=""
+PASSED=0
+FAILED=0
+
+log() { printf '>>> %s\n' "$*"; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 2
+}
+xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+
+# record CLASS NAME SECONDS STATUS DETAIL_FILE SUMMARY: one JUnit testcase and one printed line.
+record() {
+  local class="$1" name="$2" seconds="$3" status="$4" detail="$5" summary="$6"
+  local ename
+  ename="$(printf '%s' "${name}" | xml_escape)"
+  if [[ "${status}" == ok ]]; then
+    PASSED=$((PASSED + 1))
+    printf '  ok    %-10s %s%s\n' "${class}" "${name}" "${summary:+  (${summary})}"
+    CASES_XML+="<testcase classname=\"istio.${class}\" name=\"${ename}\" time=\"${seconds}\"/>"$'\n'
+  else
+    FAILED=$((FAILED + 1))
+    printf '  FAIL  %-10s %s%s\n' "${class}" "${name}" "${summary:+  (${summary})}"
+    sed -e 's/^/        | /' "${detail}" | tail -n 30
+    local emsg body
+    emsg="$(printf '%s' "${summary}" | xml_escape)"
+    body="$(tail -n 60 "${detail}" | xml_escape)"
+    CASES_XML+="<testcase classname=\"istio.${class}\" name=\"${ename}\" time=\"${seconds}\"><failure message=\"${emsg}\">${body}</failure></testcase>"$'\n'
+  fi
+}
+
+write_junit() {
+  mkdir -p "${TEST_RESULTS_DIR}"
+  {
+    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
+    printf '<testsuites><testsuite name="istio" tests="%s" failures="%s">\n' "$((PASSED + FAILED))" "${FAILED}"
+    printf '%s' "${CASES_XML}"
+    printf '</testsuite></testsuites>\n'
+  } >"${TEST_RESULTS_DIR}/istio.xml"
+}
+
+cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
+
+require_tools() {
+  local t
+  for t in "${ISTIOCTL}" "${HELM}"; do
+    [[ -x "${t}" ]] || die "${t} not found: run scripts/ci-tools.sh (or make tools) first"
+  done
+}
+
+# run_check CLASS NAME COMMAND [ARGS...]: runs the command, records ok (exit 0) or FAIL with its output.
+run_check() {
+  local class="$1" name="$2"
+  shift 2
+  local out="${WORK}/out.$((PASSED + FAILED))" start=${SECONDS} rc=0
+  "$@" >"${out}" 2>&1 || rc=$?
+  if ((rc == 0)); then
+    record "${class}" "${name}" "$((SECONDS - start))" ok "${out}" ""
+  else
+    record "${class}" "${name}" "$((SECONDS - start))" fail "${out}" "exit ${rc}"
+  fi
+}
+
+# A failing testcase without a command (a precondition that does not hold).
+record_missing() {
+  local class="$1" name="$2" message="$3"
+  local out="${WORK}/out.$((PASSED + FAILED))"
+  printf '%s\n' "${message}" >"${out}"
+  record "${class}" "${name}" 0 fail "${out}" "${message}"
+}
+
+validate_files() {
+  log "istioctl validate: every file under istio/"
+  local f
+  while IFS= read -r f; do
+    run_check validate "${f#"${REPO_ROOT}/"}" "${ISTIOCTL}" validate -f "${f}"
+  done < <(find "${REPO_ROOT}/istio" -type f \( -name '*.yaml' -o -name '*.yml' \) | LC_ALL=C sort)
+}
+
+render_chart() {
+  log "helm template ${RELEASE} charts/webapp --namespace ${NAMESPACE} --kube-version ${KUBE_VERSION}"
+  run_check render "helm template charts/webapp" \
+    "${HELM}" template "${RELEASE}" "${CHART}" --namespace "${NAMESPACE}" --kube-version "${KUBE_VERSION}" \
+    --output-dir "${WORK}/rendered"
+  [[ -d "${WORK}/rendered" ]] || return 1
+  # One multi-document file, as `helm template` prints it, for analyze and lint.
+  find "${WORK}/rendered" -type f -name '*.yaml' | LC_ALL=C sort | while IFS= read -r f; do
+    cat "${f}"
+    printf '\n---\n'
+  done >"${WORK}/chart.yaml"
+}
+
+namespace_manifest() {
+  if [[ -f "${NAMESPACE_MANIFEST}" ]]; then
+    cp "${NAMESPACE_MANIFEST}" "${WORK}/namespace.yaml"
+  else
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n    istio-injection: enabled\n' \
+      "${NAMESPACE}" >"${WORK}/namespace.yaml"
+  fi
+}
+
+# analyze_clean STAGE_FILE: istioctl analyze over chart + namespace + base + the stage; any message fails.
+analyze_clean() {
+  local stage_file="$1" base=()
+  local f
+  while IFS= read -r f; do base+=("${f}"); done < <(find "${REPO_ROOT}/istio/base" -type f -name '*.yaml' | LC_ALL=C sort)
+  "${ISTIOCTL}" analyze --use-kube=false --all-namespaces --failure-threshold Info --output-threshold Info \
+    "${WORK}/chart.yaml" "${WORK}/namespace.yaml" "${base[@]}" "${stage_file}"
+}
+
+# analyze_reports CODE STAGE_FILE: the analysis must fail and name CODE.
+analyze_reports() {
+  local code="$1" stage_file="$2" out rc=0
+  out="$(analyze_clean "${stage_file}" 2>&1)" || rc=$?
+  printf '%s\n' "${out}"
+  if ((rc == 0)); then
+    printf 'expected %s, but the analysis found nothing\n' "${code}"
+    return 1
+  fi
+  grep -q "${code}" <<<"${out}" || { printf 'expected %s in the output above\n' "${code}"; return 1; }
+}
+
+analyze_stages() {
+  log "istioctl analyze: rendered chart + namespace + istio/base + each stage"
+  local s
+  while IFS= read -r s; do
+    run_check analyze "$(basename "${s}" .yaml)" analyze_clean "${s}"
+  done < <(find "${REPO_ROOT}/istio/stages" -type f -name '*.yaml' | LC_ALL=C sort)
+
+  local first broken="${WORK}/broken-stage.yaml"
+  first="$(find "${REPO_ROOT}/istio/stages" -type f -name '*.yaml' | LC_ALL=C sort | head -n 1)"
+  if [[ -z "${first}" ]]; then
+    record_missing analyze "stages exist" "no istio/stages/*.yaml to analyze"
+    return
+  fi
+  sed -E 's/subset: [a-z0-9-]+/subset: no-such-subset/' "${first}" >"${broken}"
+  run_check self-check "analyze reports IST0101 for an undefined subset" analyze_reports IST0101 "${broken}"
+}
+
+lint_stages() {
+  log "stage lint against the rendered chart"
+  if [[ ! -f "${STAGES_DIST}" ]]; then
+    record_missing lint "stage lint against the rendered chart" \
+      "packages/stages is not built (${STAGES_DIST#"${REPO_ROOT}/"} missing): run pnpm build first"
+    return
+  fi
+  # The script is JavaScript in single quotes on purpose: its ${...} are template literals, not shell.
+  # shellcheck disable=SC2016
+  run_check lint "stage lint against the rendered chart" node --input-type=module -e '
+    import { readFileSync } from "node:fs";
+    const [dist, root, rendered] = process.argv.slice(1);
+    const { lint } = await import(dist);
+    const findings = lint(root, { renderedChart: readFileSync(rendered, "utf8") });
+    for (const f of findings) console.log(`${f.file}: ${f.field}: ${f.message} [${f.rule}]`);
+    console.log(`${findings.length} finding(s)`);
+    process.exit(findings.length === 0 ? 0 : 1);
+  ' "${STAGES_DIST}" "${REPO_ROOT}" "${WORK}/chart.yaml"
+}
+
+main() {
+  require_tools
+  WORK="$(mktemp -d)"
+  trap cleanup EXIT
+
+  validate_files
+  if [[ ! -f "${CHART}/Chart.yaml" ]]; then
+    record_missing analyze "chart present" "charts/webapp is missing: nothing to analyze the mesh config against"
+    record_missing lint "chart present" "charts/webapp is missing: nothing to lint the stages against"
+  elif render_chart; then
+    namespace_manifest
+    analyze_stages
+    lint_stages
+  fi
+
+  write_junit
+  printf '\nistio: %s passed, %s failed (JUnit: %s)\n' "${PASSED}" "${FAILED}" "${TEST_RESULTS_DIR}/istio.xml"
+  ((FAILED == 0))
+}
+
+main "$@"
