@@ -197,7 +197,7 @@ smoke() {
     return 0
   fi
   wait_until "${GATEWAY_URL}/ to answer x-app-version: v1" "${UP_TIMEOUT}" dump_smoke smoke_is v1
-  wait_until "${GATEWAY_URL}/ with x-canary: always to answer v2" 60 dump_smoke smoke_is v2 -H 'x-canary: always'
+  wait_until "${GATEWAY_URL}/ with x-canary: always to answer v2" "${UP_TIMEOUT}" dump_smoke smoke_is v2 -H 'x-canary: always'
   STEP_RESULT="default -> v1, x-canary: always -> v2"
 }
 

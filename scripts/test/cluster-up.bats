@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Each @test runs in a subshell of its own: variables it exports are meant to stay in it.
+# shellcheck disable=SC2030,SC2031
 # scripts/cluster-up.sh (`make up`) against stub binaries.
 
 setup() {

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# bats' `run` sets output and status.
+# shellcheck disable=SC2154
 # Shared set-up of the bats suites: every test runs the scripts with PATH limited to the stubs in stubs/
 # (docker, kind, kubectl, helm, istioctl, k6, curl, node, and the rollout CLI via ROLLOUT) and a few system
 # utilities, so a real kubectl or docker on the machine is never reached, and neither is the network.
@@ -127,6 +129,13 @@ assert_order() {
 assert_output_contains() {
   [[ "${output}" == *"$1"* ]] || {
     printf 'expected the output to contain: %s\noutput:\n%s\n' "$1" "${output}" >&2
+    return 1
+  }
+}
+
+refute_output_contains() {
+  [[ "${output}" != *"$1"* ]] || {
+    printf 'expected the output not to contain: %s\noutput:\n%s\n' "$1" "${output}" >&2
     return 1
   }
 }

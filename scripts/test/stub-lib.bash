@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Variables set here (FLAG_VALUE, REST) are read by the stubs.
+# shellcheck disable=SC2034
 # Sourced by every stub in stubs/: records the call, offers small helpers. The stubs keep their state (clusters,
 # contexts, the applied stage, installed Istio) as files in STUB_STATE and never reach the network.
 set -o errexit -o nounset -o pipefail
@@ -41,7 +43,8 @@ require_context() {
   fi
 }
 
-# take_flag FLAG ARGS...: sets FLAG_VALUE to FLAG's value and REST to ARGS without FLAG and its value.
+# take_flag FLAG ARGS...: sets FLAG_VALUE to FLAG's value and REST to ARGS without FLAG and its value (both read
+# by the stubs).
 FLAG_VALUE=""
 REST=()
 take_flag() {

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The shell suite of `make test`: shellcheck on every script (scripts/*.sh, the bats files, their helpers and
+# stubs), then bats on scripts/test/*.bats (stub binaries on PATH: no Docker, cluster or network).
+# JUnit: ${TEST_RESULTS_DIR:-.test-results}/scripts-shellcheck${TEST_RESULTS_SUFFIX}.xml (one testcase per file)
+# and scripts-bats${TEST_RESULTS_SUFFIX}.xml. The k6 script is type-checked by the loadtest package's `typecheck`
+# task (turbo), not here.
+set -o errexit -o nounset -o pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${REPO_ROOT}"
+RESULTS="${TEST_RESULTS_DIR:-${REPO_ROOT}/.test-results}"
+SUFFIX="${TEST_RESULTS_SUFFIX:-}"
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# count TEXT FILE: occurrences of TEXT in FILE.
+count() { { grep -o -- "$1" "$2" || true; } | wc -l | tr -d ' '; }
+
+xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+
+# Files shellcheck reads: every bash file of scripts/ (sourced helpers and extension-less stubs included).
+shell_files() {
+  ls scripts/*.sh
+  ls scripts/test/*.bats scripts/test/*.bash
+  ls scripts/test/stubs/*
+}
+
+run_shellcheck() {
+  local out="${RESULTS}/scripts-shellcheck${SUFFIX}.xml" cases="" failures=0 total=0 f log
+  log="$(mktemp)"
+  printf '>>> shellcheck %s\n' "$(shellcheck --version | awk '/^version:/ { print $2 }')"
+  for f in $(shell_files); do
+    total=$((total + 1))
+    if shellcheck "${f}" >"${log}" 2>&1; then
+      cases+="<testcase classname=\"shellcheck\" name=\"${f}\"/>"$'\n'
+      printf '  ok    %s\n' "${f}"
+    else
+      failures=$((failures + 1))
+      cases+="<testcase classname=\"shellcheck\" name=\"${f}\"><failure message=\"shellcheck findings\">$(xml_escape <"${log}")</failure></testcase>"$'\n'
+      printf '  FAIL  %s\n' "${f}"
+      cat "${log}"
+    fi
+  done
+  rm -f "${log}"
+  {
+    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
+    printf '<testsuites><testsuite name="shellcheck" tests="%s" failures="%s">\n' "${total}" "${failures}"
+    printf '%s' "${cases}"
+    printf '</testsuite></testsuites>\n'
+  } >"${out}"
+  printf '<<< shellcheck: %s files, %s with findings\n' "${total}" "${failures}"
+  SHELLCHECK_TOTAL=${total}
+  SHELLCHECK_FAILED=${failures}
+}
+
+run_bats() {
+  local dir rc=0
+  dir="$(mktemp -d)"
+  printf '>>> bats %s\n' "$(bats --version)"
+  # --jobs would need GNU parallel; the suite takes seconds serially.
+  bats --report-formatter junit --output "${dir}" scripts/test || rc=$?
+  [[ -f "${dir}/report.xml" ]] || die "bats wrote no JUnit report (exit ${rc})"
+  mv "${dir}/report.xml" "${RESULTS}/scripts-bats${SUFFIX}.xml"
+  rm -rf "${dir}"
+  BATS_TESTS="$(count '<testcase ' "${RESULTS}/scripts-bats${SUFFIX}.xml")"
+  BATS_FAILED="$(count '<failure' "${RESULTS}/scripts-bats${SUFFIX}.xml")"
+  printf '<<< bats: %s tests, %s failed (exit %s)\n' "${BATS_TESTS}" "${BATS_FAILED}" "${rc}"
+  BATS_RC=${rc}
+}
+
+main() {
+  local missing=()
+  command -v shellcheck >/dev/null || missing+=(shellcheck)
+  command -v bats >/dev/null || missing+=(bats)
+  ((${#missing[@]} == 0)) ||
+    die "${missing[*]} not found: apt-get install -y shellcheck bats (Debian/Ubuntu), brew install shellcheck bats-core (macOS), or scripts/ci-tools.sh debian"
+  mkdir -p "${RESULTS}"
+  run_shellcheck
+  run_bats
+  local passed=$((SHELLCHECK_TOTAL - SHELLCHECK_FAILED + BATS_TESTS - BATS_FAILED))
+  local failed=$((SHELLCHECK_FAILED + BATS_FAILED))
+  printf 'scripts: %s passed, %s failed\n' "${passed}" "${failed}"
+  ((failed == 0 && BATS_RC == 0))
+}
+
+main "$@"
