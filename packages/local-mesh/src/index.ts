@@ -1,5 +1,6 @@
 export * from './admin.js';
 export * from './config.js';
+export * from './expectations.js';
 export * from './gateway.js';
 export * from './load.js';
 export * from './mesh.js';

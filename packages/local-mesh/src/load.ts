@@ -2,7 +2,7 @@
  * A small load generator on undici: keep-alive connections, bounded concurrency, a timeout per request.
  * Counts responses by the `x-app-version` header; any non-2xx answer or socket error is a failure.
  */
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 
 export const VERSION_HEADER = 'x-app-version';
 /** How a 2xx response without the version header is counted. */
@@ -37,6 +37,8 @@ export interface BatchOptions {
 }
 
 export interface RunOptions extends Omit<BatchOptions, 'count'> {
+  /** Counts some failures as an answer instead (e.g. a 404 where no route is expected): the name, or null. */
+  countAs?: ((failure: RequestFailure) => string | null) | undefined;
   /** Upper bound of requests (Infinity: until stopped). */
   maxCount: number;
   /** Called after each response with the running totals; return true to stop. */
@@ -92,13 +94,14 @@ export class LoadClient {
     let completed = 0;
     let stop = false;
     const path = options.path ?? '/';
-    const method = (options.method ?? 'GET') as 'GET';
+    const method = options.method ?? 'GET';
     const headers = options.headers ?? {};
-    const { signal, maxCount } = options;
+    const { signal, maxCount, countAs } = options;
     const worker = async () => {
       while (!stop && issued < maxCount && !signal?.aborted) {
         issued++;
-        const outcome = await this.one(path, method, headers, signal);
+        let outcome = await this.one(path, method, headers, signal);
+        if (countAs && typeof outcome !== 'string') outcome = countAs(outcome) ?? outcome;
         completed++;
         if (typeof outcome === 'string') counts[outcome] = (counts[outcome] ?? 0) + 1;
         else failures.push(outcome);
@@ -116,12 +119,17 @@ export class LoadClient {
   /** One request: the version string on success, a failure otherwise. */
   async one(
     path: string,
-    method: 'GET',
+    method: string,
     headers: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<string | RequestFailure> {
     try {
-      const res = await this.#pool.request({ path, method, headers, ...(signal ? { signal } : {}) });
+      const res = await this.#pool.request({
+        path,
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        ...(signal ? { signal } : {}),
+      });
       const raw = res.headers[VERSION_HEADER];
       const version = Array.isArray(raw) ? raw.join(',') : raw;
       await res.body.dump({ limit: 1 << 20 });

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type AdminServer, createAdmin } from './admin.js';
 import type { LocalPorts } from './config.js';
 import { Gateway } from './gateway.js';
@@ -94,7 +95,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     const source = createTableSource(root, upstreams);
     gateway = new Gateway({ table: source.build(options.stage ?? 'stable') });
     const gatewayPort = await gateway.listen(ports.gateway);
-    admin = createAdmin(gateway, source, log);
+    admin = createAdmin(gateway, source);
     const adminPort = await admin.listen(ports.admin);
     log(
       `gateway on http://localhost:${gatewayPort} (admin 127.0.0.1:${adminPort}), stage ${gateway.table.stage}; ready in ${((performance.now() - started) / 1000).toFixed(2)} s`,
@@ -112,3 +113,6 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     throw err;
   }
 }
+
+/** The gateway's own entry point, for running it as a background process (`rollout local up`). */
+export const GATEWAY_MAIN = fileURLToPath(new URL('./gateway-main.js', import.meta.url));

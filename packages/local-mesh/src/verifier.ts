@@ -32,14 +32,23 @@ export interface ProfileExpectation {
   headers: Record<string, string>;
   /** Expected share per version (x-app-version value); shares sum to 1, zero shares may be listed. */
   versions: Record<string, number>;
+  /** Default GET. */
+  method?: string;
+  /** Default "/". */
+  path?: string;
+  /** No route matches: every request must be answered 404 (Istio's "no route"). */
+  noRoute?: boolean;
 }
+
+/** How 404 answers are counted in a no-route profile. */
+export const NO_ROUTE = '404 (no route)';
 
 export interface StageExpectation {
   stage: string;
   profiles: ProfileExpectation[];
 }
 
-export type CheckKind = 'deterministic' | 'sprt' | 'chi-square';
+export type CheckKind = 'deterministic' | 'sprt' | 'chi-square' | 'no-route';
 
 export interface VersionRow {
   version: string;
@@ -125,7 +134,7 @@ export async function verifyStage(options: VerifyOptions): Promise<StageResult> 
 
 async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation): Promise<ProfileResult> {
   const { plan, client } = options;
-  const expected = normalise(profile.versions);
+  const expected = profile.noRoute ? { [NO_ROUTE]: 1 } : normalise(profile.versions);
   const possible = Object.entries(expected).filter(([, p]) => p > 0);
   const timeoutMs = options.profileTimeoutMs ?? 60_000;
   const checkEvery = options.checkEvery ?? 1;
@@ -141,7 +150,11 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
 
   if (possible.length === 0)
     throw new Error(`profile ${profile.name} of ${options.expectation.stage} expects no version`);
-  if (possible.length === 1) {
+  if (profile.noRoute) {
+    kind = 'no-route';
+    plannedN = plan.deterministicN;
+    decide = (_c, completed) => completed >= plannedN;
+  } else if (possible.length === 1) {
     kind = 'deterministic';
     plannedN = plan.deterministicN;
     decide = (_c, completed) => completed >= plannedN;
@@ -171,8 +184,10 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
   const result = await client.run({
     maxCount: plannedN,
     headers: profile.headers,
-    ...(options.path ? { path: options.path } : {}),
+    path: profile.path ?? options.path ?? '/',
+    method: profile.method ?? 'GET',
     signal,
+    countAs: profile.noRoute ? (f) => (f.kind === 'status' && f.status === 404 ? NO_ROUTE : null) : undefined,
     onOutcome: (outcome, totals) => {
       if (typeof outcome !== 'string') return true; // a failed request fails the stage: stop now
       if (!isExpected(outcome)) {
@@ -208,12 +223,15 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
   } else if (timedOut) {
     verdict = 'fail';
     reason = `no decision within ${timeoutMs} ms (${result.completed} requests)`;
-  } else if (kind === 'deterministic') {
+  } else if (kind === 'deterministic' || kind === 'no-route') {
     if (answered < plannedN) {
       verdict = 'fail';
       reason = `only ${answered} of ${plannedN} requests answered`;
     } else {
-      reason = `all ${answered} requests reached ${possible[0]?.[0]}`;
+      reason =
+        kind === 'no-route'
+          ? `all ${answered} requests answered 404: no route matches, as the manifest says`
+          : `all ${answered} requests reached ${possible[0]?.[0]}`;
     }
   } else if (kind === 'sprt' && sprt && tested) {
     const k = counts[tested.version] ?? 0;

@@ -1,0 +1,226 @@
+/**
+ * `rollout`: the command the Makefile and scripts call. Exit codes (docs/ARCHITECTURE.md): 0 ok, 1 verification
+ * failed / lint findings / could not start, 2 bad input (unknown command, option or stage: nothing changed).
+ */
+import { parseArgs } from 'node:util';
+import { BadStageError, ConfigError, MissingBuildError, PortInUseError } from '@rollouts/local-mesh';
+import { ManifestError, UnknownStageError } from '@rollouts/stages';
+import { demoCommand } from './commands/demo.js';
+import { applyCommand, rollbackCommand, statusCommand, verifyCommand } from './commands/gateway.js';
+import {
+  expectCommand,
+  lintCommand,
+  pathCommand,
+  rollbackTargetCommand,
+  stagesCommand,
+} from './commands/info.js';
+import { localDown, localUp } from './commands/local.js';
+import { type Io, repoRoot, stdio } from './context.js';
+import { CliError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+
+export const HELP = `Usage: rollout <command> [options]
+
+Stages (read from istio/stages/*.yaml)
+  stages [--json]                    every stage, its strategy and expected split (with and without override header)
+  path <stage>                       the stage's manifest path
+  expect <stage> [--json]            expected split per request profile and the sample plan (k6 reads --json)
+  rollback-target <stage>            the stage a rollback returns to (green after blue-green, else stable)
+  lint [--rendered FILE]             lint istio/ against the chart (values, or helm template output) and the Makefile
+
+Local path (no Docker): v1, v2 and a gateway that applies the same manifests
+  local up [--stage S]               start v1, v2 and the gateway in the background (pid files in .state/local/)
+  local down                         stop them (by pid) and check they are gone
+  apply <stage> [--target local] [--no-verify] [--json FILE]
+                                     switch the local gateway to <stage> (admin API), then verify it
+  rollback [--target local] [--no-verify]
+                                     back to stable (canary) or green (blue-green), then verify
+  verify [--stage S] [--json FILE] [--target local|cluster]
+                                     measure the applied stage through the gateway; JSON in .state/verify/<stage>.json
+  status [--target local|cluster] [--json]
+                                     the applied stage and its expected split
+  demo [--json FILE]                 start everything, walk every stage with verification, roll back, stop
+
+Target: --target, else $TARGET, else local. cluster: GATEWAY_URL (default http://localhost:8080) and kubectl.
+Ports of the local path: GATEWAY_PORT (8080), ADMIN_PORT (15000), V1_PORT (3001), V2_PORT (3002).
+Exit codes: 0 ok; 1 verification failed, lint findings or a process could not start; 2 bad input.
+Test hook: apply <stage> --force-weights v1=80,v2=20 makes the gateway ignore the stage's weights.`;
+
+type Parsed = ReturnType<typeof parseArgs>;
+
+function parse(args: string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options']): Parsed {
+  try {
+    return parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function positional(parsed: Parsed, count: number, usage: string): string[] {
+  if (parsed.positionals.length !== count) {
+    throw new UsageError(`usage: rollout ${usage}`);
+  }
+  return parsed.positionals;
+}
+
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+export async function run(argv: string[], io: Io = stdio): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      (command === undefined ? io.err : io.out)(HELP);
+      return command === undefined ? EXIT_USAGE : EXIT_OK;
+    }
+    const root = repoRoot();
+    switch (command) {
+      case 'stages': {
+        const p = parse(rest, { json: { type: 'boolean' } });
+        if (p.values.help) return help(io, 'stages [--json]');
+        positional(p, 0, 'stages [--json]');
+        return stagesCommand(root, io, p.values.json === true);
+      }
+      case 'lint': {
+        const p = parse(rest, { rendered: { type: 'string' } });
+        if (p.values.help) return help(io, 'lint [--rendered FILE]');
+        positional(p, 0, 'lint [--rendered FILE]');
+        return lintCommand(root, io, str(p.values.rendered));
+      }
+      case 'path': {
+        const p = parse(rest, {});
+        if (p.values.help) return help(io, 'path <stage>');
+        const [stage] = positional(p, 1, 'path <stage>');
+        return pathCommand(root, io, stage as string);
+      }
+      case 'expect': {
+        const p = parse(rest, { json: { type: 'boolean' } });
+        if (p.values.help) return help(io, 'expect <stage> [--json]');
+        const [stage] = positional(p, 1, 'expect <stage> [--json]');
+        return expectCommand(root, io, stage as string, p.values.json === true);
+      }
+      case 'rollback-target': {
+        const p = parse(rest, {});
+        if (p.values.help) return help(io, 'rollback-target <stage>');
+        const [stage] = positional(p, 1, 'rollback-target <stage>');
+        return rollbackTargetCommand(root, io, stage as string);
+      }
+      case 'apply': {
+        const usage =
+          'apply <stage> [--target local] [--no-verify] [--json FILE] [--force-weights v1=80,v2=20]';
+        const p = parse(rest, {
+          target: { type: 'string' },
+          'no-verify': { type: 'boolean' },
+          json: { type: 'string' },
+          'force-weights': { type: 'string' },
+        });
+        if (p.values.help) return help(io, usage);
+        const [stage] = positional(p, 1, usage);
+        return await applyCommand(root, io, stage as string, {
+          ...optional('target', str(p.values.target)),
+          verify: p.values['no-verify'] !== true,
+          ...optional('jsonFile', str(p.values.json)),
+          ...optional('forceWeights', str(p.values['force-weights'])),
+        });
+      }
+      case 'rollback': {
+        const usage = 'rollback [--target local] [--no-verify] [--json FILE]';
+        const p = parse(rest, {
+          target: { type: 'string' },
+          'no-verify': { type: 'boolean' },
+          json: { type: 'string' },
+        });
+        if (p.values.help) return help(io, usage);
+        positional(p, 0, usage);
+        return await rollbackCommand(root, io, {
+          ...optional('target', str(p.values.target)),
+          verify: p.values['no-verify'] !== true,
+          ...optional('jsonFile', str(p.values.json)),
+        });
+      }
+      case 'verify': {
+        const usage = 'verify [--stage S] [--json FILE] [--target local|cluster]';
+        const p = parse(rest, {
+          stage: { type: 'string' },
+          json: { type: 'string' },
+          target: { type: 'string' },
+        });
+        if (p.values.help) return help(io, usage);
+        positional(p, 0, usage);
+        return await verifyCommand(root, io, {
+          ...optional('target', str(p.values.target)),
+          ...optional('stage', str(p.values.stage)),
+          ...optional('jsonFile', str(p.values.json)),
+        });
+      }
+      case 'status': {
+        const usage = 'status [--target local|cluster] [--json]';
+        const p = parse(rest, { target: { type: 'string' }, json: { type: 'boolean' } });
+        if (p.values.help) return help(io, usage);
+        positional(p, 0, usage);
+        return await statusCommand(root, io, {
+          ...optional('target', str(p.values.target)),
+          json: p.values.json === true,
+        });
+      }
+      case 'local': {
+        const usage = 'local up [--stage S] | local down';
+        const p = parse(rest, { stage: { type: 'string' } });
+        if (p.values.help) return help(io, usage);
+        const [action] = positional(p, 1, usage);
+        if (action === 'up') return await localUp(root, io, { ...optional('stage', str(p.values.stage)) });
+        if (action === 'down') {
+          if (p.values.stage !== undefined) throw new UsageError(`usage: rollout ${usage}`);
+          return await localDown(root, io);
+        }
+        throw new UsageError(`usage: rollout ${usage}`);
+      }
+      case 'demo': {
+        const p = parse(rest, { json: { type: 'string' } });
+        if (p.values.help) return help(io, 'demo [--json FILE]');
+        positional(p, 0, 'demo [--json FILE]');
+        return await demoCommand(root, io, { ...optional('jsonFile', str(p.values.json)) });
+      }
+      default:
+        throw new UsageError(
+          `unknown command ${JSON.stringify(command)}; commands: stages, path, expect, rollback-target, lint, local, apply, rollback, verify, status, demo (rollout help)`,
+        );
+    }
+  } catch (err) {
+    return report(io, err);
+  }
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function help(io: Io, usage: string): number {
+  io.out(`usage: rollout ${usage}\n\n${HELP}`);
+  return EXIT_OK;
+}
+
+function report(io: Io, err: unknown): number {
+  if (err instanceof UsageError || err instanceof UnknownStageError || err instanceof BadStageError) {
+    io.err(`rollout: ${err.message}`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof ConfigError) {
+    io.err(`rollout: ${err.message}`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof CliError) {
+    io.err(`rollout: ${err.message}`);
+    return err.exitCode;
+  }
+  if (err instanceof PortInUseError || err instanceof MissingBuildError || err instanceof ManifestError) {
+    io.err(`rollout: ${err.message}`);
+    return EXIT_FAIL;
+  }
+  const e = err as Error;
+  io.err(`rollout: ${process.env.DEBUG ? (e.stack ?? e.message) : e.message}`);
+  return EXIT_FAIL;
+}

@@ -1,0 +1,255 @@
+/** Commands that talk to a running gateway: apply, rollback, verify, status. */
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import {
+  formatStageResult,
+  gatewayUrlFromEnv,
+  LoadClient,
+  type StageResult,
+  stageExpectation,
+  verificationPlan,
+  verifyStage,
+} from '@rollouts/local-mesh';
+import { expectedSplit, formatSplit, profiles } from '@rollouts/stages';
+import {
+  adminCall,
+  adminUrl,
+  appliedStage,
+  type Io,
+  resolveTarget,
+  seconds,
+  stageByName,
+} from '../context.js';
+import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
+import { verifyFile, writeJson } from '../state.js';
+import { rollbackTargetOf } from './info.js';
+
+export interface VerifyRun {
+  result: StageResult;
+  file: string;
+}
+
+/** Measures `stage` through `origin`, prints the table and writes the JSON summary. */
+export async function measure(
+  root: string,
+  io: Io,
+  options: { stage: string; origin: string; target: string; jsonFile?: string; notes?: string[] },
+): Promise<VerifyRun> {
+  const stage = stageByName(root, options.stage);
+  const client = new LoadClient({ origin: options.origin, concurrency: 32, timeoutMs: 5000 });
+  io.out(`verifying ${stage.name} through ${client.origin} ...`);
+  let result: StageResult;
+  try {
+    result = await verifyStage({
+      client,
+      expectation: stageExpectation(root, stage),
+      plan: verificationPlan(root),
+    });
+  } finally {
+    await client.close();
+  }
+  result.notes.push(...(options.notes ?? []));
+  io.out(formatStageResult(result));
+  const file = options.jsonFile ? resolve(options.jsonFile) : verifyFile(root, stage.name);
+  writeJson(file, { ...result, target: options.target, file: stage.file });
+  io.out(
+    `verification of ${stage.name}: ${result.verdict === 'pass' ? 'passed' : 'FAILED'} in ${seconds(result.durationMs)} (${result.requests} requests); JSON: ${file}`,
+  );
+  return { result, file };
+}
+
+/** Parses --force-weights v1=80,v2=20 (a test hook: the gateway then does not do what the stage says). */
+export function parseWeights(raw: string | undefined): Record<string, number> | undefined {
+  if (raw === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const part of raw.split(',')) {
+    const m = /^\s*([A-Za-z0-9._-]+)\s*=\s*(\d+(?:\.\d+)?)\s*$/.exec(part);
+    if (!m)
+      throw new UsageError(
+        `--force-weights takes subset=weight pairs like v1=80,v2=20, got ${JSON.stringify(raw)}`,
+      );
+    out[m[1] as string] = Number(m[2]);
+  }
+  return out;
+}
+
+async function switchStage(
+  root: string,
+  io: Io,
+  name: string,
+  overrideWeights?: Record<string, number>,
+): Promise<{ gatewayPort: number; previous: string }> {
+  const url = adminUrl(root);
+  const started = performance.now();
+  const { status, json } = await adminCall(url, 'PUT', '/stage', {
+    stage: name,
+    ...(overrideWeights ? { overrideWeights } : {}),
+  });
+  const body = json as { error?: string; validStages?: string[]; previous?: string; gatewayPort?: number };
+  if (status === 400) {
+    const valid = body.validStages?.length ? ` (valid stages: ${body.validStages.join(', ')})` : '';
+    throw new UsageError(`the gateway refused stage ${name}: ${body.error ?? 'bad request'}${valid}`);
+  }
+  if (status !== 200) throw new CliError(`admin API answered ${status}: ${JSON.stringify(json)}`);
+  io.out(
+    `applied ${name} to the local gateway (was ${body.previous})${overrideWeights ? ` with FORCED weights ${JSON.stringify(overrideWeights)}` : ''} in ${seconds(performance.now() - started)}`,
+  );
+  return { gatewayPort: body.gatewayPort ?? 0, previous: body.previous ?? '' };
+}
+
+export async function applyCommand(
+  root: string,
+  io: Io,
+  name: string,
+  options: { target?: string; verify: boolean; jsonFile?: string; forceWeights?: string },
+): Promise<number> {
+  const target = resolveTarget(options.target);
+  stageByName(root, name); // unknown stage: exit 2 before anything else
+  const weights = parseWeights(options.forceWeights);
+  if (target === 'cluster') {
+    throw new UsageError(
+      `rollout applies stages to the local gateway only; for the cluster run \`make ${name}\` (scripts/stage.sh applies the manifest with kubectl, then verifies with k6)`,
+    );
+  }
+  const { gatewayPort } = await switchStage(root, io, name, weights);
+  if (!options.verify) return EXIT_OK;
+  const { result } = await measure(root, io, {
+    stage: name,
+    origin: `http://localhost:${gatewayPort}`,
+    target,
+    ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
+    notes: weights ? [`gateway weights forced to ${JSON.stringify(weights)} (test hook)`] : [],
+  });
+  return result.verdict === 'pass' ? EXIT_OK : EXIT_FAIL;
+}
+
+export async function rollbackCommand(
+  root: string,
+  io: Io,
+  options: { target?: string; verify: boolean; jsonFile?: string },
+): Promise<number> {
+  const target = resolveTarget(options.target);
+  if (target === 'cluster') {
+    throw new UsageError(
+      'for the cluster run `make rollback` (scripts/rollback.sh); `rollout rollback` is for --target local',
+    );
+  }
+  const applied = await appliedStage(adminUrl(root));
+  const to = rollbackTargetOf(root, stageByName(root, applied.stage));
+  io.out(`rollback: ${applied.stage} → ${to}`);
+  return applyCommand(root, io, to, {
+    target,
+    verify: options.verify,
+    ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
+  });
+}
+
+export async function verifyCommand(
+  root: string,
+  io: Io,
+  options: { target?: string; stage?: string; jsonFile?: string },
+): Promise<number> {
+  const target = resolveTarget(options.target);
+  if (options.stage !== undefined) stageByName(root, options.stage);
+  let stage: string;
+  let origin: string;
+  const notes: string[] = [];
+  if (target === 'local') {
+    const applied = await appliedStage(adminUrl(root));
+    stage = options.stage ?? applied.stage;
+    origin = `http://localhost:${applied.gatewayPort}`;
+    if (stage !== applied.stage)
+      notes.push(`measured as ${stage} while the gateway applies ${applied.stage}`);
+    if (applied.overrideWeights)
+      notes.push(`gateway weights forced to ${JSON.stringify(applied.overrideWeights)} (test hook)`);
+  } else {
+    stage = options.stage ?? clusterStage();
+    origin = gatewayUrlFromEnv();
+  }
+  const { result } = await measure(root, io, {
+    stage,
+    origin,
+    target,
+    notes,
+    ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
+  });
+  return result.verdict === 'pass' ? EXIT_OK : EXIT_FAIL;
+}
+
+/** The rollouts/stage label of VirtualService webapp in namespace rollouts (KUBE_CONTEXT when set). */
+function clusterStage(): string {
+  const args = [
+    ...(process.env.KUBE_CONTEXT ? ['--context', process.env.KUBE_CONTEXT] : []),
+    'get',
+    'virtualservice',
+    'webapp',
+    '-n',
+    'rollouts',
+    '-o',
+    'jsonpath={.metadata.labels.rollouts/stage}',
+  ];
+  const r = spawnSync('kubectl', args, { encoding: 'utf8', timeout: 30_000 });
+  if (r.error) {
+    throw new CliError(
+      `kubectl failed to run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}): install it with \`make tools\`, or pass --stage`,
+    );
+  }
+  if (r.status !== 0) throw new CliError(`kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
+  const stage = r.stdout.trim();
+  if (!stage)
+    throw new CliError(
+      'VirtualService webapp has no rollouts/stage label: apply a stage first (make stable)',
+    );
+  return stage;
+}
+
+export async function statusCommand(
+  root: string,
+  io: Io,
+  options: { target?: string; json: boolean },
+): Promise<number> {
+  const target = resolveTarget(options.target);
+  let stageName: string;
+  let extra: Record<string, unknown> = {};
+  if (target === 'local') {
+    const url = adminUrl(root);
+    let applied: Awaited<ReturnType<typeof appliedStage>>;
+    try {
+      applied = await appliedStage(url);
+    } catch (err) {
+      if (options.json) io.out(JSON.stringify({ target, running: false, error: (err as Error).message }));
+      else io.out((err as Error).message);
+      return EXIT_OK;
+    }
+    stageName = applied.stage;
+    extra = {
+      appliedAt: applied.appliedAt,
+      overrideWeights: applied.overrideWeights,
+      gatewayUrl: `http://localhost:${applied.gatewayPort}`,
+    };
+  } else {
+    stageName = clusterStage();
+    extra = { gatewayUrl: gatewayUrlFromEnv() };
+  }
+  const stage = stageByName(root, stageName);
+  const splits = profiles(stage).map((p) => ({ profile: p.name, split: expectedSplit(stage, p) }));
+  if (options.json) {
+    io.out(
+      JSON.stringify(
+        { target, running: true, stage: stage.name, strategy: stage.strategy, ...extra, splits },
+        null,
+        2,
+      ),
+    );
+    return EXIT_OK;
+  }
+  io.out(
+    `${target}: stage ${stage.name} (${stage.strategy})${extra.appliedAt ? `, applied at ${extra.appliedAt}` : ''}, gateway ${extra.gatewayUrl}`,
+  );
+  if (extra.overrideWeights)
+    io.out(
+      `  weights FORCED to ${JSON.stringify(extra.overrideWeights)} (test hook): the gateway does not do what the stage says`,
+    );
+  for (const s of splits) io.out(`  ${s.profile}: ${formatSplit(s.split)}`);
+  return EXIT_OK;
+}

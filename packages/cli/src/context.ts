@@ -1,0 +1,121 @@
+/** What every command needs: the repository root, output, the target, and the local gateway's admin API. */
+import { adminUrlFromEnv, ConfigError, DEFAULT_PORTS, parsePort } from '@rollouts/local-mesh';
+import { findRepoRoot, loadStage, type Stage, UnknownStageError } from '@rollouts/stages';
+import { CliError, EXIT_USAGE, UsageError } from './errors.js';
+import { readLocalState } from './state.js';
+
+export interface Io {
+  out(line?: string): void;
+  err(line: string): void;
+}
+
+export const stdio: Io = {
+  out: (line = '') => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+export function repoRoot(): string {
+  const fromEnv = process.env.ROLLOUT_ROOT;
+  try {
+    return findRepoRoot(fromEnv || process.cwd());
+  } catch (err) {
+    throw new CliError(
+      `${(err as Error).message}: run rollout inside the repository (or set ROLLOUT_ROOT)`,
+      EXIT_USAGE,
+    );
+  }
+}
+
+/** Loads a stage by name; an unknown name is bad input (exit 2, the valid stages listed). */
+export function stageByName(root: string, name: string): Stage {
+  try {
+    return loadStage(root, name);
+  } catch (err) {
+    if (err instanceof UnknownStageError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+export type Target = 'local' | 'cluster';
+
+/** --target, else $TARGET, else local. */
+export function resolveTarget(flag: string | undefined): Target {
+  const value = flag ?? process.env.TARGET ?? 'local';
+  if (value !== 'local' && value !== 'cluster') {
+    throw new UsageError(`--target must be local or cluster, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** The admin API: ADMIN_PORT when set, else the port `rollout local up` recorded, else 15000. */
+export function adminUrl(root: string): string {
+  if (process.env.ADMIN_PORT) {
+    try {
+      parsePort('ADMIN_PORT', process.env.ADMIN_PORT, DEFAULT_PORTS.admin);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new UsageError(err.message);
+      throw err;
+    }
+    return adminUrlFromEnv();
+  }
+  const state = readLocalState(root);
+  return `http://127.0.0.1:${state?.adminPort ?? DEFAULT_PORTS.admin}`;
+}
+
+export interface AppliedStage {
+  stage: string;
+  appliedAt: string;
+  overrideWeights: Record<string, number> | null;
+  gatewayPort: number;
+}
+
+export class GatewayDownError extends CliError {
+  constructor(url: string, cause: string) {
+    super(
+      `the local gateway is not running (its admin API at ${url} did not answer: ${cause}).\n` +
+        'Start it with `make local-up` (or `rollout local up`); `make demo` runs everything in one go.',
+    );
+  }
+}
+
+export async function adminCall(
+  url: string,
+  method: 'GET' | 'PUT',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(`${url}${path}`, {
+      method,
+      signal: AbortSignal.timeout(5000),
+      ...(body !== undefined
+        ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+        : {}),
+    });
+    text = await res.text();
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    throw new GatewayDownError(url, e.cause?.code ?? e.message);
+  }
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json };
+}
+
+export async function appliedStage(url: string): Promise<AppliedStage> {
+  const { status, json } = await adminCall(url, 'GET', '/stage');
+  if (status !== 200)
+    throw new CliError(`admin API ${url}/stage answered ${status}: ${JSON.stringify(json)}`);
+  return json as AppliedStage;
+}
+
+/** Seconds with two decimals. */
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}

@@ -1,0 +1,113 @@
+/**
+ * What to expect from a stage, derived from its manifest through @rollouts/stages (never re-typed), and the
+ * verification plan for the repository's stage matrix.
+ */
+import { planCheck, planVerification, type VerificationPlan } from '@rollouts/split-check';
+import {
+  expectedSplit,
+  loadDestinationRule,
+  loadStage,
+  loadWorkloads,
+  type Profile,
+  profiles,
+  type Split,
+  type Stage,
+  stageTable,
+} from '@rollouts/stages';
+import type { ProfileExpectation, StageExpectation } from './verifier.js';
+
+/** A stage's profiles with their expected split (versions), ready for the verifier. */
+export function stageExpectation(root: string, stageOrName: Stage | string): StageExpectation {
+  const stage = typeof stageOrName === 'string' ? loadStage(root, stageOrName) : stageOrName;
+  const dr = loadDestinationRule(root);
+  const workloads = loadWorkloads(root);
+  return {
+    stage: stage.name,
+    profiles: profiles(stage).map((p) => profileExpectation(p, expectedSplit(stage, p, dr, workloads))),
+  };
+}
+
+function profileExpectation(profile: Profile, split: Split): ProfileExpectation {
+  const out: ProfileExpectation = { name: profile.name, headers: profile.headers, versions: split.versions };
+  if (profile.method !== undefined) out.method = profile.method;
+  if (profile.path !== undefined) out.path = profile.path;
+  if (split.routeIndex === null) out.noRoute = true;
+  return out;
+}
+
+/** A check whose outcome is random: a profile whose split reaches two or more versions. */
+function isRandom(split: Split): boolean {
+  return Object.values(split.versions).filter((p) => p > 0 && p < 1).length >= 2;
+}
+
+/**
+ * The random checks of the stage matrix ("canary-25", or "stage / profile" for an override profile), which
+ * share the family alpha.
+ */
+export function randomChecks(root: string): string[] {
+  const out: string[] = [];
+  for (const row of stageTable(root)) {
+    if (isRandom(row.default)) out.push(row.stage);
+    for (const o of row.overrides) if (isRandom(o.split)) out.push(`${row.stage} / ${o.profile.name}`);
+  }
+  return out;
+}
+
+/** The plan every verification of this repository uses (family alpha 0.001, power 0.999 at 5 points off). */
+export function verificationPlan(root: string): VerificationPlan {
+  return planVerification({ randomStages: randomChecks(root) });
+}
+
+/** How each profile of a stage is checked: what `rollout expect --json` prints and k6 reads. */
+export interface ProfileCheck {
+  kind: 'deterministic' | 'random' | 'chi-square' | 'no-route';
+  /** Two versions: the version whose share is tested (the newer one) and its expected share. */
+  version: string | null;
+  p0: number | null;
+  /** Requests of a fixed-n check (k6), and the exact acceptance band of the tested version's count. */
+  n: number;
+  band: { lo: number; hi: number } | null;
+  alpha: number;
+  /** The local verifier's sequential test (two versions): its truncation point. */
+  sprtMaxN: number | null;
+  /** The response status every request must get (404 when no route matches), else any 2xx. */
+  status: number | null;
+}
+
+export function profileCheck(plan: VerificationPlan, expectation: ProfileExpectation): ProfileCheck {
+  const possible = Object.entries(expectation.versions)
+    .filter(([, p]) => p > 0)
+    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }));
+  const base = { alpha: plan.alphaPerStage, sprtMaxN: null, status: null };
+  if (expectation.noRoute || possible.length === 0) {
+    return {
+      ...base,
+      kind: 'no-route',
+      version: null,
+      p0: null,
+      n: plan.deterministicN,
+      band: null,
+      status: 404,
+    };
+  }
+  if (possible.length === 1) {
+    const [version] = possible[0] as [string, number];
+    const n = plan.deterministicN;
+    return { ...base, kind: 'deterministic', version, p0: 1, n, band: { lo: n, hi: n } };
+  }
+  if (possible.length === 2) {
+    const [version, p0] = possible[1] as [string, number];
+    const check = planCheck(plan, p0);
+    return {
+      ...base,
+      kind: 'random',
+      version,
+      p0,
+      n: check.fixedN,
+      band: check.band,
+      sprtMaxN: check.sprt.maxN,
+    };
+  }
+  const n = Math.max(...possible.map(([, p]) => planCheck(plan, p).fixedN));
+  return { ...base, kind: 'chi-square', version: null, p0: null, n, band: null };
+}
