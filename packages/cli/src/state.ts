@@ -21,8 +21,9 @@ export interface LocalState {
   startedAt: string;
 }
 
+/** <root>/.state, or ROLLOUT_STATE_DIR (tests keep their pid files and JSON apart from a real local path). */
 export function stateDir(root: string): string {
-  return join(root, '.state');
+  return process.env.ROLLOUT_STATE_DIR || join(root, '.state');
 }
 
 export function localDir(root: string): string {

@@ -48,6 +48,14 @@ export interface RunOptions extends Omit<BatchOptions, 'count'> {
   ) => boolean;
 }
 
+export interface ContinuousLoad {
+  /** Requests completed so far. */
+  completed(): number;
+  /** Resolves once `n` requests have completed in total. */
+  until(n: number): Promise<void>;
+  stop(): Promise<BatchResult>;
+}
+
 export interface BatchResult {
   /** Successful (2xx) responses per x-app-version. */
   counts: Record<string, number>;
@@ -142,16 +150,37 @@ export class LoadClient {
   }
 
   /**
-   * Runs requests continuously until `stop()` is called (for reliability checks under load).
-   * `stop()` resolves with everything that was counted.
+   * Runs requests continuously until `stop()` is called (for reliability checks under load). `until(n)`
+   * resolves once n requests have completed (or at once if they have); `stop()` resolves with everything counted.
    */
-  continuous(options: Omit<BatchOptions, 'count' | 'signal'> = {}): { stop(): Promise<BatchResult> } {
+  continuous(options: Omit<BatchOptions, 'count' | 'signal'> = {}): ContinuousLoad {
     let running = true;
-    const done = this.run({ ...options, maxCount: Number.POSITIVE_INFINITY, onOutcome: () => !running });
+    let completed = 0;
+    const waiters: { n: number; resolve: () => void }[] = [];
+    const done = this.run({
+      ...options,
+      maxCount: Number.POSITIVE_INFINITY,
+      onOutcome: (_outcome, totals) => {
+        completed = totals.completed;
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          const w = waiters[i] as { n: number; resolve: () => void };
+          if (completed >= w.n) {
+            waiters.splice(i, 1);
+            w.resolve();
+          }
+        }
+        return !running;
+      },
+    });
     return {
+      completed: () => completed,
+      until: (n) =>
+        completed >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
       stop: async () => {
         running = false;
-        return done;
+        const result = await done;
+        for (const w of waiters.splice(0)) w.resolve();
+        return result;
       },
     };
   }
