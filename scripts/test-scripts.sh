@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The shell suite of `make test`: shellcheck on every script (scripts/*.sh, the bats files, their helpers and
-# stubs), then bats on scripts/test/*.bats (stub binaries on PATH: no Docker, cluster or network).
-# JUnit: ${TEST_RESULTS_DIR:-.test-results}/scripts-shellcheck${TEST_RESULTS_SUFFIX}.xml (one testcase per file)
-# and scripts-bats${TEST_RESULTS_SUFFIX}.xml. The k6 script is type-checked by the loadtest package's `typecheck`
-# task (turbo), not here.
+# The cluster-path suite of `make test`, three parts:
+#   lint        shellcheck on every script (scripts/*.sh, bats files, helpers, stubs)  scripts-shellcheck.xml
+#   bats        scripts/test/*.bats with stub binaries on PATH (no Docker/cluster/net)  scripts-bats.xml
+#   k6 script   loadtest/split.ts under node:test with stand-ins for the k6 modules    scripts-k6.xml
+# JUnit goes to ${TEST_RESULTS_DIR:-.test-results}/ (file names take ${TEST_RESULTS_SUFFIX}). The k6 part needs
+# the workspace built (`make build`: it imports packages/split-check/dist and calls the rollout CLI); the k6
+# script's types are checked by the loadtest package's `typecheck` task (turbo), not here.
 set -o errexit -o nounset -o pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,6 +73,21 @@ run_bats() {
   BATS_RC=${rc}
 }
 
+run_k6_script() {
+  local rc=0 xml="${RESULTS}/scripts-k6${SUFFIX}.xml"
+  printf '>>> k6 script (node:test, %s)\n' "$(node --version)"
+  [[ -f packages/split-check/dist/index.js && -f packages/cli/dist/main.js ]] ||
+    die "the k6 script test needs the workspace built: run 'make build'"
+  (cd loadtest && node --import ./test/register.mjs --test \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=junit --test-reporter-destination="${xml}" \
+    test/split.test.mjs) || rc=$?
+  K6_TESTS="$(count '<testcase ' "${xml}")"
+  K6_FAILED="$(count '<failure' "${xml}")"
+  printf '<<< k6 script: %s tests, %s failed (exit %s)\n' "${K6_TESTS}" "${K6_FAILED}" "${rc}"
+  K6_RC=${rc}
+}
+
 main() {
   local missing=()
   command -v shellcheck >/dev/null || missing+=(shellcheck)
@@ -78,12 +95,14 @@ main() {
   ((${#missing[@]} == 0)) ||
     die "${missing[*]} not found: apt-get install -y shellcheck bats (Debian/Ubuntu), brew install shellcheck bats-core (macOS), or scripts/ci-tools.sh debian"
   mkdir -p "${RESULTS}"
+  command -v node >/dev/null || die "node not found: install Node.js 20 or newer"
   run_shellcheck
   run_bats
-  local passed=$((SHELLCHECK_TOTAL - SHELLCHECK_FAILED + BATS_TESTS - BATS_FAILED))
-  local failed=$((SHELLCHECK_FAILED + BATS_FAILED))
+  run_k6_script
+  local passed=$((SHELLCHECK_TOTAL - SHELLCHECK_FAILED + BATS_TESTS - BATS_FAILED + K6_TESTS - K6_FAILED))
+  local failed=$((SHELLCHECK_FAILED + BATS_FAILED + K6_FAILED))
   printf 'scripts: %s passed, %s failed\n' "${passed}" "${failed}"
-  ((failed == 0 && BATS_RC == 0))
+  ((failed == 0 && BATS_RC == 0 && K6_RC == 0))
 }
 
 main "$@"
