@@ -1,0 +1,151 @@
+/** The read-only commands: output and exit codes of the built CLI. */
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listStages } from '@rollouts/stages';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, rollout, testEnv } from './helpers.js';
+
+let env: NodeJS.ProcessEnv;
+const stages = listStages(REPO_ROOT).map((s) => s.name);
+
+beforeAll(async () => {
+  env = await testEnv();
+});
+
+describe('rollout (read-only commands)', () => {
+  it('stages prints every stage with its split; --json is machine-readable', async () => {
+    const text = await rollout(['stages'], env);
+    expect(text.code).toBe(0);
+    for (const s of stages) expect(text.stdout).toMatch(new RegExp(`^${s}\\s`, 'm'));
+    expect(text.stdout).toMatch(/canary-25\s+canary\s+v1 75 %, v2 25 %\s+x-canary: always → v2 100 %/);
+    const json = await rollout(['stages', '--json'], env);
+    expect(json.code).toBe(0);
+    const rows = JSON.parse(json.stdout) as {
+      stage: string;
+      default: { versions: Record<string, number> };
+    }[];
+    expect(rows.map((r) => r.stage)).toEqual(stages);
+    expect(rows.find((r) => r.stage === 'blue-preview')?.default.versions).toEqual({ v1: 0.9, v2: 0.1 });
+  });
+
+  it('path prints the manifest; an unknown stage exits 2 and lists the valid ones', async () => {
+    const ok = await rollout(['path', 'canary-25'], env);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.trim()).toBe(join(REPO_ROOT, 'istio', 'stages', 'canary-25.yaml'));
+    const bad = await rollout(['path', 'canary-33'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toContain('unknown stage "canary-33"');
+    expect(bad.stderr).toContain(stages.join(', '));
+  });
+
+  it('expect --json gives the split per profile and the sample plan k6 uses', async () => {
+    const run = await rollout(['expect', 'canary-25', '--json'], env);
+    expect(run.code).toBe(0);
+    const doc = JSON.parse(run.stdout);
+    expect(doc).toMatchObject({
+      stage: 'canary-25',
+      strategy: 'canary',
+      file: 'istio/stages/canary-25.yaml',
+    });
+    expect(doc.plan).toMatchObject({
+      familyAlpha: 0.001,
+      delta: 0.05,
+      power: 0.999,
+      alphaPerStage: 0.0002,
+      deterministicN: 135,
+    });
+    const [dflt, header] = doc.profiles;
+    expect(dflt).toMatchObject({ name: 'default', headers: {}, versions: { v1: 0.75, v2: 0.25 } });
+    expect(dflt.check).toMatchObject({
+      kind: 'random',
+      version: 'v2',
+      p0: 0.25,
+      n: 3690,
+      band: { lo: 826, hi: 1021 },
+    });
+    expect(header).toMatchObject({
+      name: 'x-canary: always',
+      headers: { 'x-canary': 'always' },
+      versions: { v2: 1 },
+    });
+    expect(header.check).toMatchObject({ kind: 'deterministic', version: 'v2', n: 135 });
+    const text = await rollout(['expect', 'blue-preview'], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('pass if the v2 count is in 152..251');
+    expect((await rollout(['expect', 'nope'], env)).code).toBe(2);
+  });
+
+  it('rollback-target: green after a blue-green stage, else stable', async () => {
+    expect((await rollout(['rollback-target', 'blue-preview'], env)).stdout.trim()).toBe('green');
+    expect((await rollout(['rollback-target', 'blue'], env)).stdout.trim()).toBe('green');
+    expect((await rollout(['rollback-target', 'canary-75'], env)).stdout.trim()).toBe('stable');
+    expect((await rollout(['rollback-target', 'nope'], env)).code).toBe(2);
+  });
+
+  it('lint is clean on the repository; an unreadable --rendered file is bad input', async () => {
+    const ok = await rollout(['lint'], env);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^lint: istio\/ is consistent/);
+    const bad = await rollout(['lint', '--rendered', '/nonexistent/rendered.yaml'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--rendered /nonexistent/rendered.yaml: cannot read');
+  });
+
+  it('lint reports findings of a rendered chart and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rollout-lint-'));
+    const file = join(dir, 'rendered.yaml');
+    // A chart that renders only v1: the subsets v2 and blue select nothing.
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Service',
+        'metadata: {name: webapp}',
+        '---',
+        'apiVersion: apps/v1',
+        'kind: Deployment',
+        'metadata: {name: webapp-v1}',
+        'spec:',
+        '  template:',
+        '    metadata:',
+        '      labels: {app: webapp, version: v1, color: green}',
+      ].join('\n'),
+    );
+    const run = await rollout(['lint', '--rendered', file], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/subset-selects-nothing/);
+  });
+
+  it('bad input: unknown command, unknown option, missing argument all exit 2; help exits 0', async () => {
+    const unknown = await rollout(['deploy'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "deploy"');
+    const option = await rollout(['stages', '--bogus'], env);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toMatch(/Unknown option '--bogus'/);
+    expect((await rollout(['path'], env)).code).toBe(2);
+    expect((await rollout([], env)).code).toBe(2);
+    const help = await rollout(['help'], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: rollout <command>');
+    const target = await rollout(['status', '--target', 'moon'], env);
+    expect(target.code).toBe(2);
+    expect(target.stderr).toContain('--target must be local or cluster');
+  });
+
+  it('status --target cluster reads the rollouts/stage label with kubectl', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'rollout-bin-'));
+    const kubectl = join(bin, 'kubectl');
+    writeFileSync(
+      kubectl,
+      '#!/bin/sh\ncase "$*" in *"get virtualservice webapp -n rollouts -o jsonpath={.metadata.labels.rollouts/stage}"*) printf canary-50 ;; *) exit 3 ;; esac\n',
+    );
+    chmodSync(kubectl, 0o755);
+    const run = await rollout(['status', '--target', 'cluster'], { ...env, PATH: `${bin}:${env.PATH}` });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^cluster: stage canary-50 \(canary\)/);
+    expect(run.stdout).toContain('default: v1 50 %, v2 50 %');
+  });
+});
