@@ -1,0 +1,54 @@
+#!/usr/bin/env bats
+# Each @test runs in a subshell of its own: variables it exports are meant to stay in it.
+# shellcheck disable=SC2030,SC2031
+# The cluster-path files of scripts/ agree with each other and render: kind maps host 8080 to the node port the
+# IstioOperator gives the ingress gateway, the operator renders with the pinned istioctl (offline `manifest
+# generate`), and the namespace is injected.
+
+setup() {
+  load helpers
+}
+
+# yaml_value KEY FILE: the first value of "KEY: value" (indentation ignored, quotes dropped).
+yaml_value() { awk -v k="$1:" '$1 == k || ($1 == "-" && $2 == k) { v = $NF; gsub(/"/, "", v); print v; exit }' "$2"; }
+
+@test "kind maps host port 8080 (GATEWAY_URL's default) to the node port of the gateway's http2 port" {
+  local kind_cfg="${REAL_ROOT}/scripts/kind-config.yaml" operator="${REAL_ROOT}/scripts/istio-operator.yaml"
+  [[ "$(yaml_value hostPort "${kind_cfg}")" == 8080 ]]
+  [[ "$(yaml_value listenAddress "${kind_cfg}")" == 127.0.0.1 ]]
+  local container_port node_port
+  container_port="$(yaml_value containerPort "${kind_cfg}")"
+  node_port="$(yaml_value nodePort "${operator}")"
+  [[ -n "${node_port}" && "${container_port}" == "${node_port}" ]]
+  # shellcheck disable=SC2016 # the text of lib.sh, not an expansion
+  grep -qF 'GATEWAY_URL="${GATEWAY_URL:-http://localhost:8080}"' "${REAL_ROOT}/scripts/lib.sh"
+  # the node image is never written in the kind config: cluster-up.sh passes KIND_NODE_IMAGE
+  ! grep -q 'image:' "${kind_cfg}" || false
+}
+
+@test "the IstioOperator renders: NodePort 30080 -> gateway 8080, CNI node agent, gateway labelled for istio/base" {
+  local istioctl="${REAL_ROOT}/bin/istioctl"
+  [[ -x "${istioctl}" ]] || skip "bin/istioctl not installed (scripts/ci-tools.sh istioctl)"
+  local out="${BATS_TEST_TMPDIR}/istio.yaml"
+  "${istioctl}" manifest generate -f "${REAL_ROOT}/scripts/istio-operator.yaml" >"${out}" 2>"${BATS_TEST_TMPDIR}/err" || {
+    cat "${BATS_TEST_TMPDIR}/err" >&2
+    false
+  }
+  local svc
+  svc="$(awk 'BEGIN { RS = "\n---\n" } /kind: Service\n/ && /\n  name: istio-ingressgateway\n/' "${out}")"
+  [[ "${svc}" == *"type: NodePort"* ]]
+  [[ "${svc}" == *"nodePort: 30080"*"port: 80"*"targetPort: 8080"* ]]
+  [[ "${svc}" == *"istio: ingressgateway"* ]]
+  # the selector of istio/base/gateway.yaml
+  grep -q 'istio: ingressgateway' "${REAL_ROOT}/istio/base/gateway.yaml"
+  awk 'BEGIN { RS = "\n---\n" } /kind: DaemonSet\n/ && /name: istio-cni-node\n/ && /namespace: istio-system\n/' "${out}" | grep -q .
+  awk 'BEGIN { RS = "\n---\n" } /kind: Deployment\n/ && /\n  name: istiod\n/' "${out}" | grep -q .
+}
+
+@test "the namespace is rollouts, injected, and enforces the baseline Pod Security Standard" {
+  local ns="${REAL_ROOT}/scripts/namespace.yaml"
+  [[ "$(yaml_value name "${ns}")" == rollouts ]]
+  [[ "$(yaml_value istio-injection "${ns}")" == enabled ]]
+  [[ "$(yaml_value pod-security.kubernetes.io/enforce "${ns}")" == baseline ]]
+  [[ "$(yaml_value pod-security.kubernetes.io/warn "${ns}")" == restricted ]]
+}
