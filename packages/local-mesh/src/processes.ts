@@ -3,7 +3,7 @@
  * waiting for readiness, and stopping processes by pid (and checking that they are gone).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { request } from 'undici';
@@ -164,13 +164,22 @@ export async function waitReady(
   throw new Error(`${what} exited before it became ready`);
 }
 
-/** True when a process with this pid exists (and we may signal it). */
+/**
+ * True when a process with this pid exists (and we may signal it) and has not exited. A zombie (exited, not yet
+ * reaped by its parent, e.g. a detached process whose parent is an init that does not reap) counts as gone.
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true; // no /proc (macOS): its init reaps orphans promptly
   }
 }
 
