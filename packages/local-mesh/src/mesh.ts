@@ -67,7 +67,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const workloads: WorkloadProcess[] = [];
   let gateway: Gateway | undefined;
   let admin: AdminServer | undefined;
+  // Last resort if this process exits without stop() (an uncaught error): no workload may outlive it.
+  const killOnExit = () => {
+    for (const w of workloads) w.child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
   const stop = async () => {
+    process.off('exit', killOnExit);
     await admin?.close();
     await gateway?.close();
     await Promise.all(workloads.map((w) => stopWorkload(w)));
