@@ -7,8 +7,8 @@
 # .state/verify/k6-<stage>.json; a breached threshold is a non-zero exit.
 # TARGET=local: `rollout verify --target local`.
 #
-# Knobs: GATEWAY_URL, STAGE (measure as this stage instead of the applied one: only to diagnose), K6_ARGS (extra
-# k6 flags, split on spaces).
+# Knobs: GATEWAY_URL, VERIFY_STAGE (measure as this stage instead of the applied one: only to diagnose), K6_ARGS
+# (extra k6 flags, split on spaces).
 set -o errexit -o nounset -o pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -30,7 +30,7 @@ main() {
   [[ -f "${SPLIT_CHECK_DIST}" ]] || die "${SPLIT_CHECK_DIST} is missing (k6 imports it): run 'make build'"
   require_cluster
 
-  local stage="${STAGE:-}"
+  local stage="${VERIFY_STAGE:-}"
   if [[ -z "${stage}" ]]; then
     stage="$(applied_stage)"
     [[ -n "${stage}" ]] || die "no stage is applied in ${KUBE_CONTEXT} (VirtualService webapp not found): run 'make stable'"
@@ -50,7 +50,7 @@ main() {
   log ">>> verify stage ${stage} through ${GATEWAY_URL} (k6 ${K6_SCRIPT})"
   local start=${SECONDS}
   rc=0
-  k6 run --quiet \
+  k6 run --quiet --no-usage-report \
     -e "EXPECT_FILE=${expect}" \
     -e "GATEWAY_URL=${GATEWAY_URL}" \
     -e "STAGE=${stage}" \

@@ -94,3 +94,13 @@ setup() {
   assert_called "rollout status --target local"
   refute_called "kubectl"
 }
+
+@test "VERIFY_STAGE measures against another stage's split (diagnosis), and k6 runs without usage report" {
+  given_cluster canary-25
+  export VERIFY_STAGE=canary-50
+  run_script verify.sh
+  assert_status 0
+  assert_called "rollout expect canary-50 --json"
+  grep -q '"stage":"canary-50"' "${STUB_STATE}/k6-expect.json"
+  assert_called "k6 run --quiet --no-usage-report"
+}
