@@ -21,7 +21,7 @@ import { CliError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError } from './errors.j
 export const HELP = `Usage: rollout <command> [options]
 
 Stages (read from istio/stages/*.yaml)
-  stages [--json]                    every stage, its strategy and expected split (with and without override header)
+  stages [--json | --markdown]       every stage, its strategy and expected split (with and without override header)
   path <stage>                       the stage's manifest path
   expect <stage> [--json]            expected split per request profile and the sample plan (k6 reads --json)
   rollback-target <stage>            the stage a rollback returns to (green after blue-green, else stable)
@@ -79,10 +79,12 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
     const root = repoRoot();
     switch (command) {
       case 'stages': {
-        const p = parse(rest, { json: { type: 'boolean' } });
-        if (p.values.help) return help(io, 'stages [--json]');
-        positional(p, 0, 'stages [--json]');
-        return stagesCommand(root, io, p.values.json === true);
+        const usage = 'stages [--json | --markdown]';
+        const p = parse(rest, { json: { type: 'boolean' }, markdown: { type: 'boolean' } });
+        if (p.values.help) return help(io, usage);
+        positional(p, 0, usage);
+        if (p.values.json && p.values.markdown) throw new UsageError(`usage: rollout ${usage}`);
+        return stagesCommand(root, io, p.values.json ? 'json' : p.values.markdown ? 'markdown' : 'text');
       }
       case 'lint': {
         const p = parse(rest, { rendered: { type: 'string' } });

@@ -1,5 +1,5 @@
 /** The read-only commands: output and exit codes of the built CLI. */
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listStages } from '@rollouts/stages';
@@ -28,6 +28,28 @@ describe('rollout (read-only commands)', () => {
     expect(rows.map((r) => r.stage)).toEqual(stages);
     expect(rows.find((r) => r.stage === 'blue-preview')?.default.versions).toEqual({ v1: 0.9, v2: 0.1 });
   });
+
+  it('stages --markdown is the README table, one row per stage', async () => {
+    const run = await rollout(['stages', '--markdown'], env);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(
+      /^\| stage +\| strategy +\| requests without header +\| with override header +\| manifest +\|$/,
+    );
+    expect(lines[1]).toMatch(/^\| -+ \| -+ \| -+ \| -+ \| -+ \|$/);
+    expect(lines.slice(2).map((l) => /^\| `([a-z0-9-]+)`/.exec(l)?.[1])).toEqual(stages);
+    expect(new Set(lines.map((l) => l.length)).size).toBe(1); // padded like biome formats Markdown tables
+  });
+
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const block = /<!-- stages:begin -->\n([\s\S]*?)<!-- stages:end -->/.exec(readme)?.[1]?.trim() ?? '';
+  it.skipIf(block === '')(
+    'the stage table in README.md is what `rollout stages --markdown` prints',
+    async () => {
+      const run = await rollout(['stages', '--markdown'], env);
+      expect(block).toBe(run.stdout.trim());
+    },
+  );
 
   it('path prints the manifest; an unknown stage exits 2 and lists the valid ones', async () => {
     const ok = await rollout(['path', 'canary-25'], env);

@@ -14,10 +14,14 @@ import {
 import { type Io, stageByName } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
 
-export function stagesCommand(root: string, io: Io, json: boolean): number {
+export function stagesCommand(root: string, io: Io, format: 'text' | 'json' | 'markdown'): number {
   const rows = stageTable(root);
-  if (json) {
+  if (format === 'json') {
     io.out(JSON.stringify(rows, null, 2));
+    return EXIT_OK;
+  }
+  if (format === 'markdown') {
+    io.out(markdownTable(rows));
     return EXIT_OK;
   }
   const lines = [['stage', 'strategy', 'requests without header', 'with override header', 'file']];
@@ -27,6 +31,31 @@ export function stagesCommand(root: string, io: Io, json: boolean): number {
   }
   io.out(table(lines));
   return EXIT_OK;
+}
+
+/**
+ * The stage table as Markdown for README.md (between <!-- stages:begin --> and <!-- stages:end -->), padded the
+ * way biome formats Markdown tables so the generated text and the formatted file are the same.
+ */
+export function markdownTable(rows: ReturnType<typeof stageTable>): string {
+  const cells = [['stage', 'strategy', 'requests without header', 'with override header', 'manifest']];
+  for (const row of rows) {
+    const overrides = row.overrides.map((o) => `\`${o.profile.name}\` → ${formatSplit(o.split)}`).join('; ');
+    cells.push([
+      `\`${row.stage}\``,
+      row.strategy,
+      formatSplit(row.default),
+      overrides || '—',
+      `[${row.file}](${row.file})`,
+    ]);
+  }
+  const widths = cells[0]?.map((_, i) => Math.max(3, ...cells.map((r) => [...(r[i] ?? '')].length))) ?? [];
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => c + ' '.repeat((widths[i] ?? 0) - [...c].length)).join(' | ')} |`;
+  const [head, ...body] = cells;
+  return [line(head ?? []), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join(
+    '\n',
+  );
 }
 
 export function lintCommand(root: string, io: Io, rendered: string | undefined): number {
