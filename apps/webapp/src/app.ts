@@ -87,7 +87,6 @@ export function createApp(deps: AppDeps): express.Express {
       pinoHttp({
         logger,
         wrapSerializers: false,
-        quietReqLogger: true,
         genReqId: (req) => {
           const id = req.headers['x-request-id'];
           return typeof id === 'string' && id.length > 0 && id.length <= 128 ? id : nextRequestId();

@@ -47,6 +47,7 @@ try {
     {
       port,
       host: config.host,
+      node: process.version,
       buildTime: buildInfo.buildTime,
       gitSha: buildInfo.gitSha,
       faultErrorRate: config.faultErrorRate,

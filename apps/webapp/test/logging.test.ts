@@ -30,8 +30,7 @@ describe('request logs', () => {
     expect(ok).toMatchObject({
       level: 30,
       msg: 'request completed',
-      reqId: 'abc-123',
-      req: { method: 'GET', url: '/?q=1' },
+      req: { id: 'abc-123', method: 'GET', url: '/?q=1' },
       res: { statusCode: 200 },
     });
     expect(typeof ok.responseTime).toBe('number');
