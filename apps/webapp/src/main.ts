@@ -32,7 +32,7 @@ const exit = (code: number): never => {
   process.exit(code);
 };
 
-const lifecycle = createLifecycle(config, logger, exit);
+const lifecycle = createLifecycle(config, logger, exit, buildInfo.version);
 const app = createApp({
   build: buildInfo,
   config,

@@ -1,5 +1,12 @@
-import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config.js';
 
@@ -27,7 +34,12 @@ type ServeConfig = Pick<AppConfig, 'port' | 'host' | 'shutdownDrainMs' | 'shutdo
  * 3. exit 0 once the last connection is gone, or exit 1 when SHUTDOWN_TIMEOUT_MS (counted from the signal) passes.
  * A second signal exits at once with status 1.
  */
-export function createLifecycle(config: ServeConfig, logger: Logger, exit: (code: number) => never) {
+export function createLifecycle(
+  config: ServeConfig,
+  logger: Logger,
+  exit: (code: number) => never,
+  version: string,
+) {
   const state = { shuttingDown: false, closing: false };
   const inFlight = new Set<ServerResponse>();
   let server: Server | undefined;
@@ -81,6 +93,9 @@ export function createLifecycle(config: ServeConfig, logger: Logger, exit: (code
       s.headersTimeout = HEADERS_TIMEOUT_MS;
       s.on('request', track); // before the app, so that it sees every request first
       s.on('request', app);
+      s.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+        answerClientError(err, socket, version),
+      );
       process.on('SIGTERM', shutdown);
       process.on('SIGINT', shutdown);
       return new Promise((resolve, reject) => {
@@ -92,4 +107,28 @@ export function createLifecycle(config: ServeConfig, logger: Logger, exit: (code
       });
     },
   };
+}
+
+/**
+ * Requests Node rejects before Express sees them (malformed, headers too large, too slow) still get a JSON answer
+ * with the version header, instead of Node's bare one.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, version: string): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const reason = STATUS_CODES[status] ?? 'Bad Request';
+  const body = JSON.stringify({ status, error: reason, message: reason });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\n` +
+      `x-app-version: ${version}\r\n` +
+      'content-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'cache-control: no-store\r\n' +
+      'connection: close\r\n\r\n' +
+      body,
+  );
 }

@@ -1,4 +1,5 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -67,6 +68,28 @@ describe('built bundles', () => {
     expect(metrics).toMatch(
       /^http_requests_total\{route="\/",method="GET",status_code="200",app="webapp",version="v1"\} 1$/m,
     );
+  });
+
+  it('requests Node itself rejects (malformed, oversized headers) still get JSON and the version header', async () => {
+    const server = await startBundle(BUNDLES.v2);
+    const raw = (payload: string) =>
+      new Promise<string>((resolve, reject) => {
+        let answer = '';
+        const socket = connect(server.port, '127.0.0.1', () => socket.end(payload));
+        socket.setEncoding('utf8').on('data', (chunk: string) => {
+          answer += chunk;
+        });
+        socket.on('close', () => resolve(answer)).on('error', reject);
+      });
+    const malformed = await raw('GET / HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n');
+    expect(malformed).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(malformed).toContain('x-app-version: v2\r\n');
+    expect(JSON.parse(malformed.slice(malformed.indexOf('\r\n\r\n') + 4))).toMatchObject({ status: 400 });
+    const huge = await raw(`GET / HTTP/1.1\r\nHost: x\r\nx-pad: ${'a'.repeat(20 * 1024)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(huge).toContain('x-app-version: v2\r\n');
+    // and the server is still fine
+    expect((await get(`${server.url}/healthz`)).status).toBe(200);
   });
 
   it('write structured request logs, and nothing at LOG_LEVEL=silent', async () => {
