@@ -2,7 +2,6 @@ import { hostname as osHostname } from 'node:os';
 import express, { type ErrorRequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import type { Registry } from 'prom-client';
 import type { BuildInfo } from './build-info.js';
 import type { AppConfig } from './config.js';
@@ -83,29 +82,33 @@ export function createApp(deps: AppDeps): express.Express {
 
   // With LOG_LEVEL=silent no request line would ever be written, so skip the per-request logger work entirely.
   if (logger.isLevelEnabled('fatal')) {
-    app.use(
-      pinoHttp({
-        logger,
-        wrapSerializers: false,
-        genReqId: (req) => {
-          const id = req.headers['x-request-id'];
-          return typeof id === 'string' && id.length > 0 && id.length <= 128 ? id : nextRequestId();
-        },
-        autoLogging: { ignore: (req) => QUIET_PATHS.has(pathOf(req.url)) },
-        customLogLevel: (_req, res, err) =>
-          err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-        serializers: {
-          req: (req) => ({
-            id: req.id,
-            method: req.method,
-            url: req.originalUrl ?? req.url,
-            remoteAddress: req.socket?.remoteAddress,
-            userAgent: req.headers['user-agent'],
-          }),
-          res: (res) => ({ statusCode: res.statusCode }),
-        },
-      }),
-    );
+    app.use((req, res, next) => {
+      if (QUIET_PATHS.has(pathOf(req.url))) {
+        next();
+        return;
+      }
+      const started = process.hrtime.bigint();
+      const header = req.headers['x-request-id'];
+      const id = typeof header === 'string' && header.length > 0 && header.length <= 128 ? header : nextRequestId();
+      // One line per request when the response is finished (or the client went away): pino serialises it
+      // without per-request child loggers, which keeps logging at info cheap.
+      res.once('close', () => {
+        const status = res.statusCode;
+        const level = res.locals.error || status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+        if (!logger.isLevelEnabled(level)) return;
+        logger[level](
+          {
+            req: { id, method: req.method, url: req.originalUrl, remoteAddress: req.socket.remoteAddress },
+            res: { statusCode: status },
+            responseTime: Number(process.hrtime.bigint() - started) / 1e6,
+            aborted: !res.writableFinished || undefined,
+            err: res.locals.error,
+          },
+          'request completed',
+        );
+      });
+      next();
+    });
   }
 
   app.use(helmet());
@@ -154,8 +157,8 @@ export function createApp(deps: AppDeps): express.Express {
     // Only messages meant for clients are shown; never a stack trace.
     const exposed = err instanceof HttpError || (status < 500 && err?.expose === true);
     const message = exposed && typeof err.message === 'string' ? err.message : defaultMessage(status);
-    // pino-http then logs the real error (with its stack) rather than a generic one; 4xx are logged without.
-    if (status >= 500) res.err = err;
+    // The request log line then carries the real error (with its stack); 4xx are logged without.
+    if (status >= 500) res.locals.error = err;
     if (res.headersSent) {
       next(err);
       return;

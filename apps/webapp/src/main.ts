@@ -17,7 +17,7 @@ function readConfig(): AppConfig {
 }
 
 const config = readConfig();
-const destination = pino.destination({ dest: 1, sync: true });
+const destination = pino.destination({ dest: 1, sync: false });
 const logger = pino(
   {
     level: config.logLevel,
