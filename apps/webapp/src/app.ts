@@ -89,7 +89,8 @@ export function createApp(deps: AppDeps): express.Express {
       }
       const started = process.hrtime.bigint();
       const header = req.headers['x-request-id'];
-      const id = typeof header === 'string' && header.length > 0 && header.length <= 128 ? header : nextRequestId();
+      const id =
+        typeof header === 'string' && header.length > 0 && header.length <= 128 ? header : nextRequestId();
       // One line per request when the response is finished (or the client went away): pino serialises it
       // without per-request child loggers, which keeps logging at info cheap.
       res.once('close', () => {
