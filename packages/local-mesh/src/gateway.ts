@@ -83,6 +83,8 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // Node's server has already answered "100 Continue"; undici refuses to send the header upstream.
+  'expect',
 ]);
 
 interface Picker {
@@ -262,6 +264,9 @@ export class Gateway {
       },
       (err) => {
         const elapsed = performance.now() - started;
+        // The upstream answered before reading the whole request body (e.g. a 404 to a large POST): drain the
+        // rest so the client is not left blocked mid-upload, as Envoy does.
+        if (hasBody && !req.readableEnded && !req.destroyed) req.resume();
         if (!err) {
           this.metrics.record(upstream, code, '-', elapsed);
           return;

@@ -4,6 +4,7 @@
  * uri exact / prefix / regex, method, withoutHeaders, ORed matches, a three-way split, no route (404), a subset
  * without workload (503), hosts, a dead upstream (503), streamed bodies.
  */
+import { type IncomingMessage, request } from 'node:http';
 import { Readable } from 'node:stream';
 import { chiSquareGoodnessOfFit } from '@rollouts/split-check';
 import { expectedSplit, loadStage, type Profile } from '@rollouts/stages';
@@ -146,6 +147,28 @@ describe('gateway on fixture manifests', () => {
     const seen = upstreams[0]?.seen.find((s) => s.url === '/api/upload');
     expect(seen?.headers['x-request-id']).toBe('abc');
     expect(seen?.headers['x-forwarded-for']).toBeDefined();
+  });
+
+  it('serves a client that waits for "100 Continue" before sending its body', async () => {
+    const url = new URL(origin);
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/api/upload',
+          headers: { expect: '100-continue', 'content-length': 5 },
+        },
+        resolve,
+      );
+      req.on('continue', () => req.end('hello'));
+      req.on('error', reject);
+    });
+    let text = '';
+    for await (const chunk of res) text += chunk;
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(text)).toMatchObject({ version: 'v1', bytes: 5 });
   });
 
   it('an upstream that is down answers 503 like Envoy, and the others keep working', async () => {
