@@ -65,7 +65,7 @@ build: install ## Build every package and both app versions.
 
 .PHONY: lint
 lint: install ## Lint and format-check every package (biome) and the shell scripts (shellcheck).
-	$(PNPM) exec turbo run lint --output-logs=errors-only
+	$(PNPM) exec turbo run lint lint:root --output-logs=errors-only
 
 .PHONY: typecheck
 typecheck: install ## Type-check every package, the k6 scripts included.

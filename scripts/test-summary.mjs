@@ -8,7 +8,12 @@ import { join } from 'node:path';
 const dir = process.argv[2] ?? '.test-results';
 
 const decode = (s) =>
-  s.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 
 /** Every <testcase> of a JUnit document with its outcome. */
 function parseJunit(xml) {
@@ -19,7 +24,11 @@ function parseJunit(xml) {
     const body = m[2] ?? '';
     const name = decode(/\bname="([^"]*)"/.exec(attrs)?.[1] ?? '(unnamed)');
     const cls = decode(/\bclassname="([^"]*)"/.exec(attrs)?.[1] ?? '');
-    const outcome = /<(failure|error)\b/.test(body) ? 'failed' : /<skipped\b/.test(body) ? 'skipped' : 'passed';
+    const outcome = /<(failure|error)\b/.test(body)
+      ? 'failed'
+      : /<skipped\b/.test(body)
+        ? 'skipped'
+        : 'passed';
     cases.push({ name: cls ? `${cls} › ${name}` : name, outcome });
   }
   return cases;
@@ -56,5 +65,7 @@ if (failures.length > 0) {
 }
 const ranNothing = totals.passed + totals.failed === 0;
 if (ranNothing) console.log('\nNo test ran.');
-console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+console.log(
+  `\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`,
+);
 process.exit(totals.failed > 0 || ranNothing ? 1 : 0);

@@ -61,7 +61,7 @@ run_suite() {
 }
 
 suite_workspace() {
-  "${PNPM}" exec turbo run build typecheck lint test --continue --output-logs=new-only
+  "${PNPM}" exec turbo run build typecheck lint lint:root test --continue --output-logs=new-only
 }
 
 suite_node24() {
