@@ -46,12 +46,12 @@ local-down: ## Stop the local path started by `make local-up`.
 	$(ROLLOUT) local down
 
 .PHONY: run-v1
-run-v1: build ## Run the v1 build in the foreground (PORT, default 3000).
-	node apps/webapp/dist/v1/main.js
+run-v1: build ## Run the v1 build in the foreground on PORT (default 3001).
+	PORT=$${PORT:-3001} node apps/webapp/dist/v1/main.js
 
 .PHONY: run-v2
-run-v2: build ## Run the v2 build in the foreground (PORT, default 3000).
-	node apps/webapp/dist/v2/main.js
+run-v2: build ## Run the v2 build in the foreground on PORT (default 3002).
+	PORT=$${PORT:-3002} node apps/webapp/dist/v2/main.js
 
 ##@ Development
 
