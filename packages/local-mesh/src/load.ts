@@ -36,7 +36,15 @@ export interface BatchOptions {
   signal?: AbortSignal;
 }
 
+interface Totals {
+  counts: Record<string, number>;
+  completed: number;
+  failures: RequestFailure[];
+}
+
 export interface RunOptions extends Omit<BatchOptions, 'count'> {
+  /** Deliver successful outcomes to `onOutcome` in the order the requests were sent (see run()). */
+  ordered?: boolean;
   /** Counts some failures as an answer instead (e.g. a 404 where no route is expected): the name, or null. */
   countAs?: ((failure: RequestFailure) => string | null) | undefined;
   /** Upper bound of requests (Infinity: until stopped). */
@@ -93,27 +101,48 @@ export class LoadClient {
   /**
    * The general loop: keeps `concurrency` requests in flight until `maxCount` were sent, `signal` aborts, or
    * `onOutcome` returns true (stop: no new requests; those in flight complete and are counted).
+   *
+   * With `ordered`, successful outcomes reach `onOutcome` in the order the requests were sent, not the order they
+   * completed: a sequential test then sees a prefix of an i.i.d. sequence even when one version answers more
+   * slowly than the other (in completion order the slower version would be under-represented at every look).
+   * Failures are reported at once either way.
    */
   async run(options: RunOptions): Promise<BatchResult> {
     const started = performance.now();
-    const counts: Record<string, number> = {};
-    const failures: RequestFailure[] = [];
+    const all: Totals = { counts: {}, completed: 0, failures: [] };
+    const seen: Totals = { counts: {}, completed: 0, failures: [] };
+    const buffer = new Map<number, string | RequestFailure>();
+    let nextToDeliver = 0;
     let issued = 0;
-    let completed = 0;
     let stop = false;
     const path = options.path ?? '/';
     const method = options.method ?? 'GET';
     const headers = options.headers ?? {};
-    const { signal, maxCount, countAs } = options;
+    const { signal, maxCount, countAs, onOutcome, ordered } = options;
+    const tally = (t: Totals, outcome: string | RequestFailure) => {
+      t.completed++;
+      if (typeof outcome === 'string') t.counts[outcome] = (t.counts[outcome] ?? 0) + 1;
+      else t.failures.push(outcome);
+    };
     const worker = async () => {
       while (!stop && issued < maxCount && !signal?.aborted) {
-        issued++;
+        const seq = issued++;
         let outcome = await this.one(path, method, headers, signal);
         if (countAs && typeof outcome !== 'string') outcome = countAs(outcome) ?? outcome;
-        completed++;
-        if (typeof outcome === 'string') counts[outcome] = (counts[outcome] ?? 0) + 1;
-        else failures.push(outcome);
-        if (options.onOutcome?.(outcome, { counts, completed, failures })) stop = true;
+        tally(all, outcome);
+        if (!ordered) {
+          if (onOutcome?.(outcome, all)) stop = true;
+          continue;
+        }
+        if (typeof outcome !== 'string' && onOutcome?.(outcome, all)) stop = true;
+        buffer.set(seq, outcome);
+        while (!stop && buffer.has(nextToDeliver)) {
+          const next = buffer.get(nextToDeliver) as string | RequestFailure;
+          buffer.delete(nextToDeliver);
+          nextToDeliver++;
+          tally(seen, next);
+          if (typeof next === 'string' && onOutcome?.(next, seen)) stop = true;
+        }
       }
     };
     const workers = Math.max(
@@ -121,7 +150,7 @@ export class LoadClient {
       Math.min(this.concurrency, Number.isFinite(maxCount) ? maxCount : this.concurrency),
     );
     await Promise.all(Array.from({ length: workers }, worker));
-    return { counts, completed, failures, durationMs: performance.now() - started };
+    return { ...all, durationMs: performance.now() - started };
   }
 
   /** One request: the version string on success, a failure otherwise. */

@@ -187,6 +187,7 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
     path: profile.path ?? options.path ?? '/',
     method: profile.method ?? 'GET',
     signal,
+    ordered: true,
     countAs: profile.noRoute ? (f) => (f.kind === 'status' && f.status === 404 ? NO_ROUTE : null) : undefined,
     onOutcome: (outcome, totals) => {
       if (typeof outcome !== 'string') return true; // a failed request fails the stage: stop now

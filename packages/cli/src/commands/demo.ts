@@ -8,6 +8,7 @@ import {
   formatSeconds,
   type LocalMesh,
   portsFromEnv,
+  type StageResult,
   startLocalMesh,
   table,
   verificationPlan,
@@ -30,6 +31,8 @@ interface DemoRow {
   failedRequests: number;
   verifySeconds: number;
   file: string;
+  /** Everything the verifier measured: per profile n, counts, p-value, SPRT decision, bands, intervals, failures. */
+  result: StageResult;
 }
 
 export async function demoCommand(root: string, io: Io, options: { jsonFile?: string }): Promise<number> {
@@ -103,6 +106,7 @@ export async function demoCommand(root: string, io: Io, options: { jsonFile?: st
         failedRequests: result.failedRequests,
         verifySeconds: result.durationMs / 1000,
         file,
+        result,
       });
     }
     const wallMs = performance.now() - wallStart;
