@@ -33,46 +33,14 @@ RELEASE=webapp
 NAMESPACE=rollouts
 
 WORK=""
-CASES_XML=""
-PASSED=0
-FAILED=0
-
 log() { printf '>>> %s\n' "$*"; }
 die() {
   printf 'error: %s\n' "$*" >&2
   exit 2
 }
-xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
-
-# record CLASS NAME SECONDS STATUS DETAIL_FILE SUMMARY: one JUnit testcase and one printed line.
-record() {
-  local class="$1" name="$2" seconds="$3" status="$4" detail="$5" summary="$6"
-  local ename
-  ename="$(printf '%s' "${name}" | xml_escape)"
-  if [[ "${status}" == ok ]]; then
-    PASSED=$((PASSED + 1))
-    printf '  ok    %-11s %s%s\n' "${class}" "${name}" "${summary:+  (${summary})}"
-    CASES_XML+="<testcase classname=\"chart.${class}\" name=\"${ename}\" time=\"${seconds}\"/>"$'\n'
-  else
-    FAILED=$((FAILED + 1))
-    printf '  FAIL  %-11s %s%s\n' "${class}" "${name}" "${summary:+  (${summary})}"
-    sed -e 's/^/        | /' "${detail}" | tail -n 30
-    local emsg body
-    emsg="$(printf '%s' "${summary}" | xml_escape)"
-    body="$(tail -n 60 "${detail}" | xml_escape)"
-    CASES_XML+="<testcase classname=\"chart.${class}\" name=\"${ename}\" time=\"${seconds}\"><failure message=\"${emsg}\">${body}</failure></testcase>"$'\n'
-  fi
-}
-
-write_junit() {
-  mkdir -p "${TEST_RESULTS_DIR}"
-  {
-    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
-    printf '<testsuites><testsuite name="chart" tests="%s" failures="%s">\n' "$((PASSED + FAILED))" "${FAILED}"
-    printf '%s' "${CASES_XML}"
-    printf '</testsuite></testsuites>\n'
-  } >"${TEST_RESULTS_DIR}/chart.xml"
-}
+# shellcheck source=scripts/junit.sh
+source "${REPO_ROOT}/scripts/junit.sh"
+junit_init chart
 
 cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
 
@@ -154,9 +122,9 @@ check_lint() {
   local set="$1" out="${WORK}/lint.out" start=${SECONDS} args
   mapfile -t args < <(values_args "${set}")
   if "${HELM}" lint --strict --kube-version "${KUBE_VERSION}" --namespace "${NAMESPACE}" "${args[@]}" "${CHART}" >"${out}" 2>&1; then
-    record lint "${set}" $((SECONDS - start)) ok "${out}" ""
+    junit_record lint "${set}" $((SECONDS - start)) ok "${out}" ""
   else
-    record lint "${set}" $((SECONDS - start)) fail "${out}" "helm lint --strict failed"
+    junit_record lint "${set}" $((SECONDS - start)) fail "${out}" "helm lint --strict failed"
   fi
 }
 
@@ -168,10 +136,10 @@ check_template() {
     "${args[@]}" >"${file}" 2>"${out}"; then
     local kinds
     kinds="$(grep -c '^kind: ' "${file}" || true)"
-    record template "${set}" $((SECONDS - start)) ok "${out}" "${kinds} objects"
+    junit_record template "${set}" $((SECONDS - start)) ok "${out}" "${kinds} objects"
     return 0
   fi
-  record template "${set}" $((SECONDS - start)) fail "${out}" "helm template failed"
+  junit_record template "${set}" $((SECONDS - start)) fail "${out}" "helm template failed"
   return 1
 }
 
@@ -180,9 +148,9 @@ check_kubeconform() {
   local location="${SCHEMA_CACHE}/{{.NormalizedKubernetesVersion}}-local{{.StrictSuffix}}/{{.ResourceKind}}{{.KindSuffix}}.json"
   if "${KUBECONFORM}" -strict -summary -kubernetes-version "${KUBE_VERSION}" -schema-location "${location}" \
     "${file}" >"${out}" 2>&1 && grep -q 'Invalid: 0, Errors: 0, Skipped: 0' "${out}"; then
-    record kubeconform "${set}" $((SECONDS - start)) ok "${out}" "$(grep -o '[0-9]* resources\? found' "${out}")"
+    junit_record kubeconform "${set}" $((SECONDS - start)) ok "${out}" "$(grep -o '[0-9]* resources\? found' "${out}")"
   else
-    record kubeconform "${set}" $((SECONDS - start)) fail "${out}" "$(grep -o 'Valid: .*' "${out}" || echo 'kubeconform failed')"
+    junit_record kubeconform "${set}" $((SECONDS - start)) fail "${out}" "$(grep -o 'Valid: .*' "${out}" || echo 'kubeconform failed')"
   fi
 }
 
@@ -196,9 +164,9 @@ check_checkov() {
   local summary
   summary="$(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*' "${out}" || true)"
   if ((rc == 0)) && [[ "${summary}" =~ Passed\ checks:\ [1-9][0-9]*,\ Failed\ checks:\ 0, ]]; then
-    record checkov "${set}" $((SECONDS - start)) ok "${out}" "${summary}"
+    junit_record checkov "${set}" $((SECONDS - start)) ok "${out}" "${summary}"
   else
-    record checkov "${set}" $((SECONDS - start)) fail "${out}" "${summary:-checkov exited ${rc} without a summary}"
+    junit_record checkov "${set}" $((SECONDS - start)) fail "${out}" "${summary:-checkov exited ${rc} without a summary}"
   fi
 }
 
@@ -207,9 +175,9 @@ check_unittest() {
   mkdir -p "${TEST_RESULTS_DIR}"
   if "${HELM_UNITTEST}" --strict --color=false -f 'tests/*_test.yaml' -t JUnit \
     -o "${TEST_RESULTS_DIR}/chart-unittest.xml" "${CHART}" >"${out}" 2>&1; then
-    record unittest "helm-unittest suites" $((SECONDS - start)) ok "${out}" "$(grep -E '^Tests:' "${out}" | tr -s ' ')"
+    junit_record unittest "helm-unittest suites" $((SECONDS - start)) ok "${out}" "$(grep -E '^Tests:' "${out}" | tr -s ' ')"
   else
-    record unittest "helm-unittest suites" $((SECONDS - start)) fail "${out}" "$(grep -E '^Tests:' "${out}" | tr -s ' ' || echo 'helm-unittest failed')"
+    junit_record unittest "helm-unittest suites" $((SECONDS - start)) fail "${out}" "$(grep -E '^Tests:' "${out}" | tr -s ' ' || echo 'helm-unittest failed')"
   fi
 }
 
@@ -220,17 +188,17 @@ check_schema_case() {
   expect="$(sed -n '1s/^# expect: //p' "${file}")"
   if [[ -z "${expect}" ]]; then
     printf '%s has no "# expect: <message>" first line\n' "${file}" >"${out}"
-    record schema "${name}" 0 fail "${out}" "malformed case file"
+    junit_record schema "${name}" 0 fail "${out}" "malformed case file"
     return
   fi
   if "${HELM}" template "${RELEASE}" "${CHART}" --namespace "${NAMESPACE}" --kube-version "${KUBE_VERSION}" \
     --values "${file}" >"${out}" 2>&1; then
     printf 'helm template accepted %s and rendered %s objects\n' "${file#"${REPO_ROOT}"/}" "$(grep -c '^kind: ' "${out}" || true)" >"${out}"
-    record schema "${name}" $((SECONDS - start)) fail "${out}" "rendered, expected a failure with: ${expect}"
+    junit_record schema "${name}" $((SECONDS - start)) fail "${out}" "rendered, expected a failure with: ${expect}"
   elif grep -qF -- "${expect}" "${out}"; then
-    record schema "${name}" $((SECONDS - start)) ok "${out}" "refused: ${expect}"
+    junit_record schema "${name}" $((SECONDS - start)) ok "${out}" "refused: ${expect}"
   else
-    record schema "${name}" $((SECONDS - start)) fail "${out}" "failed without the expected message: ${expect}"
+    junit_record schema "${name}" $((SECONDS - start)) fail "${out}" "failed without the expected message: ${expect}"
   fi
 }
 
@@ -267,13 +235,13 @@ main() {
   done
   if ((cases == 0)); then
     printf 'no case files in %s\n' "${CASES_DIR}" >"${WORK}/case.out"
-    record schema "case files present" 0 fail "${WORK}/case.out" "no schema cases found"
+    junit_record schema "case files present" 0 fail "${WORK}/case.out" "no schema cases found"
   fi
 
-  write_junit
+  junit_write "${TEST_RESULTS_DIR}/chart.xml"
   printf '<<< chart: %s passed, %s failed in %ss (JUnit: %s/chart.xml, chart-unittest.xml)\n' \
-    "${PASSED}" "${FAILED}" "$((SECONDS - start))" "${TEST_RESULTS_DIR#"${REPO_ROOT}"/}"
-  ((FAILED == 0))
+    "${JUNIT_PASSED}" "${JUNIT_FAILED}" "$((SECONDS - start))" "${TEST_RESULTS_DIR#"${REPO_ROOT}"/}"
+  ((JUNIT_FAILED == 0))
 }
 
 main "$@"

@@ -29,46 +29,14 @@ RELEASE=webapp
 NAMESPACE=rollouts
 
 WORK=""
-CASES_XML=""
-PASSED=0
-FAILED=0
-
 log() { printf '>>> %s\n' "$*"; }
 die() {
   printf 'error: %s\n' "$*" >&2
   exit 2
 }
-xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
-
-# record CLASS NAME SECONDS STATUS DETAIL_FILE SUMMARY: one JUnit testcase and one printed line.
-record() {
-  local class="$1" name="$2" seconds="$3" status="$4" detail="$5" summary="$6"
-  local ename
-  ename="$(printf '%s' "${name}" | xml_escape)"
-  if [[ "${status}" == ok ]]; then
-    PASSED=$((PASSED + 1))
-    printf '  ok    %-10s %s%s\n' "${class}" "${name}" "${summary:+  (${summary})}"
-    CASES_XML+="<testcase classname=\"istio.${class}\" name=\"${ename}\" time=\"${seconds}\"/>"$'\n'
-  else
-    FAILED=$((FAILED + 1))
-    printf '  FAIL  %-10s %s%s\n' "${class}" "${name}" "${summary:+  (${summary})}"
-    sed -e 's/^/        | /' "${detail}" | tail -n 30
-    local emsg body
-    emsg="$(printf '%s' "${summary}" | xml_escape)"
-    body="$(tail -n 60 "${detail}" | xml_escape)"
-    CASES_XML+="<testcase classname=\"istio.${class}\" name=\"${ename}\" time=\"${seconds}\"><failure message=\"${emsg}\">${body}</failure></testcase>"$'\n'
-  fi
-}
-
-write_junit() {
-  mkdir -p "${TEST_RESULTS_DIR}"
-  {
-    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
-    printf '<testsuites><testsuite name="istio" tests="%s" failures="%s">\n' "$((PASSED + FAILED))" "${FAILED}"
-    printf '%s' "${CASES_XML}"
-    printf '</testsuite></testsuites>\n'
-  } >"${TEST_RESULTS_DIR}/istio.xml"
-}
+# shellcheck source=scripts/junit.sh
+source "${REPO_ROOT}/scripts/junit.sh"
+junit_init istio
 
 cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
 
@@ -83,21 +51,21 @@ require_tools() {
 run_check() {
   local class="$1" name="$2"
   shift 2
-  local out="${WORK}/out.$((PASSED + FAILED))" start=${SECONDS} rc=0
+  local out="${WORK}/out.$((JUNIT_PASSED + JUNIT_FAILED))" start=${SECONDS} rc=0
   "$@" >"${out}" 2>&1 || rc=$?
   if ((rc == 0)); then
-    record "${class}" "${name}" "$((SECONDS - start))" ok "${out}" ""
+    junit_record "${class}" "${name}" "$((SECONDS - start))" ok "${out}" ""
   else
-    record "${class}" "${name}" "$((SECONDS - start))" fail "${out}" "exit ${rc}"
+    junit_record "${class}" "${name}" "$((SECONDS - start))" fail "${out}" "exit ${rc}"
   fi
 }
 
 # A failing testcase without a command (a precondition that does not hold).
 record_missing() {
   local class="$1" name="$2" message="$3"
-  local out="${WORK}/out.$((PASSED + FAILED))"
+  local out="${WORK}/out.$((JUNIT_PASSED + JUNIT_FAILED))"
   printf '%s\n' "${message}" >"${out}"
-  record "${class}" "${name}" 0 fail "${out}" "${message}"
+  junit_record "${class}" "${name}" 0 fail "${out}" "${message}"
 }
 
 validate_files() {
@@ -203,9 +171,9 @@ main() {
     lint_stages
   fi
 
-  write_junit
-  printf '\nistio: %s passed, %s failed (JUnit: %s)\n' "${PASSED}" "${FAILED}" "${TEST_RESULTS_DIR}/istio.xml"
-  ((FAILED == 0))
+  junit_write "${TEST_RESULTS_DIR}/istio.xml"
+  printf '\nistio: %s passed, %s failed (JUnit: %s)\n' "${JUNIT_PASSED}" "${JUNIT_FAILED}" "${TEST_RESULTS_DIR}/istio.xml"
+  ((JUNIT_FAILED == 0))
 }
 
 main "$@"

@@ -21,7 +21,8 @@ die() {
 # count TEXT FILE: occurrences of TEXT in FILE.
 count() { { grep -o -- "$1" "$2" || true; } | wc -l | tr -d ' '; }
 
-xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+# shellcheck source=scripts/junit.sh
+source "${REPO_ROOT}/scripts/junit.sh"
 
 # Files shellcheck reads: every bash file of scripts/ (sourced helpers and extension-less stubs included).
 shell_files() {
@@ -31,31 +32,22 @@ shell_files() {
 }
 
 run_shellcheck() {
-  local out="${RESULTS}/scripts-shellcheck${SUFFIX}.xml" cases="" failures=0 total=0 f log
+  local log f
   log="$(mktemp)"
+  junit_init shellcheck
   printf '>>> shellcheck %s\n' "$(shellcheck --version | awk '/^version:/ { print $2 }')"
   for f in $(shell_files); do
-    total=$((total + 1))
     if shellcheck "${f}" >"${log}" 2>&1; then
-      cases+="<testcase classname=\"shellcheck\" name=\"${f}\"/>"$'\n'
-      printf '  ok    %s\n' "${f}"
+      junit_record file "${f}" 0 ok "${log}" ""
     else
-      failures=$((failures + 1))
-      cases+="<testcase classname=\"shellcheck\" name=\"${f}\"><failure message=\"shellcheck findings\">$(xml_escape <"${log}")</failure></testcase>"$'\n'
-      printf '  FAIL  %s\n' "${f}"
-      cat "${log}"
+      junit_record file "${f}" 0 fail "${log}" "shellcheck findings"
     fi
   done
   rm -f "${log}"
-  {
-    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
-    printf '<testsuites><testsuite name="shellcheck" tests="%s" failures="%s">\n' "${total}" "${failures}"
-    printf '%s' "${cases}"
-    printf '</testsuite></testsuites>\n'
-  } >"${out}"
-  printf '<<< shellcheck: %s files, %s with findings\n' "${total}" "${failures}"
-  SHELLCHECK_TOTAL=${total}
-  SHELLCHECK_FAILED=${failures}
+  junit_write "${RESULTS}/scripts-shellcheck${SUFFIX}.xml"
+  printf '<<< shellcheck: %s files, %s with findings\n' "$((JUNIT_PASSED + JUNIT_FAILED))" "${JUNIT_FAILED}"
+  SHELLCHECK_TOTAL=$((JUNIT_PASSED + JUNIT_FAILED))
+  SHELLCHECK_FAILED=${JUNIT_FAILED}
 }
 
 run_bats() {

@@ -26,23 +26,20 @@ SUITES="${SUITES:-workspace node24 chart istio scripts demo}"
 rm -rf "${TEST_RESULTS_DIR}"
 mkdir -p "${TEST_RESULTS_DIR}"
 
-xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+# shellcheck source=scripts/junit.sh
+source scripts/junit.sh
 
 # A suite that exits non-zero without a failure in its JUnit (a crash, a lint error, a build error) still counts:
 # it gets a failed testcase of its own, carrying the tail of its log.
 record_exit() {
   local suite="$1" rc="$2" seconds="$3" log="$4"
-  local status='' msg
-  if ((rc != 0)); then
-    msg="$(tail -n 40 "${log}" | xml_escape)"
-    status="<failure message=\"exited ${rc}\">${msg}</failure>"
+  junit_init harness
+  if ((rc == 0)); then
+    junit_record suite "${suite} suite completes" "${seconds}" ok "${log}" "" >/dev/null
+  else
+    junit_record suite "${suite} suite completes" "${seconds}" fail "${log}" "exited ${rc}" >/dev/null
   fi
-  cat >"${TEST_RESULTS_DIR}/harness-${suite}.xml" <<EOF
-<?xml version="1.0" encoding="UTF-8"?>
-<testsuites><testsuite name="harness" tests="1" failures="$((rc != 0))">
-<testcase classname="harness" name="${suite} suite completes" time="${seconds}">${status}</testcase>
-</testsuite></testsuites>
-EOF
+  junit_write "${TEST_RESULTS_DIR}/harness-${suite}.xml"
 }
 
 run_suite() {
