@@ -19,6 +19,7 @@ export type {
   HttpRoute,
   HttpRouteDestination,
   ObjectMeta,
+  ResponseHeaderOperations,
   StringMatch,
   Subset,
   VirtualService,
@@ -30,7 +31,9 @@ export {
   compileRoutes,
   type MatchedRoute,
   matchRoute,
+  type ResponseHeaders,
   type RouteRequest,
+  responseHeadersOf,
 } from './routing.js';
 export {
   DEFAULT_PROFILE,
@@ -43,6 +46,7 @@ export {
   type Profile,
   profiles,
   type Split,
+  STAGE_HEADER,
   STAGE_LABEL,
   STRATEGIES,
   STRATEGY_LABEL,

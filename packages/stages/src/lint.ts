@@ -6,9 +6,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ManifestError } from './errors.js';
-import { type DestinationRule, readSingleDocument } from './manifest.js';
+import { type DestinationRule, type ResponseHeaderOperations, readSingleDocument } from './manifest.js';
 import { paths } from './repo.js';
-import { loadDestinationRule, loadStageFile, STAGE_LABEL, type Stage, stageNames } from './stages.js';
+import {
+  loadDestinationRule,
+  loadStageFile,
+  STAGE_HEADER,
+  STAGE_LABEL,
+  type Stage,
+  stageNames,
+} from './stages.js';
 import { loadWorkloads, subsetSelects, type Workload, workloadsFromRendered } from './workloads.js';
 
 export type LintRule =
@@ -19,6 +26,7 @@ export type LintRule =
   | 'host-not-service'
   | 'no-gateway'
   | 'stage-label'
+  | 'stage-header'
   | 'virtual-service-name'
   | 'stage-without-make-target'
   | 'make-target-without-stage';
@@ -128,6 +136,33 @@ export function parseMakeStageTargets(makefile: string, stageNameList: readonly 
   return out;
 }
 
+/** What is wrong with a route's stage header, or null when it sets x-rollouts-stage to `stage`. */
+function stageHeaderProblem(
+  response: ResponseHeaderOperations | undefined,
+  stage: string,
+): { field: string; message: string } | null {
+  const set = response?.set?.[STAGE_HEADER];
+  const field = `headers.response.set.${STAGE_HEADER}`;
+  if (set === stage) return null;
+  if (set !== undefined) {
+    return {
+      field,
+      message: `${STAGE_HEADER} "${set}" differs from the ${STAGE_LABEL} label "${stage}": answers would name another stage`,
+    };
+  }
+  const why = `so scripts/stage.sh and the verifiers can tell when the gateway serves this stage`;
+  if (response?.add?.[STAGE_HEADER] !== undefined) {
+    return {
+      field: `headers.response.add.${STAGE_HEADER}`,
+      message: `${STAGE_HEADER} is added (appended to what the app sends), not set; use set: ${STAGE_HEADER}: ${stage}, ${why}`,
+    };
+  }
+  return {
+    field,
+    message: `the route does not set the response header ${STAGE_HEADER}; set it to "${stage}" (the ${STAGE_LABEL} label), ${why}`,
+  };
+}
+
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -143,6 +178,8 @@ function escapeRe(s: string): string {
  *   host other than it;
  * - no-gateway: a VirtualService not bound to the Gateway of istio/base;
  * - stage-label: the rollouts/stage label differs from the file name;
+ * - stage-header: a route does not set the response header x-rollouts-stage (headers.response.set) to the stage's
+ *   rollouts/stage label, so scripts/stage.sh and the verifiers could not tell which stage answered;
  * - virtual-service-name: a stage's VirtualService is not named like every other stage's (applying one must
  *   replace the previous);
  * - stage-without-make-target / make-target-without-stage: the Makefile's `##@ Stages` section and istio/stages
@@ -273,7 +310,12 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
         `not bound to the Gateway "${NAMESPACE}/${gateway}" (gateways: ${JSON.stringify(vs.spec.gateways)}): traffic through the ingress gateway would not see this stage`,
       );
     }
+    const stageValue = stage.stageLabel ?? stage.name;
     for (const [ri, route] of vs.spec.http.entries()) {
+      const headerFinding = stageHeaderProblem(route.headers?.response, stageValue);
+      if (headerFinding !== null) {
+        add(file, `spec.http[${ri}].${headerFinding.field}`, 'stage-header', headerFinding.message);
+      }
       const given = route.route.map((d) => d.weight);
       if (route.route.length > 1) {
         const sum = given.reduce<number>((a, w) => a + (w ?? 0), 0);

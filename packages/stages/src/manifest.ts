@@ -37,11 +37,23 @@ export interface HttpRouteDestination {
   weight?: number;
 }
 
+/**
+ * Istio's HeaderOperations on the response, as far as they are emulated: `set` replaces a header the upstream
+ * sent (or adds it), `add` appends a value. Names are lower case (HTTP header names are case-insensitive; Envoy
+ * sends them lower case).
+ */
+export interface ResponseHeaderOperations {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+}
+
 /** HTTPRoute: `match` entries are ORed; no `match` matches every request. */
 export interface HttpRoute {
   name?: string;
   match?: HttpMatchRequest[];
   route: HttpRouteDestination[];
+  /** `headers.response` of the route (request headers and `remove` are refused by the parser). */
+  headers?: { response: ResponseHeaderOperations };
 }
 
 export interface ObjectMeta {
@@ -245,7 +257,7 @@ function parseMatch(r: Reader, v: Json, field: string): HttpMatchRequest {
 
 function parseDestination(r: Reader, v: Json, field: string): HttpRouteDestination {
   const d = r.record(v, field);
-  r.onlyKeys(d, field, ['destination', 'weight'], ['headers']);
+  r.onlyKeys(d, field, ['destination', 'weight']);
   const dest = r.record(d.destination, `${field}.destination`);
   r.onlyKeys(dest, `${field}.destination`, ['host', 'subset', 'port']);
   const destination: Destination = { host: r.string(dest.host, `${field}.destination.host`) };
@@ -267,12 +279,55 @@ function parseDestination(r: Reader, v: Json, field: string): HttpRouteDestinati
   return out;
 }
 
+/** An HTTP header name (RFC 9110 token); pseudo-headers such as `:status` are not one. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+
+function parseHeaderValues(r: Reader, v: Json, field: string): Record<string, string> {
+  const m = r.record(v, field);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(m)) {
+    const at = `${field}.${name}`;
+    if (!HEADER_NAME.test(name)) r.fail(at, 'not an HTTP header name');
+    const lower = name.toLowerCase();
+    if (lower in out) r.fail(at, `"${lower}" is given twice (header names are case-insensitive)`);
+    if (typeof value !== 'string') r.fail(at, `must be a string, got ${describe(value)}`);
+    if (/[\r\n\0]/.test(value)) r.fail(at, 'must not contain CR, LF or NUL');
+    // Envoy reads %...% in a header value as a command (e.g. %DOWNSTREAM_REMOTE_ADDRESS%); the local path cannot.
+    if (value.includes('%')) r.fail(at, "'%' starts an Envoy command in a header value; not emulated");
+    out[lower] = value;
+  }
+  return out;
+}
+
+/**
+ * A route's `headers`: only `response.set` and `response.add` are emulated (the local gateway applies them to
+ * every proxied answer); request headers and `remove` are refused so both paths cannot differ.
+ */
+function parseRouteHeaders(r: Reader, v: Json, field: string): { response: ResponseHeaderOperations } {
+  const h = r.record(v, field);
+  if (h.request !== undefined) {
+    r.fail(`${field}.request`, 'request header manipulation is not emulated by the local gateway');
+  }
+  r.onlyKeys(h, field, ['response']);
+  const response: ResponseHeaderOperations = {};
+  if (h.response === undefined) return { response };
+  const resp = r.record(h.response, `${field}.response`);
+  if (resp.remove !== undefined) {
+    r.fail(`${field}.response.remove`, 'removing response headers is not emulated by the local gateway');
+  }
+  r.onlyKeys(resp, `${field}.response`, ['set', 'add']);
+  if (resp.set !== undefined) response.set = parseHeaderValues(r, resp.set, `${field}.response.set`);
+  if (resp.add !== undefined) response.add = parseHeaderValues(r, resp.add, `${field}.response.add`);
+  return { response };
+}
+
 function parseHttpRoute(r: Reader, v: Json, field: string): HttpRoute {
   const h = r.record(v, field);
-  // timeout, retries and headers do not change where a request goes; they are accepted and not emulated.
-  r.onlyKeys(h, field, ['name', 'match', 'route'], ['timeout', 'retries', 'headers', 'corsPolicy']);
+  // timeout, retries and corsPolicy do not change where a request goes; they are accepted and not emulated.
+  r.onlyKeys(h, field, ['name', 'match', 'route', 'headers'], ['timeout', 'retries', 'corsPolicy']);
   const out: HttpRoute = { route: [] };
   if (h.name !== undefined) out.name = r.string(h.name, `${field}.name`);
+  if (h.headers !== undefined) out.headers = parseRouteHeaders(r, h.headers, `${field}.headers`);
   if (h.match !== undefined) {
     if (!Array.isArray(h.match) || h.match.length === 0) r.fail(`${field}.match`, 'must be a non-empty list');
     out.match = h.match.map((m, i) => parseMatch(r, m, `${field}.match[${i}]`));

@@ -19,12 +19,23 @@ export interface RouteRequest {
   headers: Readonly<Record<string, string | readonly string[] | undefined>>;
 }
 
+/**
+ * What a route does to the headers of an answer, ready to apply: `set` replaces (or adds) the header, `add`
+ * appends a value to what the upstream sent. Names are lower case; `set` is applied before `add`.
+ */
+export interface ResponseHeaders {
+  readonly set: readonly (readonly [name: string, value: string])[];
+  readonly add: readonly (readonly [name: string, value: string])[];
+}
+
 /** The route a request takes. */
 export interface MatchedRoute {
   /** Index in spec.http. */
   index: number;
   name: string | null;
   route: HttpRoute;
+  /** The route's `headers.response`, or null when it changes no response header. */
+  responseHeaders: ResponseHeaders | null;
 }
 
 type Predicate = (req: RouteRequest, pathOnly: string) => boolean;
@@ -84,12 +95,25 @@ function compileMatch(m: HttpMatchRequest): Predicate {
   return (req, pathOnly) => tests.every((t) => t(req, pathOnly));
 }
 
+/** A route's response header operations as lists, or null when there are none. */
+export function responseHeadersOf(route: HttpRoute): ResponseHeaders | null {
+  const set = Object.entries(route.headers?.response.set ?? {});
+  const add = Object.entries(route.headers?.response.add ?? {});
+  if (set.length === 0 && add.length === 0) return null;
+  return Object.freeze({ set: Object.freeze(set), add: Object.freeze(add) });
+}
+
 /** Compiles a VirtualService's (or a list of) http routes once; regular expressions are built here. */
 export function compileRoutes(vs: VirtualService | readonly HttpRoute[]): CompiledRoutes {
   const http = Array.isArray(vs) ? (vs as readonly HttpRoute[]) : (vs as VirtualService).spec.http;
   return {
     routes: http.map((route, index) => {
-      const matched: MatchedRoute = { index, name: route.name ?? null, route };
+      const matched: MatchedRoute = {
+        index,
+        name: route.name ?? null,
+        route,
+        responseHeaders: responseHeadersOf(route),
+      };
       if (!route.match || route.match.length === 0) return { matched, test: () => true };
       const alternatives = route.match.map(compileMatch);
       const test: Predicate =

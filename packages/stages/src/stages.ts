@@ -18,6 +18,11 @@ import { type CompiledRoutes, compileRoutes, matchRoute } from './routing.js';
 import { loadWorkloads, versionsOfSubset, type Workload } from './workloads.js';
 
 export const STAGE_LABEL = 'rollouts/stage';
+/**
+ * Response header every route of a stage sets to the stage's name (`headers.response.set`), so scripts and
+ * verifiers can see which stage the gateway serves (a stage switch reaches Envoy a moment after the apply).
+ */
+export const STAGE_HEADER = 'x-rollouts-stage';
 export const STRATEGY_LABEL = 'rollouts/strategy';
 export const STRATEGIES = ['canary', 'blue-green'] as const;
 export type Strategy = (typeof STRATEGIES)[number];

@@ -1,7 +1,7 @@
 // lint: clean on the repository's real files; each rule found, with its message, in a fixture broken for it.
 // A fixture is test/fixtures/repo (a small clean repository) with test/fixtures/lint/<rule>/ copied over it.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,6 +122,23 @@ describe('lint rules, one broken fixture each', () => {
       ],
     ],
     [
+      'stage-header',
+      [
+        {
+          file: 'istio/stages/canary-10.yaml',
+          field: 'spec.http[0].headers.response.set.x-rollouts-stage',
+          message:
+            'the route does not set the response header x-rollouts-stage; set it to "canary-10" (the rollouts/stage label), so scripts/stage.sh and the verifiers can tell when the gateway serves this stage',
+        },
+        {
+          file: 'istio/stages/canary-10.yaml',
+          field: 'spec.http[1].headers.response.set.x-rollouts-stage',
+          message:
+            'x-rollouts-stage "canary-25" differs from the rollouts/stage label "canary-10": answers would name another stage',
+        },
+      ],
+    ],
+    [
       'virtual-service-name',
       [
         {
@@ -173,6 +190,24 @@ describe('lint rules, one broken fixture each', () => {
       expect(findings).toEqual(expected.map((e) => expect.objectContaining({ rule, ...e })));
     });
   }
+
+  it('a stage header that is added (appended), not set, is found', () => {
+    const dir = fixtureRepo(null);
+    const file = join(dir, 'istio', 'stages', 'green.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace('set: { x-rollouts-stage', 'add: { x-rollouts-stage'),
+    );
+    expect(lint(dir)).toEqual([
+      {
+        rule: 'stage-header',
+        file: 'istio/stages/green.yaml',
+        field: 'spec.http[0].headers.response.add.x-rollouts-stage',
+        message:
+          'x-rollouts-stage is added (appended to what the app sends), not set; use set: x-rollouts-stage: green, so scripts/stage.sh and the verifiers can tell when the gateway serves this stage',
+      },
+    ]);
+  });
 
   it('a subset that matches no pod of the rendered chart is found from the rendered chart too', () => {
     const rendered = [

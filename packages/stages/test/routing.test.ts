@@ -173,3 +173,44 @@ describe('profiles', () => {
     expect(expectedSplit(vs, canary, dr, workloads).routeName).toBe('canary-beta');
   });
 });
+
+describe('response headers of a route', () => {
+  const withHeaders = parseVirtualService(
+    parse(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: webapp, labels: {rollouts/strategy: canary}}
+spec:
+  hosts: [a]
+  http:
+    - name: tagged
+      match: [{headers: {x-tag: {}}}]
+      headers:
+        response:
+          set: {X-Rollouts-Stage: canary-10, x-two: b}
+          add: {x-trace: t1}
+      route: [{destination: {host: a, subset: v2}}]
+    - name: plain
+      route: [{destination: {host: a, subset: v1}}]
+`),
+    'headers.yaml',
+  );
+  const routes = compileRoutes(withHeaders);
+
+  it('are parsed (names lower case) and exposed on the matched route, set before add', () => {
+    expect(withHeaders.spec.http[0]?.headers).toEqual({
+      response: { set: { 'x-rollouts-stage': 'canary-10', 'x-two': 'b' }, add: { 'x-trace': 't1' } },
+    });
+    expect(matchRoute(routes, req('GET', '/', { 'x-tag': '1' }))?.responseHeaders).toEqual({
+      set: [
+        ['x-rollouts-stage', 'canary-10'],
+        ['x-two', 'b'],
+      ],
+      add: [['x-trace', 't1']],
+    });
+  });
+
+  it('are null on a route that changes none', () => {
+    expect(matchRoute(routes, req('GET', '/'))?.responseHeaders).toBeNull();
+  });
+});

@@ -189,6 +189,31 @@ describe('bad input', () => {
           'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{route: [{destination: {host: a}, weight: -1}]}]}\n',
           /spec\.http\[0\]\.route\[0\]\.weight: must be a non-negative integer/,
         ],
+        // Response headers: set and add are emulated; anything else about headers is refused.
+        [
+          'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{headers: {request: {set: {x-a: b}}}, route: [{destination: {host: a}}]}]}\n',
+          /spec\.http\[0\]\.headers\.request: request header manipulation is not emulated/,
+        ],
+        [
+          'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{headers: {response: {remove: [x-a]}}, route: [{destination: {host: a}}]}]}\n',
+          /spec\.http\[0\]\.headers\.response\.remove: removing response headers is not emulated/,
+        ],
+        [
+          'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{route: [{destination: {host: a}, headers: {response: {set: {x-a: b}}}}]}]}\n',
+          /spec\.http\[0\]\.route\[0\]\.headers: not supported/,
+        ],
+        [
+          'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{headers: {response: {set: {x-a: 1}}}, route: [{destination: {host: a}}]}]}\n',
+          /spec\.http\[0\]\.headers\.response\.set\.x-a: must be a string, got 1/,
+        ],
+        [
+          'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{headers: {response: {add: {x-a: "%START_TIME%"}}}, route: [{destination: {host: a}}]}]}\n',
+          /headers\.response\.add\.x-a: '%' starts an Envoy command in a header value; not emulated/,
+        ],
+        [
+          'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{headers: {response: {set: {X-A: b, x-a: c}}}, route: [{destination: {host: a}}]}]}\n',
+          /headers\.response\.set\.x-a: "x-a" is given twice/,
+        ],
         ['a: [1, 2\n', /odd\.yaml: \(file\): invalid YAML/],
       ];
       for (const [text, message] of cases) {
