@@ -79,7 +79,12 @@ describe('rollout (read-only commands)', () => {
       deterministicN: 135,
     });
     const [dflt, header] = doc.profiles;
-    expect(dflt).toMatchObject({ name: 'default', headers: {}, versions: { v1: 0.75, v2: 0.25 } });
+    expect(dflt).toMatchObject({
+      name: 'default',
+      headers: {},
+      versions: { v1: 0.75, v2: 0.25 },
+      responseHeaders: { 'x-rollouts-stage': 'canary-25' },
+    });
     expect(dflt.check).toMatchObject({
       kind: 'random',
       version: 'v2',

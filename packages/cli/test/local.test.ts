@@ -95,6 +95,12 @@ describe('rollout local up / apply / verify / rollback / down', async () => {
     );
     expect(asCluster.code).toBe(1);
 
+    // Measuring a stage the gateway does not serve: the first answers name canary-25 in x-rollouts-stage.
+    const other = await rollout(['verify', '--stage', 'canary-50'], env);
+    expect(other.code).toBe(1);
+    expect(other.stdout).toContain('note: measured as canary-50 while the gateway applies canary-25');
+    expect(other.stdout).toMatch(/x-rollouts-stage "canary-25", not "canary-50": the gateway does not serve/);
+
     const rollback = await rollout(['rollback', '--target', 'local'], env);
     expect(rollback.code).toBe(0);
     expect(rollback.stdout).toContain('rollback: canary-25 → stable');

@@ -23,15 +23,23 @@ export function stageExpectation(root: string, stageOrName: Stage | string): Sta
   const workloads = loadWorkloads(root);
   return {
     stage: stage.name,
-    profiles: profiles(stage).map((p) => profileExpectation(p, expectedSplit(stage, p, dr, workloads))),
+    profiles: profiles(stage).map((p) =>
+      profileExpectation(stage, p, expectedSplit(stage, p, dr, workloads)),
+    ),
   };
 }
 
-function profileExpectation(profile: Profile, split: Split): ProfileExpectation {
+function profileExpectation(stage: Stage, profile: Profile, split: Split): ProfileExpectation {
   const out: ProfileExpectation = { name: profile.name, headers: profile.headers, versions: split.versions };
   if (profile.method !== undefined) out.method = profile.method;
   if (profile.path !== undefined) out.path = profile.path;
   if (split.routeIndex === null) out.noRoute = true;
+  else {
+    // What the route promises on every answer (x-rollouts-stage: <stage>): `set` values are exact; `add` ones
+    // are appended to whatever the app sends, so they are not checked.
+    const set = stage.virtualService.spec.http[split.routeIndex]?.headers?.response.set;
+    if (set && Object.keys(set).length > 0) out.responseHeaders = { ...set };
+  }
   return out;
 }
 

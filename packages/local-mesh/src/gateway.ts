@@ -9,6 +9,8 @@
  * - no endpoint for the chosen subset: 503 "no healthy upstream" (UH);
  * - upstream refused / reset before headers: 503 "upstream connect error or disconnect/reset before headers" (UF);
  * - upstream too slow: 504 "upstream request timeout" (UT).
+ * A route's response headers (`headers.response.set` / `add`) go on answers proxied from a workload only, not on
+ * these.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -19,6 +21,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ResponseHeaders } from '@rollouts/stages';
 import { Pool } from 'undici';
 import {
   createGatewayMetrics,
@@ -46,6 +49,8 @@ export interface ResolvedRoute {
   index: number;
   name: string | null;
   destinations: readonly WeightedDestination[];
+  /** The route's `headers.response` (set, then add), applied to every answer proxied from a workload. */
+  responseHeaders: ResponseHeaders | null;
 }
 
 export interface RequestInfo {
@@ -259,6 +264,7 @@ export class Gateway {
           out[name] = value;
         }
         out['x-envoy-upstream-service-time'] = String(Math.round(headersAt - started));
+        if (route.responseHeaders) applyResponseHeaders(out, route.responseHeaders);
         res.writeHead(statusCode, out);
         return res;
       },
@@ -296,6 +302,15 @@ export class Gateway {
         }
       },
     );
+  }
+}
+
+/** Istio's `headers.response` on a proxied answer: `set` replaces the app's value, `add` appends one. */
+function applyResponseHeaders(out: Record<string, string | string[]>, ops: ResponseHeaders): void {
+  for (const [name, value] of ops.set) out[name] = value;
+  for (const [name, value] of ops.add) {
+    const had = out[name];
+    out[name] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * A small load generator on undici: keep-alive connections, bounded concurrency, a timeout per request.
- * Counts responses by the `x-app-version` header; any non-2xx answer or socket error is a failure.
+ * Counts responses by the `x-app-version` header; any non-2xx answer or socket error is a failure, and so is a
+ * 2xx answer without a header the caller expects (`expectHeaders`, e.g. the stage header of the stage measured).
  */
 import { type Dispatcher, Pool } from 'undici';
 
@@ -9,13 +10,20 @@ export const VERSION_HEADER = 'x-app-version';
 export const NO_VERSION = '(none)';
 
 export interface RequestFailure {
-  /** `status` for a non-2xx answer, `error` for a socket error, timeout or reset. */
-  kind: 'status' | 'error';
+  /**
+   * `status` for a non-2xx answer, `error` for a socket error, timeout or reset, `header` for a 2xx answer whose
+   * header `header` is not the expected value.
+   */
+  kind: 'status' | 'error' | 'header';
   status?: number;
   /** Error code (UND_ERR_HEADERS_TIMEOUT, ECONNREFUSED, ...) or message. */
   error?: string;
-  /** The x-app-version of a non-2xx answer, when present. */
+  /** The x-app-version of the answer, when present. */
   version?: string;
+  /** kind `header`: the header, the value expected, and the value received (absent: none was sent). */
+  header?: string;
+  expected?: string;
+  received?: string;
 }
 
 export interface LoadClientOptions {
@@ -32,6 +40,8 @@ export interface BatchOptions {
   path?: string;
   method?: string;
   headers?: Record<string, string>;
+  /** Response headers (lower case) every 2xx answer must carry with exactly these values, else a failure. */
+  expectHeaders?: Readonly<Record<string, string>>;
   /** Stop early: no new requests, in-flight ones are aborted and counted as failures. */
   signal?: AbortSignal;
 }
@@ -118,6 +128,7 @@ export class LoadClient {
     const path = options.path ?? '/';
     const method = options.method ?? 'GET';
     const headers = options.headers ?? {};
+    const expectHeaders = Object.entries(options.expectHeaders ?? {});
     const { signal, maxCount, countAs, onOutcome, ordered } = options;
     const tally = (t: Totals, outcome: string | RequestFailure) => {
       t.completed++;
@@ -127,7 +138,7 @@ export class LoadClient {
     const worker = async () => {
       while (!stop && issued < maxCount && !signal?.aborted) {
         const seq = issued++;
-        let outcome = await this.one(path, method, headers, signal);
+        let outcome = await this.one(path, method, headers, signal, expectHeaders);
         if (countAs && typeof outcome !== 'string') outcome = countAs(outcome) ?? outcome;
         tally(all, outcome);
         if (!ordered) {
@@ -159,6 +170,7 @@ export class LoadClient {
     method: string,
     headers: Record<string, string>,
     signal?: AbortSignal,
+    expectHeaders: readonly (readonly [string, string])[] = [],
   ): Promise<string | RequestFailure> {
     try {
       const res = await this.#pool.request({
@@ -170,8 +182,23 @@ export class LoadClient {
       const raw = res.headers[VERSION_HEADER];
       const version = Array.isArray(raw) ? raw.join(',') : raw;
       await res.body.dump({ limit: 1 << 20 });
-      if (res.statusCode >= 200 && res.statusCode < 300) return version ?? NO_VERSION;
-      return { kind: 'status', status: res.statusCode, ...(version ? { version } : {}) };
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        return { kind: 'status', status: res.statusCode, ...(version ? { version } : {}) };
+      }
+      for (const [header, expected] of expectHeaders) {
+        const got = res.headers[header];
+        const received = Array.isArray(got) ? got.join(',') : got;
+        if (received !== expected) {
+          return {
+            kind: 'header',
+            header,
+            expected,
+            ...(received !== undefined ? { received } : {}),
+            ...(version ? { version } : {}),
+          };
+        }
+      }
+      return version ?? NO_VERSION;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       return { kind: 'error', error: e.code ?? e.message };
@@ -219,11 +246,20 @@ export class LoadClient {
   }
 }
 
+/** What a failure is, in a few words: "status 503", "ECONNRESET", "x-rollouts-stage stable, not canary-25". */
+function failureText(f: RequestFailure): string {
+  if (f.kind === 'status') return `status ${f.status}`;
+  if (f.kind === 'header') {
+    return `${f.header} ${f.received === undefined ? 'missing' : JSON.stringify(f.received)}, not ${JSON.stringify(f.expected)}`;
+  }
+  return f.error ?? 'error';
+}
+
 /** Short text for a list of failures: "3 × status 503, 1 × ECONNRESET". */
 export function summarizeFailures(failures: readonly RequestFailure[]): string {
   const byKind = new Map<string, number>();
   for (const f of failures) {
-    const key = f.kind === 'status' ? `status ${f.status}` : (f.error ?? 'error');
+    const key = failureText(f);
     byKind.set(key, (byKind.get(key) ?? 0) + 1);
   }
   return [...byKind.entries()].map(([k, n]) => `${n} × ${k}`).join(', ');

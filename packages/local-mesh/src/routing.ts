@@ -5,8 +5,9 @@
  * workload whose labels it selects.
  *
  * Also emulated: the VirtualService `hosts` (the request's Host, port stripped, must be one of them, as at
- * Istio's ingress gateway; `*` and `*.suffix` wildcards work). Not emulated (accepted by the stages library,
- * no effect here): timeout, retries, headers, corsPolicy, the `gateways` binding.
+ * Istio's ingress gateway; `*` and `*.suffix` wildcards work) and each route's `headers.response` set / add.
+ * Not emulated (accepted by the stages library, no effect here): timeout, retries, corsPolicy, the `gateways`
+ * binding.
  */
 import {
   compileRoutes,
@@ -16,6 +17,7 @@ import {
   loadWorkloads,
   ManifestError,
   matchRoute,
+  responseHeadersOf,
   type Stage,
   UnknownStageError,
   versionsOfSubset,
@@ -119,7 +121,12 @@ function buildTable(
       });
       return { weight: weights[i] as number, subset, upstreams };
     });
-    return { index, name: route.name ?? null, destinations: Object.freeze(destinations) };
+    return {
+      index,
+      name: route.name ?? null,
+      destinations: Object.freeze(destinations),
+      responseHeaders: responseHeadersOf(route),
+    };
   });
 
   if (overrideWeights && !overridden) {

@@ -8,8 +8,9 @@
  * - two versions: split-check's sequential test (SPRT), updated with every response, truncated at twice the
  *   fixed-n sample size (the exact binomial test decides there);
  * - three or more: a fixed n (the largest per-version fixed n) and Pearson's chi-square at the per-stage alpha.
- * Any failed request (non-2xx, reset, timeout) or a response from a version the profile never sends to fails
- * the stage at once. The alpha per stage comes from planVerification: the family error over every stage with a
+ * Any failed request (non-2xx, reset, timeout), a response from a version the profile never sends to, or an
+ * answer without the response headers the matched route sets (`x-rollouts-stage: <stage>`: the gateway serves
+ * another stage than the one verified) fails the stage at once. The alpha per stage comes from planVerification: the family error over every stage with a
  * random split stays <= familyAlpha.
  */
 import { setMaxListeners } from 'node:events';
@@ -38,6 +39,11 @@ export interface ProfileExpectation {
   path?: string;
   /** No route matches: every request must be answered 404 (Istio's "no route"). */
   noRoute?: boolean;
+  /**
+   * Response headers every answer must carry (the matched route's `headers.response.set`, e.g.
+   * `x-rollouts-stage: canary-25`): another value means the gateway serves another stage.
+   */
+  responseHeaders?: Record<string, string>;
 }
 
 /** How 404 answers are counted in a no-route profile. */
@@ -66,13 +72,16 @@ export interface ProfileResult {
   kind: CheckKind;
   verdict: 'pass' | 'fail';
   reason: string;
-  /** Requests sent (completed), failed ones included. */
+  /** Requests sent (completed), failed ones and wrong headers included. */
   requests: number;
   /** Planned requests: deterministic n, the SPRT's truncation, or the fixed n of the chi-square test. */
   plannedN: number;
   counts: Record<string, number>;
   rows: VersionRow[];
+  /** Non-2xx answers, resets and timeouts. */
   failedRequests: number;
+  /** 2xx answers without the response headers the route sets (`responseHeaders`): another stage answered. */
+  wrongHeaders: number;
   failures: { summary: string; sample: RequestFailure[] };
   /** Two versions: exact two-sided binomial p-value of the final counts; 3+: chi-square p-value. */
   pValue: number | null;
@@ -188,6 +197,7 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
     method: profile.method ?? 'GET',
     signal,
     ordered: true,
+    ...(profile.responseHeaders ? { expectHeaders: profile.responseHeaders } : {}),
     countAs: profile.noRoute ? (f) => (f.kind === 'status' && f.status === 404 ? NO_ROUTE : null) : undefined,
     onOutcome: (outcome, totals) => {
       if (typeof outcome !== 'string') return true; // a failed request fails the stage: stop now
@@ -208,13 +218,19 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
   let reason = '';
   let pValue: number | null = null;
   let chi: { statistic: number; df: number } | undefined;
-  const failedRequests = result.failures.length;
+  const wrongHeaders = result.failures.filter((f) => f.kind === 'header');
+  const failedRequests = result.failures.length - wrongHeaders.length;
   const timedOut = signal.aborted;
   const unexpected = versions.filter((v) => !isExpected(v) && (counts[v] ?? 0) > 0);
 
   if (failedRequests > 0) {
     verdict = 'fail';
     reason = `${failedRequests} failed request(s): ${summarizeFailures(result.failures)}`;
+  } else if (wrongHeaders.length > 0) {
+    verdict = 'fail';
+    reason =
+      `${wrongHeaders.length} answer(s) with ${summarizeFailures(wrongHeaders)}: the gateway does not serve ` +
+      `stage ${options.expectation.stage} (another stage, or a switch that has not reached it)`;
   } else if (contrary || unexpected.length > 0) {
     verdict = 'fail';
     const names = unexpected
@@ -285,6 +301,7 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
     counts,
     rows,
     failedRequests,
+    wrongHeaders: wrongHeaders.length,
     failures: { summary: summarizeFailures(result.failures), sample: result.failures.slice(0, 5) },
     pValue,
     durationMs: result.durationMs,

@@ -48,10 +48,14 @@ describe('admin API', () => {
   });
 
   it('PUT /stage switches: the next requests follow the new stage', async () => {
+    const before = await send(origin, 20);
+    expect(countBy(before, (a) => String(a.headers['x-rollouts-stage']))).toEqual({ 'split-25': 20 });
     const put = await call('PUT', '/stage', { stage: 'all-v3' });
     expect(put.status).toBe(200);
     expect(put.json).toMatchObject({ stage: 'all-v3', previous: 'split-25' });
-    expect(countBy(await send(origin, 50), (a) => a.version ?? '-')).toEqual({ v3: 50 });
+    const answers = await send(origin, 50);
+    expect(countBy(answers, (a) => a.version ?? '-')).toEqual({ v3: 50 });
+    expect(countBy(answers, (a) => String(a.headers['x-rollouts-stage']))).toEqual({ 'all-v3': 50 });
     expect((await call('GET', '/stage')).json.stage).toBe('all-v3');
   });
 

@@ -117,6 +117,29 @@ describe('gateway on fixture manifests', () => {
     expect(answer?.body).toBe('no healthy upstream');
   });
 
+  it("applies the route's response headers: set replaces or adds, add appends to the app's value", async () => {
+    const [tagged] = await send(origin, 1, { headers: { 'x-canary': 'always' } });
+    expect(tagged?.status).toBe(200);
+    expect(tagged?.version).toBe('v2');
+    expect(tagged?.headers['x-rollouts-stage']).toBe('matches');
+    expect(tagged?.headers['content-type']).toBe('application/vnd.fixture+json');
+    expect(tagged?.headers['x-trace']).toEqual(['upstream-v2', 'gateway']);
+    // A route without headers passes the app's answer through untouched.
+    const [plain] = await send(origin, 1, { path: '/api' });
+    expect(plain?.headers['x-rollouts-stage']).toBeUndefined();
+    expect(plain?.headers['content-type']).toBe('application/json');
+    expect(plain?.headers['x-trace']).toBe('upstream-v1');
+  });
+
+  it("puts no route headers on the gateway's own answers (404 no route, 503 no healthy upstream)", async () => {
+    const [noRoute] = await send(origin, 1, { path: '/x', headers: { 'x-no-route': '1' } });
+    expect(noRoute?.status).toBe(404);
+    expect(noRoute?.headers['x-rollouts-stage']).toBeUndefined();
+    const [ghost] = await send(origin, 1, { path: '/ghost' });
+    expect(ghost?.status).toBe(503);
+    expect(ghost?.headers['x-rollouts-stage']).toBeUndefined();
+  });
+
   it('a Host that is not one of the VirtualService hosts gets 404, as at the ingress gateway', async () => {
     const ok = await send(origin, 1, { path: '/api', headers: { host: 'localhost:8080' } });
     expect(ok[0]?.status).toBe(200);
@@ -172,10 +195,13 @@ describe('gateway on fixture manifests', () => {
   });
 
   it('an upstream that is down answers 503 like Envoy, and the others keep working', async () => {
+    const [alive3] = await send(origin, 1, { path: '/items/1' });
+    expect(alive3?.headers['x-rollouts-stage']).toBe('matches');
     await (upstreams[2] as Upstream).close(); // v3
     const dead = await send(origin, 5, { path: '/items/1' });
     expect(dead.map((a) => a.status)).toEqual([503, 503, 503, 503, 503]);
     expect(dead[0]?.body).toMatch(/^upstream connect error or disconnect\/reset before headers/);
+    expect(dead[0]?.headers['x-rollouts-stage']).toBeUndefined(); // set on the route, but not proxied
     const alive = await send(origin, 5, { path: '/api' });
     expect(alive.every((a) => a.status === 200 && a.version === 'v1')).toBe(true);
   });

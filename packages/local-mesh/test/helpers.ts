@@ -16,7 +16,10 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-/** An HTTP server answering every request with x-app-version: <version> and a JSON echo of the request. */
+/**
+ * An HTTP server answering every request with x-app-version: <version>, x-trace: upstream-<version> and a JSON
+ * echo of the request.
+ */
 export async function startUpstream(version: string): Promise<Upstream> {
   const seen: Upstream['seen'] = [];
   const server = createServer((req, res) => {
@@ -27,7 +30,11 @@ export async function startUpstream(version: string): Promise<Upstream> {
     req.on('end', () => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes });
       const body = JSON.stringify({ version, method: req.method, url: req.url, bytes });
-      res.writeHead(200, { 'content-type': 'application/json', 'x-app-version': version });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'x-app-version': version,
+        'x-trace': `upstream-${version}`,
+      });
       res.end(body);
     });
   });

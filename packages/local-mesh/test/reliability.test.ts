@@ -64,6 +64,19 @@ describe('local path under load', () => {
     expect(Object.keys(result.counts).sort()).toEqual(['v1', 'v2']);
   });
 
+  it('every answer names the applied stage in x-rollouts-stage (its manifest sets it), and follows the switch', async () => {
+    for (const stage of listStages(REPO_ROOT).map((s) => s.name)) {
+      expect((await put(mesh, { stage })).status).toBe(200);
+      const profiles: Record<string, string>[] = [{}, { 'x-canary': 'always' }, { 'x-preview': 'blue' }];
+      for (const headers of profiles) {
+        const res = await fetch(`${mesh.gatewayUrl}/`, { headers });
+        await res.arrayBuffer();
+        expect(res.status).toBe(200);
+        expect(res.headers.get('x-rollouts-stage'), `${stage} ${JSON.stringify(headers)}`).toBe(stage);
+      }
+    }
+  });
+
   it('an unknown stage gets 400 and the applied stage does not change', async () => {
     expect((await put(mesh, { stage: 'canary-25' })).status).toBe(200);
     const bad = await put(mesh, { stage: 'canary-33' });

@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import { planVerification } from '@rollouts/split-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createAdmin,
   createTableSource,
   Gateway,
   LoadClient,
@@ -90,12 +89,28 @@ describe('verifier', () => {
     expect(result.verdict).toBe('fail');
   });
 
+  it('fails at once when the answers name another stage in x-rollouts-stage (the switch did not happen)', async () => {
+    gateway.apply(source.build('all-v3'));
+    const expectation = stageExpectation(FIXTURE_ROOT, 'split-25');
+    expect(expectation.profiles[0]?.responseHeaders).toEqual({ 'x-rollouts-stage': 'split-25' });
+    const result = await verifyStage({ client, plan, expectation });
+    expect(result.verdict).toBe('fail');
+    expect(result.profiles[0]?.reason).toMatch(
+      /^\d+ answer\(s\) with \d+ × x-rollouts-stage "all-v3", not "split-25": the gateway does not serve stage split-25/,
+    );
+    expect(result.profiles[0]?.wrongHeaders).toBeGreaterThan(0);
+    expect(result.failedRequests).toBe(0);
+    expect(result.requests).toBeLessThan(100);
+  });
+
   it('fails at once when a request reaches a version the profile never routes to', async () => {
     gateway.apply(source.build('all-v3'));
+    // Without the stage header check, the version alone gives the mistake away.
+    const { profiles, stage } = stageExpectation(FIXTURE_ROOT, 'split-25');
     const result = await verifyStage({
       client,
       plan,
-      expectation: stageExpectation(FIXTURE_ROOT, 'split-25'),
+      expectation: { stage, profiles: profiles.map(({ responseHeaders: _, ...p }) => p) },
     });
     expect(result.verdict).toBe('fail');
     expect(result.profiles[0]?.reason).toMatch(/got v3, which this profile never routes to/);

@@ -127,6 +127,8 @@ export function expectDocument(root: string, stage: Stage) {
         subsets: split.subsets,
         versions: split.versions,
         unresolved: split.unresolved,
+        // Headers every answer must carry (the route's headers.response.set: x-rollouts-stage: <stage>).
+        responseHeaders: p.responseHeaders ?? {},
         check: profileCheck(plan, p),
       };
     }),
