@@ -13,7 +13,9 @@
  *     (binomialAcceptanceBand of @rollouts/split-check, the statistics the local path uses too): a share that is
  *     0 or 1 gives the band [0, 0] or [n, n], so a header route is checked deterministically;
  *   - `checks{profile}` rate == 1: every answer comes from an expected version (header routes: from their
- *     target), or is the 404 a profile without a route expects;
+ *     target), or is the 404 a profile without a route expects, and carries the response headers the matched
+ *     route sets (`x-rollouts-stage: <stage>`; `checks{profile,assert:headers}` counts those alone): an answer
+ *     naming another stage means the gateway does not serve the stage being measured;
  *   - `http_req_failed` rate == 0: any non-2xx answer or connection error fails the stage.
  * handleSummary prints the same table as the local path (profile, version, expected, observed, interval,
  * verdict) and writes a JSON summary to SUMMARY_FILE.
@@ -27,7 +29,16 @@ import { check } from 'k6';
 import http from 'k6/http';
 import { Counter } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { binomialAcceptanceBand, clopperPearson } from '../packages/split-check/dist/index.js';
+import {
+  type VersionRow as BaseVersionRow,
+  clopperPearson,
+  compareVersions,
+  countBands,
+  formatSplitTable,
+  indent,
+  type ProfileOutcome,
+  splitSupport,
+} from '../packages/split-check/dist/index.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The expect document (`rollout expect <stage> --json`), as far as this script reads it.
@@ -53,6 +64,8 @@ export interface ExpectProfile {
   path: string;
   /** Expected probability per version (x-app-version). */
   versions: Record<string, number>;
+  /** Response headers every answer must carry (the matched route's headers.response.set); may be absent. */
+  responseHeaders?: Record<string, string>;
   check: ExpectCheck;
 }
 
@@ -93,6 +106,13 @@ export function parseExpect(text: string, source: string): ExpectDocument {
     if (typeof p.name !== 'string') fail(source, `${at}.name`, 'missing');
     if (!isRecord(p.headers)) fail(source, `${at}.headers`, 'missing');
     if (!isRecord(p.versions)) fail(source, `${at}.versions`, 'missing');
+    if (p.responseHeaders !== undefined) {
+      if (!isRecord(p.responseHeaders)) fail(source, `${at}.responseHeaders`, 'must be an object');
+      for (const [h, v] of Object.entries(p.responseHeaders)) {
+        if (typeof v !== 'string')
+          fail(source, `${at}.responseHeaders.${h}`, `must be a string, got ${JSON.stringify(v)}`);
+      }
+    }
     for (const [v, share] of Object.entries(p.versions as Record<string, unknown>)) {
       if (typeof share !== 'number' || !(share >= 0 && share <= 1))
         fail(source, `${at}.versions.${v}`, `must be a probability, got ${JSON.stringify(share)}`);
@@ -128,49 +148,39 @@ export interface ProfilePlan {
   status: number | null;
   /** Expected share per counted version (versions with a share of 0 are counted too: they must stay at 0). */
   expected: Record<string, number>;
+  /** Response headers (lower case) every answer must carry with these values, e.g. x-rollouts-stage. */
+  responseHeaders: Record<string, string>;
   /** Acceptance band of each counted version's count. */
   bands: Record<string, Band>;
   /** Two versions: the version whose share is tested. */
   tested: string | null;
 }
 
-const byVersion = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
-
-/** Per-profile plan: the acceptance band of every version's count at the profile's alpha. */
+/**
+ * Per-profile plan: the acceptance band of every version's count at the profile's alpha (split-check's
+ * countBands: 0 for a share of 0, n for a lone version, the exact two-sided band of the tested version and its
+ * complement, or with three or more versions one band each at alpha / k, a conservative stand-in for the local
+ * path's chi-square test).
+ */
 export function planProfiles(doc: ExpectDocument): ProfilePlan[] {
   return doc.profiles.map((p, i) => {
     const n = p.check.n;
     const alpha = typeof p.check.alpha === 'number' ? p.check.alpha : doc.plan.alphaPerStage;
     const status = p.check.kind === 'no-route' ? (p.check.status ?? 404) : null;
     const expected: Record<string, number> = {};
-    const bands: Record<string, Band> = {};
+    let bands: Record<string, Band> = {};
     let tested: string | null = null;
     if (status === null) {
-      const versions = Object.keys(p.versions).sort(byVersion);
-      const possible = versions.filter((v) => (p.versions[v] ?? 0) > 0);
-      for (const v of versions) expected[v] = p.versions[v] ?? 0;
-      for (const v of versions) {
-        const share = expected[v] ?? 0;
-        if (share === 0) bands[v] = { lo: 0, hi: 0 };
-        else if (possible.length === 1) bands[v] = { lo: n, hi: n };
-      }
-      if (possible.length === 2) {
-        // The exact two-sided band of the tested version; the other version's count is n minus it.
-        tested =
-          p.check.version !== null && possible.includes(p.check.version)
-            ? p.check.version
-            : (possible[1] as string);
-        const other = possible.find((v) => v !== tested) as string;
-        const band = binomialAcceptanceBand(n, expected[tested] as number, 1 - alpha);
-        bands[tested] = band;
-        bands[other] = { lo: n - band.hi, hi: n - band.lo };
-      } else if (possible.length > 2) {
-        // Three or more versions (no stage of this repository has them): one exact binomial band per version,
-        // each at alpha / k (Bonferroni), a conservative stand-in for the local path's chi-square test.
-        for (const v of possible)
-          bands[v] = binomialAcceptanceBand(n, expected[v] as number, 1 - alpha / possible.length);
+      const shape = splitSupport(p.versions);
+      for (const v of shape.versions) expected[v] = p.versions[v] ?? 0;
+      bands = countBands(p.versions, n, alpha, p.check.version);
+      if (shape.tested) {
+        const named = shape.support.some((s) => s.version === p.check.version);
+        tested = named ? (p.check.version as string) : shape.tested.version;
       }
     }
+    const responseHeaders: Record<string, string> = {};
+    for (const [h, v] of Object.entries(p.responseHeaders ?? {})) responseHeaders[h.toLowerCase()] = v;
     return {
       id: `p${i}`,
       name: p.name,
@@ -182,11 +192,15 @@ export function planProfiles(doc: ExpectDocument): ProfilePlan[] {
       alpha,
       status,
       expected,
+      responseHeaders,
       bands,
       tested,
     };
   });
 }
+
+/** The submetric of `checks` holding the response header checks of one profile. */
+export const headerChecks = (plan: ProfilePlan) => `checks{profile:${plan.id},assert:headers}`;
 
 /** The submetric of `responses` counting one version's answers in one profile. */
 export const countMetric = (plan: ProfilePlan, version: string) =>
@@ -200,6 +214,7 @@ export function thresholdsFor(plans: ProfilePlan[]): Record<string, string[]> {
       t[countMetric(plan, version)] = [`count>=${band.lo}`, `count<=${band.hi}`];
     }
     t[`checks{profile:${plan.id}}`] = ['rate==1'];
+    if (Object.keys(plan.responseHeaders).length > 0) t[headerChecks(plan)] = ['rate==1'];
     t[`http_req_failed{profile:${plan.id}}`] = ['rate==0'];
   }
   return t;
@@ -262,11 +277,14 @@ export const options: Options = {
 const responses = new Counter('responses');
 const okStatuses = http.expectedStatuses({ min: 200, max: 299 });
 
-/** The x-app-version of a response, whatever the case of the header name ('' when absent). */
-export function appVersion(headers: Record<string, string>): string {
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === 'x-app-version') return v;
+/** A response header's value, whatever the case of its name (k6 canonicalises names); '' when absent. */
+export function headerValue(headers: Record<string, string>, name: string): string {
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
   return '';
 }
+
+/** The x-app-version of a response ('' when absent). */
+export const appVersion = (headers: Record<string, string>) => headerValue(headers, 'x-app-version');
 
 /** One request of the profile this scenario runs (PROFILE_INDEX), counted by the version that answered. */
 export function probe(): void {
@@ -290,6 +308,13 @@ export function probe(): void {
     const allowed = Object.keys(plan.expected).filter((v) => (plan.expected[v] ?? 0) > 0);
     check(res, { [`answered by ${allowed.join(' or ')}`]: () => allowed.includes(version) }, tags);
   }
+  // What the matched route sets on every answer (x-rollouts-stage: <stage>): another value means the gateway
+  // serves another stage, e.g. a `kubectl apply` that has not reached Envoy yet.
+  const headerSets: Record<string, (r: typeof res) => boolean> = {};
+  for (const [name, want] of Object.entries(plan.responseHeaders)) {
+    headerSets[`${name} is ${want}`] = (r) => headerValue(r.headers, name) === want;
+  }
+  if (Object.keys(headerSets).length > 0) check(res, headerSets, { ...tags, assert: 'headers' });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -301,27 +326,14 @@ export interface SummaryData {
   state?: { testRunDurationMs?: number };
 }
 
-export interface VersionRow {
-  version: string;
-  expected: number;
-  observed: number;
-  count: number;
+/** The local path's row (split-check's), with the exact acceptance band of the count. */
+export interface VersionRow extends BaseVersionRow {
   band: Band;
-  interval: Band | null;
-  verdict: 'pass' | 'fail';
 }
 
-export interface ProfileSummary {
-  name: string;
-  headers: Record<string, string>;
+/** A profile's outcome, in the local verifier's shape (split-check's ProfileOutcome). */
+export interface ProfileSummary extends ProfileOutcome<VersionRow> {
   kind: CheckKind;
-  verdict: 'pass' | 'fail';
-  reason: string;
-  requests: number;
-  plannedN: number;
-  failedRequests: number;
-  counts: Record<string, number>;
-  rows: VersionRow[];
   tested: { version: string; band: Band } | null;
 }
 
@@ -349,11 +361,15 @@ export function summarize(
 ): StageSummary {
   const profiles = profilePlans.map((plan): ProfileSummary => {
     const checks = `checks{profile:${plan.id}}`;
-    const requests = value(data, checks, 'passes') + value(data, checks, 'fails');
-    const failedRequests = value(data, `http_req_failed{profile:${plan.id}}`, 'passes');
+    // One http_req_failed sample per request (checks may be several per request).
+    const failedMetric = `http_req_failed{profile:${plan.id}}`;
+    const requests = value(data, failedMetric, 'passes') + value(data, failedMetric, 'fails');
+    const failedRequests = value(data, failedMetric, 'passes');
+    const wrongHeaders = value(data, headerChecks(plan), 'fails');
+    const wrongVersions = value(data, checks, 'fails') - wrongHeaders;
     const confidence = 1 - plan.alpha;
     const counts: Record<string, number> = {};
-    const versions = Object.keys(plan.bands).sort(byVersion);
+    const versions = Object.keys(plan.bands).sort(compareVersions);
     const rows: VersionRow[] = versions.map((version) => {
       const band = plan.bands[version] as Band;
       const count = value(data, countMetric(plan, version), 'count');
@@ -371,8 +387,15 @@ export function summarize(
     const reasons: string[] = [];
     if (requests < plan.n) reasons.push(`${requests} of ${plan.n} requests completed`);
     if (failedRequests > 0) reasons.push(`${failedRequests} failed request(s)`);
-    if (value(data, checks, 'fails') > 0)
-      reasons.push(`${value(data, checks, 'fails')} answer(s) from an unexpected version`);
+    if (wrongVersions > 0) reasons.push(`${wrongVersions} answer(s) from an unexpected version`);
+    if (wrongHeaders > 0) {
+      const want = Object.entries(plan.responseHeaders)
+        .map(([h, v]) => `${h}: ${v}`)
+        .join(', ');
+      reasons.push(
+        `${wrongHeaders} answer(s) without ${want}: the gateway does not serve stage ${doc.stage} (another stage, or a switch that has not reached it)`,
+      );
+    }
     for (const r of rows) {
       if (r.verdict === 'fail')
         reasons.push(`${r.version}: ${r.count} answers, outside ${r.band.lo}..${r.band.hi}`);
@@ -396,6 +419,7 @@ export function summarize(
       requests,
       plannedN: plan.n,
       failedRequests,
+      wrongHeaders,
       counts,
       rows,
       tested: plan.tested !== null ? { version: plan.tested, band: plan.bands[plan.tested] as Band } : null,
@@ -415,56 +439,13 @@ export function summarize(
   };
 }
 
-const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-
-function table(rows: string[][], right: ReadonlySet<number>): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
-  }
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => (right.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
-/** The local path's table: profile | version | expected | observed | interval | verdict, one line per check. */
+/** The local path's table (split-check's formatSplitTable), then one line per check. */
 export function formatSummary(s: StageSummary): string {
-  const rows: string[][] = [
-    [
-      'profile',
-      'version',
-      'expected',
-      'observed',
-      `${+(s.confidence * 100).toPrecision(6)} % interval`,
-      'verdict',
-    ],
-  ];
-  for (const p of s.profiles) {
-    if (p.rows.length === 0) rows.push([p.name, '-', '-', '-', '-', p.verdict === 'pass' ? 'pass' : 'FAIL']);
-    p.rows.forEach((r, i) => {
-      rows.push([
-        i === 0 ? p.name : '',
-        r.version,
-        pct(r.expected),
-        pct(r.observed),
-        r.interval ? `${pct(r.interval.lo)} – ${pct(r.interval.hi)}` : '-',
-        r.verdict === 'pass' ? 'pass' : 'FAIL',
-      ]);
-    });
-  }
   const took = s.durationMs !== null ? ` in ${(s.durationMs / 1000).toFixed(2)} s` : '';
   const lines = [
     `stage ${s.stage} (k6, ${s.gatewayUrl}): ${s.verdict === 'pass' ? 'PASS' : 'FAIL'} — ${s.requests} requests${took}` +
       (s.failedRequests > 0 ? `, ${s.failedRequests} failed` : ''),
-    table(rows, new Set([2, 3]))
-      .split('\n')
-      .map((l) => `  ${l}`)
-      .join('\n'),
+    indent(formatSplitTable(s.profiles, s.confidence)),
   ];
   for (const p of s.profiles) {
     const test =

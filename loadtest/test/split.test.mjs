@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { binomialAcceptanceBand } from '../../packages/split-check/dist/index.js';
+import { binomialAcceptanceBand, mulberry32 } from '../../packages/split-check/dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -39,25 +39,16 @@ async function loadScript(doc, env = {}) {
   return import(`../split.ts?load=${loads}`);
 }
 
-/** A seeded generator (mulberry32): the same run every time. */
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A mesh answering like Istio for a canary stage whose new version gets `share` of plain requests. */
-function canaryMesh(share, seed = 7) {
-  const random = seeded(seed);
+/**
+ * A mesh answering like Istio for a canary stage whose new version gets `share` of plain requests, every answer
+ * naming `stage` in X-Rollouts-Stage (k6 canonicalises header names like this). Seeded: the same run every time.
+ */
+function canaryMesh(share, stage, seed = 7) {
+  const random = mulberry32(seed);
   return (call) => {
     const headers = call.params.headers ?? {};
     const v2 = headers['x-canary'] === 'always' || random() < share;
-    return { status: 200, headers: { 'X-App-Version': v2 ? 'v2' : 'v1' } };
+    return { status: 200, headers: { 'X-App-Version': v2 ? 'v2' : 'v1', 'X-Rollouts-Stage': stage } };
   };
 }
 
@@ -185,7 +176,10 @@ test('a share of 0 is held at 0: at stable a single v2 answer crosses a threshol
 
 test('probe: the profile headers go to GATEWAY_URL and the answer is counted by its x-app-version', async () => {
   const script = await loadScript(fixture('canary-50'));
-  globalThis.k6shim.respond = () => ({ status: 200, headers: { 'x-app-version': 'v2' } });
+  globalThis.k6shim.respond = () => ({
+    status: 200,
+    headers: { 'x-app-version': 'v2', 'x-rollouts-stage': 'canary-50' },
+  });
   globalThis.__ENV.PROFILE_INDEX = '1';
   script.probe();
   const [call] = globalThis.k6shim.requests;
@@ -198,6 +192,7 @@ test('probe: the profile headers go to GATEWAY_URL and the answer is counted by 
   ]);
   assert.deepEqual(globalThis.k6shim.checks, [
     { name: 'every request reaches v2', ok: true, tags: { profile: 'p1' } },
+    { name: 'x-rollouts-stage is canary-50', ok: true, tags: { profile: 'p1', assert: 'headers' } },
   ]);
 });
 
@@ -211,7 +206,7 @@ test('probe: a header route answered by the wrong version fails its check', asyn
 });
 
 test('a correct canary-50 mesh passes: no threshold crossed, PASS table, JSON summary', async () => {
-  const { crossed, out } = await playRun(fixture('canary-50'), canaryMesh(0.5));
+  const { crossed, out } = await playRun(fixture('canary-50'), canaryMesh(0.5, 'canary-50'));
   assert.deepEqual(crossed, []);
   assert.match(
     out.stdout,
@@ -229,7 +224,7 @@ test('a correct canary-50 mesh passes: no threshold crossed, PASS table, JSON su
 });
 
 test('a mesh 10 points off (60 % to v2 at canary-50) crosses the band threshold and the table says FAIL', async () => {
-  const { crossed, out } = await playRun(fixture('canary-50'), canaryMesh(0.6));
+  const { crossed, out } = await playRun(fixture('canary-50'), canaryMesh(0.6, 'canary-50'));
   assert.ok(
     crossed.some((c) => c.startsWith('responses{profile:p0,version:v2}: count<=')),
     crossed.join('\n'),
@@ -242,9 +237,46 @@ test('a mesh 10 points off (60 % to v2 at canary-50) crosses the band threshold 
   assert.equal(JSON.parse(out['/out/k6-summary.json']).verdict, 'fail');
 });
 
+test('answers naming another stage in x-rollouts-stage cross the header checks, even with the right split', async () => {
+  // canary-50 was applied, but the gateway still serves canary-25's routes and says so.
+  const { script, crossed, out } = await playRun(fixture('canary-50'), canaryMesh(0.5, 'canary-25'));
+  assert.deepEqual(script.options.thresholds['checks{profile:p0,assert:headers}'], ['rate==1']);
+  assert.ok(
+    crossed.some((c) => c.startsWith('checks{profile:p0,assert:headers}: rate==1')),
+    crossed.join('\n'),
+  );
+  assert.ok(
+    crossed.some((c) => c.startsWith('checks{profile:p1}: rate==1')),
+    crossed.join('\n'),
+  );
+  assert.match(
+    out.stdout,
+    /default: exact binomial, fixed n, 4624 requests \(plan 4624\): 4624 answer\(s\) without x-rollouts-stage: canary-50: the gateway does not serve stage canary-50/,
+  );
+  assert.doesNotMatch(out.stdout, /unexpected version/);
+  const summary = JSON.parse(out['/out/k6-summary.json']);
+  assert.equal(summary.verdict, 'fail');
+  assert.equal(summary.profiles[0].wrongHeaders, 4624);
+  assert.equal(summary.profiles[0].requests, 4624);
+});
+
+test('probe: the header check reads the stage header whatever its case, and is tagged apart', async () => {
+  const script = await loadScript(fixture('stable'));
+  globalThis.k6shim.respond = () => ({
+    status: 200,
+    headers: { 'X-App-Version': 'v1', 'X-Rollouts-Stage': 'stable' },
+  });
+  globalThis.__ENV.PROFILE_INDEX = '0';
+  script.probe();
+  assert.deepEqual(globalThis.k6shim.checks, [
+    { name: 'every request reaches v1', ok: true, tags: { profile: 'p0' } },
+    { name: 'x-rollouts-stage is stable', ok: true, tags: { profile: 'p0', assert: 'headers' } },
+  ]);
+});
+
 test('failed requests cross http_req_failed even when the split is right', async () => {
   let i = 0;
-  const mesh = canaryMesh(0.1);
+  const mesh = canaryMesh(0.1, 'blue-preview');
   const { crossed, out } = await playRun(fixture('blue-preview'), (call) => {
     i += 1;
     return i === 10 ? { status: 503, headers: {} } : mesh(call);
@@ -261,7 +293,7 @@ test('failed requests cross http_req_failed even when the split is right', async
 });
 
 test('the JSON summary is only written when SUMMARY_FILE is set', async () => {
-  const { out } = await playRun(fixture('canary-100'), canaryMesh(1), { SUMMARY_FILE: '' });
+  const { out } = await playRun(fixture('canary-100'), canaryMesh(1, 'canary-100'), { SUMMARY_FILE: '' });
   assert.deepEqual(Object.keys(out), ['stdout']);
   assert.match(out.stdout, /stage canary-100 .*: PASS/);
 });

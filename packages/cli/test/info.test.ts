@@ -39,6 +39,10 @@ describe('rollout (read-only commands)', () => {
     expect(lines[1]).toMatch(/^\| -+ \| -+ \| -+ \| -+ \| -+ \|$/);
     expect(lines.slice(2).map((l) => /^\| `([a-z0-9-]+)`/.exec(l)?.[1])).toEqual(stages);
     expect(new Set(lines.map((l) => l.length)).size).toBe(1); // padded like biome formats Markdown tables
+    // Blue-green subsets are colours: each is shown with the version it runs.
+    expect(lines.find((l) => l.startsWith('| `blue-preview`'))).toMatch(
+      /\| green \(v1\) 90 %, blue \(v2\) 10 % +\| `x-preview: blue` → blue \(v2\) 100 % +\|/,
+    );
   });
 
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');

@@ -2,7 +2,7 @@
  * What to expect from a stage, derived from its manifest through @rollouts/stages (never re-typed), and the
  * verification plan for the repository's stage matrix.
  */
-import { planCheck, planVerification, type VerificationPlan } from '@rollouts/split-check';
+import { planCheck, planVerification, splitSupport, type VerificationPlan } from '@rollouts/split-check';
 import {
   expectedSplit,
   loadDestinationRule,
@@ -83,11 +83,9 @@ export interface ProfileCheck {
 }
 
 export function profileCheck(plan: VerificationPlan, expectation: ProfileExpectation): ProfileCheck {
-  const possible = Object.entries(expectation.versions)
-    .filter(([, p]) => p > 0)
-    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }));
+  const { support, tested } = splitSupport(expectation.versions);
   const base = { alpha: plan.alphaPerStage, sprtMaxN: null, status: null };
-  if (expectation.noRoute || possible.length === 0) {
+  if (expectation.noRoute || support.length === 0) {
     return {
       ...base,
       kind: 'no-route',
@@ -98,24 +96,23 @@ export function profileCheck(plan: VerificationPlan, expectation: ProfileExpecta
       status: 404,
     };
   }
-  if (possible.length === 1) {
-    const [version] = possible[0] as [string, number];
+  if (support.length === 1) {
+    const version = (support[0] as { version: string }).version;
     const n = plan.deterministicN;
     return { ...base, kind: 'deterministic', version, p0: 1, n, band: { lo: n, hi: n } };
   }
-  if (possible.length === 2) {
-    const [version, p0] = possible[1] as [string, number];
-    const check = planCheck(plan, p0);
+  if (tested) {
+    const check = planCheck(plan, tested.p0);
     return {
       ...base,
       kind: 'random',
-      version,
-      p0,
+      version: tested.version,
+      p0: tested.p0,
       n: check.fixedN,
       band: check.band,
       sprtMaxN: check.sprt.maxN,
     };
   }
-  const n = Math.max(...possible.map(([, p]) => planCheck(plan, p).fixedN));
+  const n = Math.max(...support.map(({ p }) => planCheck(plan, p).fixedN));
   return { ...base, kind: 'chi-square', version: null, p0: null, n, band: null };
 }

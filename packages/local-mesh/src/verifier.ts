@@ -20,9 +20,12 @@ import {
   chiSquareGoodnessOfFit,
   clopperPearson,
   createSprt,
+  type ProfileOutcome,
   planCheck,
   type SprtState,
+  splitSupport,
   type VerificationPlan,
+  type VersionRow,
 } from '@rollouts/split-check';
 import { type LoadClient, NO_VERSION, type RequestFailure, summarizeFailures } from './load.js';
 
@@ -56,32 +59,12 @@ export interface StageExpectation {
 
 export type CheckKind = 'deterministic' | 'sprt' | 'chi-square' | 'no-route';
 
-export interface VersionRow {
-  version: string;
-  expected: number;
-  observed: number;
-  count: number;
-  /** Clopper-Pearson interval of the observed share at 1 - alphaPerStage (null without responses). */
-  interval: { lo: number; hi: number } | null;
-  verdict: 'pass' | 'fail';
-}
+/** A version's row; its interval is Clopper-Pearson at 1 - alphaPerStage (null without responses). */
+export type { VersionRow };
 
-export interface ProfileResult {
-  name: string;
-  headers: Record<string, string>;
+/** plannedN: deterministic n, the SPRT's truncation, or the fixed n of the chi-square test. */
+export interface ProfileResult extends ProfileOutcome {
   kind: CheckKind;
-  verdict: 'pass' | 'fail';
-  reason: string;
-  /** Requests sent (completed), failed ones and wrong headers included. */
-  requests: number;
-  /** Planned requests: deterministic n, the SPRT's truncation, or the fixed n of the chi-square test. */
-  plannedN: number;
-  counts: Record<string, number>;
-  rows: VersionRow[];
-  /** Non-2xx answers, resets and timeouts. */
-  failedRequests: number;
-  /** 2xx answers without the response headers the route sets (`responseHeaders`): another stage answered. */
-  wrongHeaders: number;
   failures: { summary: string; sample: RequestFailure[] };
   /** Two versions: exact two-sided binomial p-value of the final counts; 3+: chi-square p-value. */
   pValue: number | null;
@@ -170,12 +153,12 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
   } else if (possible.length === 2) {
     kind = 'sprt';
     // Track the newer version's share (v2 over v1, as k6 and `rollout expect` do); the test is symmetric.
-    const [b, a] = [...possible].sort((x, y) => x[0].localeCompare(y[0], 'en', { numeric: true }));
-    tested = { version: (a as [string, number])[0], p0: (a as [string, number])[1] };
+    const shape = splitSupport(expected).tested as { version: string; p0: number; other: string };
+    tested = { version: shape.version, p0: shape.p0 };
     const check = planCheck(plan, tested.p0);
     sprt = createSprt(check.sprt);
     plannedN = check.sprt.maxN;
-    const other = (b as [string, number])[0];
+    const other = shape.other;
     const t = tested;
     const s = sprt;
     decide = (counts, completed) => {

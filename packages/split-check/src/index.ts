@@ -1,6 +1,7 @@
 /**
- * @rollouts/split-check: pure statistics for traffic-split checks. No Node APIs and no dependencies, so k6
- * scripts can import it as well as Node.
+ * @rollouts/split-check: pure statistics for traffic-split checks, what a split asks each check to do, the
+ * verification table, and a seeded generator for simulations. No Node APIs and no dependencies, so k6 scripts
+ * can import it as well as Node.
  */
 
 export {
@@ -20,6 +21,7 @@ export {
   planVerification,
   type VerificationPlan,
 } from './plan.js';
+export { mulberry32 } from './random.js';
 export {
   deterministicSampleSize,
   type FixedTestSpec,
@@ -28,6 +30,7 @@ export {
   sampleSizeNormal,
 } from './samplesize.js';
 export { erfc, gammaP, gammaQ, logGamma, normalCdf, normalQuantile } from './special.js';
+export { compareVersions, countBands, type SplitSupport, splitSupport } from './split.js';
 export {
   createSprt,
   type Sprt,
@@ -36,3 +39,12 @@ export {
   type SprtSide,
   type SprtState,
 } from './sprt.js';
+export {
+  formatPercent,
+  formatSplitTable,
+  formatTable,
+  indent,
+  type ProfileOutcome,
+  type ProfileRows,
+  type VersionRow,
+} from './table.js';

@@ -1,19 +1,7 @@
 // Operating characteristics of the sequential test, by seeded simulation: a request reaches the version under
 // test with probability p; the test sees cumulative counts after every request (or every batch).
 import { describe, expect, it } from 'vitest';
-import { binomialAcceptanceBand, createSprt, type SprtOptions } from '../src/index.js';
-
-/** mulberry32: a small, seeded 32-bit PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { binomialAcceptanceBand, createSprt, mulberry32 as prng, type SprtOptions } from '../src/index.js';
 
 interface Outcome {
   decision: 'accept' | 'reject';

@@ -77,6 +77,11 @@ export interface Split {
   versions: Record<string, number>;
   /** Probability sent to subsets that select no workload (Istio answers 503), by subset. */
   unresolved: Record<string, number>;
+  /**
+   * The versions each destination subset of the route selects (known with the DestinationRule and the
+   * workloads, else empty): blue-green subsets are colours, e.g. {green: ['v1'], blue: ['v2']}.
+   */
+  subsetVersions: Record<string, string[]>;
 }
 
 export const DEFAULT_PROFILE: Profile = { name: 'default', headers: {} };
@@ -204,7 +209,14 @@ export function expectedSplit(
     headers: profile.headers,
   });
   if (matched === null)
-    return { routeIndex: null, routeName: null, subsets: {}, versions: {}, unresolved: {} };
+    return {
+      routeIndex: null,
+      routeName: null,
+      subsets: {},
+      versions: {},
+      unresolved: {},
+      subsetVersions: {},
+    };
 
   const dests = matched.route.route;
   const weights = dests.length === 1 ? [1] : dests.map((d) => d.weight ?? 0);
@@ -215,19 +227,28 @@ export function expectedSplit(
   const subsets: Record<string, number> = {};
   const versions: Record<string, number> = {};
   const unresolved: Record<string, number> = {};
+  const subsetVersions: Record<string, string[]> = {};
   for (const [i, d] of dests.entries()) {
     const p = (weights[i] as number) / total;
     const key = d.destination.subset ?? WHOLE_SERVICE;
     subsets[key] = (subsets[key] ?? 0) + p;
     if (dr === undefined || workloads === undefined) continue;
     const selected = versionsOfSubset(dr, workloads, d.destination.subset ?? null);
+    subsetVersions[key] = selected;
     if (selected.length === 0) {
       unresolved[key] = (unresolved[key] ?? 0) + p;
       continue;
     }
     for (const v of selected) versions[v] = (versions[v] ?? 0) + p / selected.length;
   }
-  return { routeIndex: matched.index, routeName: matched.name, subsets, versions, unresolved };
+  return {
+    routeIndex: matched.index,
+    routeName: matched.name,
+    subsets,
+    versions,
+    unresolved,
+    subsetVersions,
+  };
 }
 
 function concreteHeaders(m: HttpMatchRequest): Record<string, string> | null {
@@ -347,14 +368,29 @@ export function stageTable(root: string): StageRow[] {
   });
 }
 
-/** "v1 90 %, v2 10 %" (versions when known, else subsets; "404 (no route)" when nothing matches). */
+/**
+ * "v1 90 %, v2 10 %": versions when known, else subsets; "404 (no route)" when nothing matches. When each subset
+ * selects one version and they are not all named after it (blue-green's colours), the subsets are shown with
+ * their versions, in version order: "green (v1) 90 %, blue (v2) 10 %".
+ */
 export function formatSplit(split: Split): string {
   if (split.routeIndex === null) return '404 (no route)';
   const useVersions = Object.keys(split.versions).length > 0;
-  const entries = Object.entries(useVersions ? split.versions : split.subsets).sort(([a], [b]) =>
-    naturalCompare(a, b),
-  );
-  const parts = entries.map(([k, p]) => `${k} ${formatPercent(p)}`);
+  const selected = Object.entries(split.subsetVersions).filter(([, vs]) => vs.length > 0);
+  // Each subset selects one version and some are not named after it (colours): name both.
+  const named =
+    selected.every(([, vs]) => vs.length === 1) && selected.some(([subset, vs]) => vs[0] !== subset);
+  let parts: string[];
+  if (useVersions && named) {
+    parts = selected
+      .sort(([a, va], [b, vb]) => naturalCompare(va[0] as string, vb[0] as string) || naturalCompare(a, b))
+      .map(([subset, vs]) => `${subset} (${vs[0]}) ${formatPercent(split.subsets[subset] ?? 0)}`);
+  } else {
+    const entries = Object.entries(useVersions ? split.versions : split.subsets).sort(([a], [b]) =>
+      naturalCompare(a, b),
+    );
+    parts = entries.map(([k, p]) => `${k} ${formatPercent(p)}`);
+  }
   for (const [k, p] of Object.entries(split.unresolved))
     parts.push(`${k} (no workload, 503) ${formatPercent(p)}`);
   return parts.join(', ');

@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import {
   compileRoutes,
   expectedSplit,
+  formatSplit,
   loadWorkloads,
   matchRoute,
   parseDestinationRule,
@@ -111,6 +112,8 @@ describe('expectedSplit on the fixture', () => {
     expect(s.subsets).toEqual({ '(service)': 1 });
     expect(Object.keys(s.versions)).toEqual(['v1', 'v2', 'v3']);
     for (const p of Object.values(s.versions)) expect(p).toBeCloseTo(1 / 3, 12);
+    // A subset selecting several versions is shown by versions.
+    expect(formatSplit(s)).toBe('v1 33.33 %, v2 33.33 %, v3 33.33 %');
   });
 
   it('a subset that selects no workload is reported as unresolved (Istio answers 503)', () => {
@@ -127,6 +130,7 @@ describe('expectedSplit on the fixture', () => {
       subsets: {},
       versions: {},
       unresolved: {},
+      subsetVersions: {},
     });
   });
 

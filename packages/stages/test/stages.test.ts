@@ -133,10 +133,19 @@ describe('the real stages', () => {
     expect(rows.map((r) => r.stage)).toEqual(listStages(root).map((s) => s.name));
     const preview = rows.find((r) => r.stage === 'blue-preview');
     expect(preview?.file).toBe('istio/stages/blue-preview.yaml');
-    expect(formatSplit(preview?.default ?? ({} as never))).toBe('v1 90 %, v2 10 %');
+    // Blue-green subsets are colours: shown with the version each selects, in version order.
+    expect(preview?.default.subsetVersions).toEqual({ green: ['v1'], blue: ['v2'] });
+    expect(formatSplit(preview?.default ?? ({} as never))).toBe('green (v1) 90 %, blue (v2) 10 %');
     expect(preview?.overrides.map((o) => [o.profile.name, formatSplit(o.split)])).toEqual([
-      ['x-preview: blue', 'v2 100 %'],
+      ['x-preview: blue', 'blue (v2) 100 %'],
     ]);
+    expect(formatSplit(rows.find((r) => r.stage === 'green')?.default ?? ({} as never))).toBe(
+      'green (v1) 100 %, blue (v2) 0 %',
+    );
+    // Canary subsets are named after their versions: versions alone.
+    expect(formatSplit(rows.find((r) => r.stage === 'canary-25')?.default ?? ({} as never))).toBe(
+      'v1 75 %, v2 25 %',
+    );
     expect(rows.find((r) => r.stage === 'canary-100')?.overrides).toEqual([]);
   });
 
