@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { binomialAcceptanceBand } from '@rollouts/split-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { binomialBand, makeApp, seededRandom } from './support/app.js';
+import { makeApp, seededRandom } from './support/app.js';
 import { get } from './support/process.js';
 
 /** Serves an app on an ephemeral loopback port for the duration of a describe block. */
@@ -21,20 +22,6 @@ function serve(app: http.RequestListener) {
   });
   return handle;
 }
-
-describe('binomialBand (test helper)', () => {
-  it('matches known exact quantiles and narrows as alpha grows', () => {
-    // Binomial(10, 0.5): P(X <= 1) = 11/1024 ~ 0.0107, P(X <= 2) = 56/1024 ~ 0.0547.
-    expect(binomialBand(10, 0.5, 0.05)).toEqual({ lo: 2, hi: 8 });
-    expect(binomialBand(10, 0.5, 0.2)).toEqual({ lo: 3, hi: 7 });
-    const wide = binomialBand(2000, 0.3, 1e-6);
-    const narrow = binomialBand(2000, 0.3, 0.05);
-    expect(wide.lo).toBeLessThan(narrow.lo);
-    expect(wide.hi).toBeGreaterThan(narrow.hi);
-    expect(narrow.lo).toBeGreaterThan(550);
-    expect(narrow.hi).toBeLessThan(650);
-  });
-});
 
 describe('FAULT_ERROR_RATE', () => {
   const N = 2000;
@@ -64,7 +51,7 @@ describe('FAULT_ERROR_RATE', () => {
     expect((statuses.get(200) ?? 0) + errors).toBe(N);
     // Two-sided, alpha 1e-4 (band ~ 520..680): a correct knob lands outside for 1 seed in 10 000; a knob stuck at
     // 0, 0.2, 0.4 or 1 lands outside for practically every seed.
-    const { lo, hi } = binomialBand(N, RATE, 1e-4);
+    const { lo, hi } = binomialAcceptanceBand(N, RATE, 1 - 1e-4);
     expect(errors).toBeGreaterThanOrEqual(lo);
     expect(errors).toBeLessThanOrEqual(hi);
   });

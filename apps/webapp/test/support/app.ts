@@ -1,3 +1,5 @@
+export { mulberry32 as seededRandom } from '@rollouts/split-check';
+
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { type AppDeps, createApp } from '../../src/app.js';
@@ -22,37 +24,6 @@ export function makeApp(
     registry,
   });
   return { app, registry };
-}
-
-/** mulberry32: a small seeded PRNG with uniform output in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
- * Exact two-sided acceptance band of Binomial(n, p) at level alpha: the largest `lo` with P(X < lo) <= alpha/2
- * and the smallest `hi` with P(X > hi) <= alpha/2. Computed from the pmf in log space (no underflow at n = 2000).
- */
-export function binomialBand(n: number, p: number, alpha: number): { lo: number; hi: number } {
-  const logPmf: number[] = [n * Math.log1p(-p)];
-  const logRatio = Math.log(p) - Math.log1p(-p);
-  for (let k = 0; k < n; k++) logPmf.push((logPmf[k] as number) + Math.log((n - k) / (k + 1)) + logRatio);
-  const pmf = logPmf.map(Math.exp);
-
-  let lo = 0;
-  let below = 0; // P(X < lo)
-  while (lo < n && below + (pmf[lo] as number) <= alpha / 2) below += pmf[lo++] as number;
-  let hi = n;
-  let above = 0; // P(X > hi)
-  while (hi > 0 && above + (pmf[hi] as number) <= alpha / 2) above += pmf[hi--] as number;
-  return { lo, hi };
 }
 
 /** The value of one sample in Prometheus text format, or 0 when the series does not exist yet. */
