@@ -25,7 +25,8 @@ Stages (read from istio/stages/*.yaml)
   path <stage>                       the stage's manifest path
   expect <stage> [--json]            expected split per request profile and the sample plan (k6 reads --json)
   rollback-target <stage>            the stage a rollback returns to (green after blue-green, else stable)
-  lint [--rendered FILE]             lint istio/ against the chart (values, or helm template output) and the Makefile
+  lint [--stage S] [--rendered FILE] lint istio/ against the chart (values, or helm template output) and the Makefile;
+                                     --stage: only that stage's file, istio/base and its Makefile target
 
 Local path (no Docker): v1, v2 and a gateway that applies the same manifests
   local up [--stage S]               start v1, v2 and the gateway in the background (pid files in .state/local/)
@@ -87,10 +88,11 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         return stagesCommand(root, io, p.values.json ? 'json' : p.values.markdown ? 'markdown' : 'text');
       }
       case 'lint': {
-        const p = parse(rest, { rendered: { type: 'string' } });
-        if (p.values.help) return help(io, 'lint [--rendered FILE]');
-        positional(p, 0, 'lint [--rendered FILE]');
-        return lintCommand(root, io, str(p.values.rendered));
+        const usage = 'lint [--stage S] [--rendered FILE]';
+        const p = parse(rest, { rendered: { type: 'string' }, stage: { type: 'string' } });
+        if (p.values.help) return help(io, usage);
+        positional(p, 0, usage);
+        return lintCommand(root, io, str(p.values.rendered), str(p.values.stage));
       }
       case 'path': {
         const p = parse(rest, {});

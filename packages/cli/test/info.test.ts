@@ -124,6 +124,15 @@ describe('rollout (read-only commands)', () => {
     expect(bad.stderr).toContain('--rendered /nonexistent/rendered.yaml: cannot read');
   });
 
+  it('lint --stage lints one stage; an unknown stage exits 2 with the list', async () => {
+    const ok = await rollout(['lint', '--stage', 'canary-25'], env);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^lint: istio\/stages\/canary-25\.yaml and istio\/base are consistent/);
+    const bad = await rollout(['lint', '--stage', 'canary-33'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`unknown stage "canary-33"; valid stages: ${stages.join(', ')}`);
+  });
+
   it('lint reports findings of a rendered chart and exits 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rollout-lint-'));
     const file = join(dir, 'rendered.yaml');

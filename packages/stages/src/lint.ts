@@ -5,12 +5,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ManifestError } from './errors.js';
+import { ManifestError, UnknownStageError } from './errors.js';
 import { type DestinationRule, type ResponseHeaderOperations, readSingleDocument } from './manifest.js';
 import { paths } from './repo.js';
 import {
   loadDestinationRule,
   loadStageFile,
+  orderedNames,
   STAGE_HEADER,
   STAGE_LABEL,
   type Stage,
@@ -46,6 +47,11 @@ export interface LintOptions {
   valuesFile?: string;
   /** Makefile to check the stage targets of (default <root>/Makefile). */
   makefile?: string;
+  /**
+   * Lint only this stage: its file, istio/base and the chart, and the Makefile rule about it (does it have a
+   * target). Findings in other stage files are not reported. UnknownStageError for a name without a file.
+   */
+  stage?: string;
 }
 
 /** The Kubernetes namespace everything runs in. */
@@ -258,6 +264,9 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
       return [];
     }
   })();
+  const only = options.stage;
+  if (only !== undefined && !names.includes(only))
+    throw new UnknownStageError(only, orderedNames(root, names));
   const gateway = gatewayName(root);
   const stages: Stage[] = [];
   for (const name of names) {
@@ -265,15 +274,18 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
     try {
       stages.push(loadStageFile(root, file));
     } catch (e) {
-      manifestFinding(e, file);
+      // With --stage, another stage's broken file is not this stage's finding.
+      if (only === undefined || only === name) manifestFinding(e, file);
     }
   }
+  // The VirtualService name every stage shares is read from all stages, also when linting one of them.
   const vsNames = new Map<string, number>();
   for (const s of stages)
     vsNames.set(s.virtualService.metadata.name, (vsNames.get(s.virtualService.metadata.name) ?? 0) + 1);
   const commonName = [...vsNames.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
 
   for (const stage of stages) {
+    if (only !== undefined && stage.name !== only) continue;
     const { file, virtualService: vs } = stage;
     if (stage.stageLabel !== stage.name) {
       add(
@@ -362,7 +374,7 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
   const makefile = options.makefile ?? paths.makefile(root);
   if (existsSync(makefile)) {
     const targets = parseMakeStageTargets(makefile, names);
-    for (const name of names) {
+    for (const name of only === undefined ? names : [only]) {
       const covered =
         targets.explicit.some((t) => t.name === name) || targets.patterns.some((p) => p.regex.test(name));
       if (!covered) {
@@ -374,7 +386,7 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
         );
       }
     }
-    for (const t of targets.explicit) {
+    for (const t of only === undefined ? targets.explicit : []) {
       if (!names.includes(t.name)) {
         add(
           makefile,

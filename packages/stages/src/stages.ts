@@ -132,7 +132,8 @@ export function loadStage(root: string, name: string): Stage {
   return loadStageFile(root, join(paths.stagesDir(root), `${name}.yaml`));
 }
 
-function orderedNames(root: string, fallback: string[]): string[] {
+/** Stage names in listStages order (canary, then blue-green), else `fallback` when a file cannot be loaded. */
+export function orderedNames(root: string, fallback: string[]): string[] {
   try {
     return listStages(root).map((s) => s.name);
   } catch {

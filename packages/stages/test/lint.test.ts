@@ -209,6 +209,39 @@ describe('lint rules, one broken fixture each', () => {
     ]);
   });
 
+  it('stage: only that stage file, istio/base and its Makefile target are linted', () => {
+    // canary-10 is broken (weights); green is clean: each linted alone.
+    const dir = fixtureRepo('weights-sum');
+    expect(lint(dir, { stage: 'canary-10' }).map((f) => [f.rule, f.file])).toEqual([
+      ['weights-sum', 'istio/stages/canary-10.yaml'],
+    ]);
+    expect(lint(dir, { stage: 'green' })).toEqual([]);
+    // A broken file of another stage is not reported for this one; its own broken file is.
+    const manifest = fixtureRepo('manifest');
+    expect(lint(manifest, { stage: 'stable' })).toEqual([]);
+    expect(lint(manifest, { stage: 'canary-10' }).map((f) => f.rule)).toEqual(['manifest']);
+    // The Makefile rule about this stage only.
+    const make = fixtureRepo('stage-without-make-target');
+    expect(lint(make, { stage: 'blue' }).map((f) => f.rule)).toEqual(['stage-without-make-target']);
+    expect(lint(make, { stage: 'green' })).toEqual([]);
+    const extra = fixtureRepo('make-target-without-stage');
+    expect(lint(extra)).toHaveLength(1);
+    expect(lint(extra, { stage: 'green' })).toEqual([]);
+    // istio/base findings concern every stage.
+    const base = fixtureRepo('subset-selects-nothing');
+    expect(lint(base, { stage: 'stable' }).map((f) => f.rule)).toEqual(['subset-selects-nothing']);
+    // The shared VirtualService name is read from every stage, also when linting one.
+    const vsName = fixtureRepo('virtual-service-name');
+    expect(lint(vsName, { stage: 'green' }).map((f) => f.rule)).toEqual(['virtual-service-name']);
+    expect(lint(vsName, { stage: 'stable' })).toEqual([]);
+  });
+
+  it('stage: an unknown stage throws UnknownStageError listing the stages', () => {
+    expect(() => lint(fixtureRepo(null), { stage: 'canary-33' })).toThrow(
+      /unknown stage "canary-33"; valid stages: .*canary-10/,
+    );
+  });
+
   it('a subset that matches no pod of the rendered chart is found from the rendered chart too', () => {
     const rendered = [
       'apiVersion: v1\nkind: Service\nmetadata: {name: webapp}\n',

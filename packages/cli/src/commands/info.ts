@@ -10,6 +10,7 @@ import {
   profiles,
   type Stage,
   stageTable,
+  UnknownStageError,
 } from '@rollouts/stages';
 import { type Io, stageByName } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
@@ -58,7 +59,12 @@ export function markdownTable(rows: ReturnType<typeof stageTable>): string {
   );
 }
 
-export function lintCommand(root: string, io: Io, rendered: string | undefined): number {
+export function lintCommand(
+  root: string,
+  io: Io,
+  rendered: string | undefined,
+  stage?: string | undefined,
+): number {
   let renderedChart: string | undefined;
   if (rendered !== undefined) {
     try {
@@ -67,10 +73,23 @@ export function lintCommand(root: string, io: Io, rendered: string | undefined):
       throw new UsageError(`--rendered ${rendered}: cannot read: ${(err as Error).message}`);
     }
   }
-  const findings = lint(root, renderedChart !== undefined ? { renderedChart } : {});
+  let findings: ReturnType<typeof lint>;
+  try {
+    findings = lint(root, {
+      ...(renderedChart !== undefined ? { renderedChart } : {}),
+      ...(stage !== undefined ? { stage } : {}),
+    });
+  } catch (err) {
+    if (err instanceof UnknownStageError) throw new UsageError(err.message);
+    throw err;
+  }
   const against = rendered !== undefined ? `the rendered chart ${rendered}` : 'charts/webapp/values.yaml';
   if (findings.length === 0) {
-    io.out(`lint: istio/ is consistent with ${against} and the Makefile (${listStages(root).length} stages)`);
+    io.out(
+      stage !== undefined
+        ? `lint: istio/stages/${stage}.yaml and istio/base are consistent with ${against} and the Makefile`
+        : `lint: istio/ is consistent with ${against} and the Makefile (${listStages(root).length} stages)`,
+    );
     return EXIT_OK;
   }
   for (const f of findings) io.err(`${f.file}: ${f.field}: ${f.message} [${f.rule}]`);
