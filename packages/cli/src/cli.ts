@@ -15,7 +15,7 @@ import {
   stagesCommand,
 } from './commands/info.js';
 import { localDown, localUp } from './commands/local.js';
-import { type Io, repoRoot, stdio } from './context.js';
+import { type Io, planRequest, repoRoot, stdio } from './context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 
 export const HELP = `Usage: rollout <command> [options]
@@ -23,7 +23,7 @@ export const HELP = `Usage: rollout <command> [options]
 Stages (read from istio/stages/*.yaml)
   stages [--json | --markdown]       every stage, its strategy and expected split (with and without override header)
   path <stage>                       the stage's manifest path
-  expect <stage> [--json]            expected split per request profile and the sample plan (k6 reads --json)
+  expect <stage> [--json] [PLAN]     expected split per request profile and the sample plan (k6 reads --json)
   rollback-target <stage>            the stage a rollback returns to (green after blue-green, else stable)
   lint [--stage S] [--rendered FILE] lint istio/ against the chart (values, or helm template output) and the Makefile;
                                      --stage: only that stage's file, istio/base and its Makefile target
@@ -31,20 +31,24 @@ Stages (read from istio/stages/*.yaml)
 Local path (no Docker): v1, v2 and a gateway that applies the same manifests
   local up [--stage S]               start v1, v2 and the gateway in the background (pid files in .state/local/)
   local down                         stop them (by pid) and check they are gone
-  apply <stage> [--target local] [--no-verify] [--json FILE]
+  apply <stage> [--target local] [--no-verify] [--json FILE] [PLAN]
                                      switch the local gateway to <stage> (admin API), then verify it
-  rollback [--target local] [--no-verify]
+  rollback [--target local] [--no-verify] [PLAN]
                                      back to stable (canary) or green (blue-green), then verify
-  verify [--stage S] [--json FILE] [--target local|cluster]
+  verify [--stage S] [--json FILE] [--target local|cluster] [PLAN]
                                      measure the applied stage through the gateway; JSON in .state/verify/<stage>.json
   status [--target local|cluster] [--json]
                                      the applied stage and its expected split
-  demo [--json FILE]                 start everything, walk every stage with verification, roll back, stop
+  demo [--json FILE] [PLAN]          start everything, walk every stage with verification, roll back, stop
+
+Sample plan [PLAN] (sample sizes follow from it): --family-alpha A (ROLLOUT_FAMILY_ALPHA, default 0.001: chance
+that a correct mesh fails any check), --delta D (ROLLOUT_DELTA, default 0.05: split deviation to catch),
+--power P (ROLLOUT_POWER, default 0.999: chance of catching it). Out of range: exit 2.
 
 Target: --target, else $TARGET, else local. cluster: GATEWAY_URL (default http://localhost:8080) and kubectl.
 Ports of the local path: GATEWAY_PORT (8080), ADMIN_PORT (15000), V1_PORT (3001), V2_PORT (3002).
-Exit codes: 0 ok; 1 verification failed, lint findings or a process could not start; 2 bad input.
-Test hook: apply <stage> --force-weights v1=80,v2=20 makes the gateway ignore the stage's weights.`;
+Exit codes: 0 ok; 1 verification failed, lint findings or a process could not start; 2 bad input;
+130 / 143 interrupted (SIGINT / SIGTERM) during a verification.`;
 
 type Parsed = ReturnType<typeof parseArgs>;
 
@@ -69,6 +73,22 @@ function positional(parsed: Parsed, count: number, usage: string): string[] {
 }
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+/** The sample plan's inputs, on every command that verifies (or prints the plan for k6). */
+const PLAN_OPTIONS = {
+  'family-alpha': { type: 'string' },
+  delta: { type: 'string' },
+  power: { type: 'string' },
+} as const;
+const PLAN_USAGE = '[--family-alpha A] [--delta D] [--power P]';
+
+function planOf(p: Parsed) {
+  return planRequest({
+    ...optional('family-alpha', str(p.values['family-alpha'])),
+    ...optional('delta', str(p.values.delta)),
+    ...optional('power', str(p.values.power)),
+  });
+}
 
 export async function run(argv: string[], io: Io = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -101,10 +121,11 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         return pathCommand(root, io, stage as string);
       }
       case 'expect': {
-        const p = parse(rest, { json: { type: 'boolean' } });
-        if (p.values.help) return help(io, 'expect <stage> [--json]');
-        const [stage] = positional(p, 1, 'expect <stage> [--json]');
-        return expectCommand(root, io, stage as string, p.values.json === true);
+        const usage = `expect <stage> [--json] ${PLAN_USAGE}`;
+        const p = parse(rest, { json: { type: 'boolean' }, ...PLAN_OPTIONS });
+        if (p.values.help) return help(io, usage);
+        const [stage] = positional(p, 1, usage);
+        return expectCommand(root, io, stage as string, p.values.json === true, planOf(p));
       }
       case 'rollback-target': {
         const p = parse(rest, {});
@@ -113,13 +134,14 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         return rollbackTargetCommand(root, io, stage as string);
       }
       case 'apply': {
-        const usage =
-          'apply <stage> [--target local] [--no-verify] [--json FILE] [--force-weights v1=80,v2=20]';
+        // --force-weights is a test hook (packages/local-mesh/README.md), not in the usage users see.
+        const usage = `apply <stage> [--target local] [--no-verify] [--json FILE] ${PLAN_USAGE}`;
         const p = parse(rest, {
           target: { type: 'string' },
           'no-verify': { type: 'boolean' },
           json: { type: 'string' },
           'force-weights': { type: 'string' },
+          ...PLAN_OPTIONS,
         });
         if (p.values.help) return help(io, usage);
         const [stage] = positional(p, 1, usage);
@@ -128,14 +150,16 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
           verify: p.values['no-verify'] !== true,
           ...optional('jsonFile', str(p.values.json)),
           ...optional('forceWeights', str(p.values['force-weights'])),
+          plan: planOf(p),
         });
       }
       case 'rollback': {
-        const usage = 'rollback [--target local] [--no-verify] [--json FILE]';
+        const usage = `rollback [--target local] [--no-verify] [--json FILE] ${PLAN_USAGE}`;
         const p = parse(rest, {
           target: { type: 'string' },
           'no-verify': { type: 'boolean' },
           json: { type: 'string' },
+          ...PLAN_OPTIONS,
         });
         if (p.values.help) return help(io, usage);
         positional(p, 0, usage);
@@ -143,14 +167,16 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
           ...optional('target', str(p.values.target)),
           verify: p.values['no-verify'] !== true,
           ...optional('jsonFile', str(p.values.json)),
+          plan: planOf(p),
         });
       }
       case 'verify': {
-        const usage = 'verify [--stage S] [--json FILE] [--target local|cluster]';
+        const usage = `verify [--stage S] [--json FILE] [--target local|cluster] ${PLAN_USAGE}`;
         const p = parse(rest, {
           stage: { type: 'string' },
           json: { type: 'string' },
           target: { type: 'string' },
+          ...PLAN_OPTIONS,
         });
         if (p.values.help) return help(io, usage);
         positional(p, 0, usage);
@@ -158,6 +184,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
           ...optional('target', str(p.values.target)),
           ...optional('stage', str(p.values.stage)),
           ...optional('jsonFile', str(p.values.json)),
+          plan: planOf(p),
         });
       }
       case 'status': {
@@ -183,10 +210,14 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         throw new UsageError(`usage: rollout ${usage}`);
       }
       case 'demo': {
-        const p = parse(rest, { json: { type: 'string' } });
-        if (p.values.help) return help(io, 'demo [--json FILE]');
-        positional(p, 0, 'demo [--json FILE]');
-        return await demoCommand(root, io, { ...optional('jsonFile', str(p.values.json)) });
+        const usage = `demo [--json FILE] ${PLAN_USAGE}`;
+        const p = parse(rest, { json: { type: 'string' }, ...PLAN_OPTIONS });
+        if (p.values.help) return help(io, usage);
+        positional(p, 0, usage);
+        return await demoCommand(root, io, {
+          ...optional('jsonFile', str(p.values.json)),
+          plan: planOf(p),
+        });
       }
       default:
         throw new UsageError(

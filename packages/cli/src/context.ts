@@ -1,5 +1,11 @@
 /** What every command needs: the repository root, output, the target, and the local gateway's admin API. */
-import { adminUrlFromEnv, ConfigError, DEFAULT_PORTS, parsePort } from '@rollouts/local-mesh';
+import {
+  adminUrlFromEnv,
+  ConfigError,
+  DEFAULT_PORTS,
+  type PlanRequest,
+  parsePort,
+} from '@rollouts/local-mesh';
 import { findRepoRoot, loadStage, type Stage, UnknownStageError } from '@rollouts/stages';
 import { CliError, EXIT_USAGE, UsageError } from './errors.js';
 import { readLocalState } from './state.js';
@@ -118,4 +124,51 @@ export async function appliedStage(url: string): Promise<AppliedStage> {
 /** Seconds with two decimals. */
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** The plan's inputs, their flag, environment variable and allowed range. */
+const PLAN_INPUTS = [
+  {
+    key: 'familyAlpha',
+    flag: '--family-alpha',
+    env: 'ROLLOUT_FAMILY_ALPHA',
+    ok: (v: number) => v > 0 && v <= 0.5,
+    range: 'a probability in (0, 0.5]: the chance that a correct mesh fails any check of the stage matrix',
+  },
+  {
+    key: 'delta',
+    flag: '--delta',
+    env: 'ROLLOUT_DELTA',
+    ok: (v: number) => v >= 0.01 && v <= 0.5,
+    range: 'a share in [0.01, 0.5]: the deviation of a split that must be caught (0.05 = 5 points)',
+  },
+  {
+    key: 'power',
+    flag: '--power',
+    env: 'ROLLOUT_POWER',
+    ok: (v: number) => v >= 0.5 && v < 1,
+    range: 'a probability in [0.5, 1): the chance that a split --delta off is caught',
+  },
+] as const;
+
+export type PlanFlags = Partial<Record<'family-alpha' | 'delta' | 'power', string>>;
+
+/**
+ * --family-alpha / --delta / --power, else ROLLOUT_FAMILY_ALPHA / ROLLOUT_DELTA / ROLLOUT_POWER, else the
+ * defaults (0.001, 0.05, 0.999). A value that is not a number in range is bad input (exit 2).
+ */
+export function planRequest(flags: PlanFlags, env: NodeJS.ProcessEnv = process.env): PlanRequest {
+  const out: PlanRequest = {};
+  for (const input of PLAN_INPUTS) {
+    const fromFlag = flags[input.flag.slice(2) as keyof PlanFlags];
+    const raw = fromFlag ?? (env[input.env] || undefined);
+    if (raw === undefined) continue;
+    const source = fromFlag !== undefined ? input.flag : input.env;
+    const value = /^\s*[0-9.eE+-]+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isFinite(value) || !input.ok(value)) {
+      throw new UsageError(`${source} must be ${input.range}; got ${JSON.stringify(raw)}`);
+    }
+    out[input.key] = value;
+  }
+  return out;
 }

@@ -124,6 +124,43 @@ describe('rollout (read-only commands)', () => {
     expect(bad.stderr).toContain('--rendered /nonexistent/rendered.yaml: cannot read');
   });
 
+  it('expect --json carries the requested plan (flags, else ROLLOUT_* env); defaults unchanged', async () => {
+    type Doc = { plan: Record<string, number>; profiles: { check: { n: number } }[] };
+    const doc = async (args: string[], extra: Record<string, string> = {}) => {
+      const run = await rollout(['expect', 'canary-25', '--json', ...args], { ...env, ...extra });
+      expect(run.stderr).toBe('');
+      return JSON.parse(run.stdout) as Doc;
+    };
+    const base = await doc([]);
+    expect(base.plan).toMatchObject({ familyAlpha: 0.001, delta: 0.05, power: 0.999 });
+    const wide = await doc(['--delta', '0.1', '--power', '0.99', '--family-alpha', '0.01']);
+    expect(wide.plan).toMatchObject({ familyAlpha: 0.01, delta: 0.1, power: 0.99, alphaPerStage: 0.002 });
+    expect(wide.profiles[0]?.check.n).toBeLessThan(base.profiles[0]?.check.n ?? 0);
+    const fromEnv = await doc([], {
+      ROLLOUT_DELTA: '0.1',
+      ROLLOUT_POWER: '0.99',
+      ROLLOUT_FAMILY_ALPHA: '0.01',
+    });
+    expect(fromEnv.plan).toEqual(wide.plan);
+    expect((await doc(['--delta', '0.05'], { ROLLOUT_DELTA: '0.1' })).plan.delta).toBe(0.05);
+  });
+
+  it('a plan value out of range is bad input (exit 2) on every command that takes it', async () => {
+    const cases: [string[], Record<string, string>, string][] = [
+      [['expect', 'stable', '--power', '1'], {}, '--power must be a probability in [0.5, 1)'],
+      [['verify', '--delta', '0'], {}, '--delta must be a share in [0.01, 0.5]'],
+      [['apply', 'stable', '--family-alpha', 'x'], {}, '--family-alpha must be a probability in (0, 0.5]'],
+      [['rollback', '--delta', '0.9'], {}, '--delta must be'],
+      [['demo'], { ROLLOUT_FAMILY_ALPHA: '0.7' }, 'ROLLOUT_FAMILY_ALPHA must be a probability in (0, 0.5]'],
+      [['verify'], { ROLLOUT_POWER: '0.999x' }, 'ROLLOUT_POWER must be'],
+    ];
+    for (const [args, extra, message] of cases) {
+      const run = await rollout(args, { ...env, ...extra });
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr).toContain(message);
+    }
+  });
+
   it('lint --stage lints one stage; an unknown stage exits 2 with the list', async () => {
     const ok = await rollout(['lint', '--stage', 'canary-25'], env);
     expect(ok.code).toBe(0);

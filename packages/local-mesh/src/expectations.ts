@@ -61,9 +61,19 @@ export function randomChecks(root: string): string[] {
   return out;
 }
 
-/** The plan every verification of this repository uses (family alpha 0.001, power 0.999 at 5 points off). */
-export function verificationPlan(root: string): VerificationPlan {
-  return planVerification({ randomStages: randomChecks(root) });
+/** What a caller may request of the plan; unset fields keep the defaults (0.001, 0.05, 0.999). */
+export interface PlanRequest {
+  familyAlpha?: number;
+  delta?: number;
+  power?: number;
+}
+
+/**
+ * The plan a verification of this repository uses: by default family alpha 0.001 over the stage matrix's random
+ * checks, power 0.999 against a share 5 points off; `request` changes any of the three.
+ */
+export function verificationPlan(root: string, request: PlanRequest = {}): VerificationPlan {
+  return planVerification({ randomStages: randomChecks(root), ...request });
 }
 
 /** How each profile of a stage is checked: what `rollout expect --json` prints and k6 reads. */

@@ -7,6 +7,7 @@ import {
   ConfigError,
   formatSeconds,
   type LocalMesh,
+  type PlanRequest,
   portsFromEnv,
   type StageResult,
   startLocalMesh,
@@ -35,7 +36,11 @@ interface DemoRow {
   result: StageResult;
 }
 
-export async function demoCommand(root: string, io: Io, options: { jsonFile?: string }): Promise<number> {
+export async function demoCommand(
+  root: string,
+  io: Io,
+  options: { jsonFile?: string; plan?: PlanRequest },
+): Promise<number> {
   const wallStart = performance.now();
   let ports: ReturnType<typeof portsFromEnv>;
   try {
@@ -45,7 +50,7 @@ export async function demoCommand(root: string, io: Io, options: { jsonFile?: st
     throw err;
   }
   const stages = listStages(root);
-  const plan = verificationPlan(root);
+  const plan = verificationPlan(root, options.plan);
   io.out(
     `demo: ${stages.length} stages (${stages.map((s) => s.name).join(', ')}); family alpha ${plan.familyAlpha} over ${plan.randomStages} random checks, power ${plan.power} at ${plan.delta * 100} points off`,
   );
@@ -94,6 +99,7 @@ export async function demoCommand(root: string, io: Io, options: { jsonFile?: st
         stage: step.stage,
         origin: mesh.gatewayUrl,
         target: 'local',
+        ...(options.plan ? { plan: options.plan } : {}),
       });
       const stage = loadStage(root, step.stage);
       rows.push({

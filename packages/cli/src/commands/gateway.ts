@@ -5,6 +5,7 @@ import {
   formatStageResult,
   gatewayUrlFromEnv,
   LoadClient,
+  type PlanRequest,
   type StageResult,
   stageExpectation,
   verificationPlan,
@@ -33,7 +34,14 @@ export interface VerifyRun {
 export async function measure(
   root: string,
   io: Io,
-  options: { stage: string; origin: string; target: string; jsonFile?: string; notes?: string[] },
+  options: {
+    stage: string;
+    origin: string;
+    target: string;
+    jsonFile?: string;
+    notes?: string[];
+    plan?: PlanRequest;
+  },
 ): Promise<VerifyRun> {
   const stage = stageByName(root, options.stage);
   const client = new LoadClient({ origin: options.origin, concurrency: 32, timeoutMs: 5000 });
@@ -43,7 +51,7 @@ export async function measure(
     result = await verifyStage({
       client,
       expectation: stageExpectation(root, stage),
-      plan: verificationPlan(root),
+      plan: verificationPlan(root, options.plan),
     });
   } finally {
     await client.close();
@@ -101,7 +109,13 @@ export async function applyCommand(
   root: string,
   io: Io,
   name: string,
-  options: { target?: string; verify: boolean; jsonFile?: string; forceWeights?: string },
+  options: {
+    target?: string;
+    verify: boolean;
+    jsonFile?: string;
+    forceWeights?: string;
+    plan?: PlanRequest;
+  },
 ): Promise<number> {
   const target = resolveTarget(options.target);
   stageByName(root, name); // unknown stage: exit 2 before anything else
@@ -119,6 +133,7 @@ export async function applyCommand(
     target,
     ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
     notes: weights ? [`gateway weights forced to ${JSON.stringify(weights)} (test hook)`] : [],
+    ...(options.plan ? { plan: options.plan } : {}),
   });
   return result.verdict === 'pass' ? EXIT_OK : EXIT_FAIL;
 }
@@ -126,7 +141,7 @@ export async function applyCommand(
 export async function rollbackCommand(
   root: string,
   io: Io,
-  options: { target?: string; verify: boolean; jsonFile?: string },
+  options: { target?: string; verify: boolean; jsonFile?: string; plan?: PlanRequest },
 ): Promise<number> {
   const target = resolveTarget(options.target);
   if (target === 'cluster') {
@@ -141,13 +156,14 @@ export async function rollbackCommand(
     target,
     verify: options.verify,
     ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
+    ...(options.plan ? { plan: options.plan } : {}),
   });
 }
 
 export async function verifyCommand(
   root: string,
   io: Io,
-  options: { target?: string; stage?: string; jsonFile?: string },
+  options: { target?: string; stage?: string; jsonFile?: string; plan?: PlanRequest },
 ): Promise<number> {
   const target = resolveTarget(options.target);
   if (options.stage !== undefined) stageByName(root, options.stage);
@@ -172,6 +188,7 @@ export async function verifyCommand(
     target,
     notes,
     ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
+    ...(options.plan ? { plan: options.plan } : {}),
   });
   return result.verdict === 'pass' ? EXIT_OK : EXIT_FAIL;
 }

@@ -1,7 +1,13 @@
 /** Commands that only read files: stages, lint, path, expect, rollback-target. */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { profileCheck, stageExpectation, table, verificationPlan } from '@rollouts/local-mesh';
+import {
+  type PlanRequest,
+  profileCheck,
+  stageExpectation,
+  table,
+  verificationPlan,
+} from '@rollouts/local-mesh';
 import {
   expectedSplit,
   formatSplit,
@@ -115,8 +121,8 @@ export function rollbackTargetCommand(root: string, io: Io, name: string): numbe
 }
 
 /** The expected split per profile and the sample plan, as the local verifier and k6 use them. */
-export function expectDocument(root: string, stage: Stage) {
-  const plan = verificationPlan(root);
+export function expectDocument(root: string, stage: Stage, request: PlanRequest = {}) {
+  const plan = verificationPlan(root, request);
   const expectation = stageExpectation(root, stage);
   const ps = profiles(stage);
   return {
@@ -154,9 +160,15 @@ export function expectDocument(root: string, stage: Stage) {
   };
 }
 
-export function expectCommand(root: string, io: Io, name: string, json: boolean): number {
+export function expectCommand(
+  root: string,
+  io: Io,
+  name: string,
+  json: boolean,
+  request: PlanRequest = {},
+): number {
   const stage = stageByName(root, name);
-  const doc = expectDocument(root, stage);
+  const doc = expectDocument(root, stage, request);
   if (json) {
     io.out(JSON.stringify(doc, null, 2));
     return EXIT_OK;
