@@ -76,9 +76,12 @@ export interface AppliedStage {
 }
 
 export class GatewayDownError extends CliError {
-  constructor(url: string, cause: string) {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
     super(
-      `the local gateway is not running (its admin API at ${url} did not answer: ${cause}).\n` +
+      `the local gateway is not running (its admin API at ${url} did not answer: ${reason}).\n` +
         'Start it with `make local-up` (or `rollout local up`); `make demo` runs everything in one go.',
     );
   }

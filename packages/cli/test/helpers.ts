@@ -27,6 +27,10 @@ export async function testEnv(extra: Record<string, string> = {}): Promise<NodeJ
     'V1_PORT',
     'V2_PORT',
     'KUBE_CONTEXT',
+    'CLUSTER_NAME',
+    'ROLLOUT_FAMILY_ALPHA',
+    'ROLLOUT_DELTA',
+    'ROLLOUT_POWER',
   ])
     delete env[k];
   return {

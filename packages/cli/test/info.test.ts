@@ -212,6 +212,35 @@ describe('rollout (read-only commands)', () => {
     expect(target.stderr).toContain('--target must be local or cluster');
   });
 
+  it('status --target local exits 1 when nothing runs, also with --json', async () => {
+    const run = await rollout(['status', '--target', 'local'], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('the local path is not running: make local-up');
+    const json = await rollout(['status', '--json'], env);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ target: 'local', running: false });
+  });
+
+  it('the cluster path uses KUBE_CONTEXT, else kind-<CLUSTER_NAME or rollouts>', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'rollout-bin-'));
+    const kubectl = join(bin, 'kubectl');
+    // Answers only for the context given; prints it as the stage label's source.
+    writeFileSync(
+      kubectl,
+      '#!/bin/sh\n[ "$1" = --context ] || { echo "no --context" >&2; exit 3; }\ncase "$2" in kind-rollouts) printf canary-10 ;; kind-other) printf canary-50 ;; mine) printf blue ;; *) echo "context $2" >&2; exit 3 ;; esac\n',
+    );
+    chmodSync(kubectl, 0o755);
+    const withBin = { ...env, PATH: `${bin}:${env.PATH}` };
+    const stageOf = async (extra: Record<string, string>) => {
+      const run = await rollout(['status', '--target', 'cluster'], { ...withBin, ...extra });
+      expect(run.stderr).toBe('');
+      return /^cluster: stage (\S+)/.exec(run.stdout)?.[1];
+    };
+    expect(await stageOf({})).toBe('canary-10');
+    expect(await stageOf({ CLUSTER_NAME: 'other' })).toBe('canary-50');
+    expect(await stageOf({ CLUSTER_NAME: 'other', KUBE_CONTEXT: 'mine' })).toBe('blue');
+  });
+
   it('status --target cluster reads the rollouts/stage label with kubectl', async () => {
     const bin = mkdtempSync(join(tmpdir(), 'rollout-bin-'));
     const kubectl = join(bin, 'kubectl');

@@ -118,8 +118,8 @@ describe('rollout local up / apply / verify / rollback / down', async () => {
     expect(await allFree(env)).toBe(true);
 
     const statusDown = await rollout(['status'], env);
-    expect(statusDown.code).toBe(0);
-    expect(statusDown.stdout).toContain('the local gateway is not running');
+    expect(statusDown.code).toBe(1);
+    expect(statusDown.stderr).toContain('the local path is not running: make local-up');
     const applyDown = await rollout(['apply', 'canary-10'], env);
     expect(applyDown.code).toBe(1);
     expect(applyDown.stderr).toContain('make local-up');

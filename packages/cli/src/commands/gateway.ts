@@ -16,6 +16,7 @@ import {
   adminCall,
   adminUrl,
   appliedStage,
+  GatewayDownError,
   type Io,
   resolveTarget,
   seconds,
@@ -193,10 +194,16 @@ export async function verifyCommand(
   return result.verdict === 'pass' ? EXIT_OK : EXIT_FAIL;
 }
 
-/** The rollouts/stage label of VirtualService webapp in namespace rollouts (KUBE_CONTEXT when set). */
+/** The kube context of the cluster path: KUBE_CONTEXT, else kind-${CLUSTER_NAME:-rollouts} (as scripts/*.sh). */
+export function kubeContext(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KUBE_CONTEXT || `kind-${env.CLUSTER_NAME || 'rollouts'}`;
+}
+
+/** The rollouts/stage label of VirtualService webapp in namespace rollouts, read in {@link kubeContext}. */
 function clusterStage(): string {
   const args = [
-    ...(process.env.KUBE_CONTEXT ? ['--context', process.env.KUBE_CONTEXT] : []),
+    '--context',
+    kubeContext(),
     'get',
     'virtualservice',
     'webapp',
@@ -234,9 +241,11 @@ export async function statusCommand(
     try {
       applied = await appliedStage(url);
     } catch (err) {
-      if (options.json) io.out(JSON.stringify({ target, running: false, error: (err as Error).message }));
-      else io.out((err as Error).message);
-      return EXIT_OK;
+      if (!(err instanceof GatewayDownError)) throw err;
+      const message = `the local path is not running: make local-up (or rollout local up); the admin API at ${err.url} did not answer (${err.reason})`;
+      if (options.json) io.out(JSON.stringify({ target, running: false, error: message }));
+      io.err(`rollout: ${message}`);
+      return EXIT_FAIL;
     }
     stageName = applied.stage;
     extra = {
