@@ -175,3 +175,27 @@ export function planRequest(flags: PlanFlags, env: NodeJS.ProcessEnv = process.e
   }
   return out;
 }
+
+/**
+ * An AbortSignal that SIGINT and SIGTERM abort (reason: the signal's name) while `dispose` has not been called;
+ * the process then does not die at once, so the command can stop cleanly and exit 130 / 143.
+ */
+export function abortOnSignals(onSignal?: (signal: NodeJS.Signals) => void): {
+  signal: AbortSignal;
+  dispose(): void;
+} {
+  const controller = new AbortController();
+  const handler = (signal: NodeJS.Signals) => {
+    onSignal?.(signal);
+    controller.abort(signal);
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}

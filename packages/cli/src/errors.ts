@@ -20,3 +20,15 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/** Exit code after SIGINT (Ctrl-C) and SIGTERM: 128 + the signal number. */
+export const EXIT_SIGINT = 130;
+export const EXIT_SIGTERM = 143;
+
+/** A run stopped by SIGINT / SIGTERM: "interrupted", exit 130 / 143, no verdict and no result file. */
+export class InterruptedError extends CliError {
+  override name = 'InterruptedError';
+  constructor(signal: unknown, what: string) {
+    super(`interrupted (${String(signal)}): ${what}`, signal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT);
+  }
+}

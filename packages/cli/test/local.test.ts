@@ -172,20 +172,51 @@ describe('rollout demo', () => {
     expect(summary.verdict).toBe('pass');
     expect(summary.steps).toHaveLength(stages.length + 1);
     expect(summary.steps.every((s: { failedRequests: number }) => s.failedRequests === 0)).toBe(true);
+    // One verification file per step, each holding that step's measurement (the rollback re-verifies green).
+    type Step = { stage: string; file: string; result: { startedAt: string } };
+    const files = (summary.steps as Step[]).map((s) => s.file);
+    expect(new Set(files).size).toBe(files.length);
+    for (const [i, step] of (summary.steps as Step[]).entries()) {
+      expect(step.file).toBe(join(env.ROLLOUT_STATE_DIR as string, 'verify', `${i + 1}-${step.stage}.json`));
+      const saved = JSON.parse(readFileSync(step.file, 'utf8'));
+      expect([saved.stage, saved.startedAt]).toEqual([step.stage, step.result.startedAt]);
+    }
     expect(await allFree(env)).toBe(true);
     console.log(
       `demo: ${seconds.toFixed(2)} s wall (spawned), ${summary.totalRequests} requests, median ${summary.medianRequestsPerStep} per step`,
     );
   });
 
-  it('Ctrl-C stops everything and leaves no process behind', async () => {
+  it('Ctrl-C during a verification aborts it: "interrupted", exit 130, no FAIL, nothing misleading written', async () => {
     const env = await testEnv();
     const demo = start(['demo'], env);
-    await waitForOutput(demo.child, '[3/');
+    await waitForOutput(demo.child, 'verifying canary-25');
     demo.child.kill('SIGINT');
     const run = await demo.done;
     expect(run.code).toBe(130);
     expect(run.stderr).toContain('SIGINT received, stopping everything');
+    expect(run.stderr).toMatch(
+      /rollout: interrupted \(SIGINT\): demo stopped at step \d+, no summary written/,
+    );
+    // The verification cut short prints no table and no verdict.
+    expect(run.stdout).not.toMatch(/FAIL/);
+    expect(run.stdout).not.toContain('verification of canary-25');
+    const dir = env.ROLLOUT_STATE_DIR as string;
+    const written = readdirSync(join(dir, 'verify'));
+    expect(written.some((f) => f.endsWith('canary-25.json'))).toBe(false);
+    expect(existsSync(join(dir, 'demo-summary.json'))).toBe(false);
+    expect(await allFree(env)).toBe(true);
+  });
+
+  it('SIGTERM during a verification exits 143 the same way', async () => {
+    const env = await testEnv();
+    const demo = start(['demo'], env);
+    await waitForOutput(demo.child, 'verifying stable');
+    demo.child.kill('SIGTERM');
+    const run = await demo.done;
+    expect(run.code).toBe(143);
+    expect(run.stderr).toContain('rollout: interrupted (SIGTERM)');
+    expect(run.stdout).not.toMatch(/FAIL/);
     expect(await allFree(env)).toBe(true);
   });
 

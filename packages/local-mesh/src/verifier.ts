@@ -99,14 +99,35 @@ export interface VerifyOptions {
   /** Evaluate the SPRT every this many responses. Default 1 (the update is O(1)). */
   checkEvery?: number;
   path?: string;
+  /**
+   * Aborts the verification (Ctrl-C): requests in flight are cancelled, no new ones are sent, and verifyStage
+   * rejects with {@link VerificationInterrupted} instead of returning a verdict measured on a stopped gateway.
+   */
+  signal?: AbortSignal;
+}
+
+/** The verification was aborted through `signal`: there is no verdict. */
+export class VerificationInterrupted extends Error {
+  override readonly name = 'VerificationInterrupted';
+  constructor(
+    readonly stage: string,
+    readonly reason: unknown,
+  ) {
+    super(`verification of ${stage} interrupted${typeof reason === 'string' ? ` (${reason})` : ''}`);
+  }
 }
 
 export async function verifyStage(options: VerifyOptions): Promise<StageResult> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const profiles: ProfileResult[] = [];
+  const interrupted = () => new VerificationInterrupted(options.expectation.stage, options.signal?.reason);
   for (const profile of options.expectation.profiles) {
-    profiles.push(await verifyProfile(options, profile));
+    if (options.signal?.aborted) throw interrupted();
+    const result = await verifyProfile(options, profile);
+    // Requests cut short by the abort are not a measurement of the stage: no verdict at all.
+    if (options.signal?.aborted) throw interrupted();
+    profiles.push(result);
   }
   const failedRequests = profiles.reduce((s, p) => s + p.failedRequests, 0);
   return {
@@ -130,7 +151,8 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
   const possible = Object.entries(expected).filter(([, p]) => p > 0);
   const timeoutMs = options.profileTimeoutMs ?? 60_000;
   const checkEvery = options.checkEvery ?? 1;
-  const signal = AbortSignal.timeout(timeoutMs);
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
   setMaxListeners(0, signal); // one listener per request in flight
   const isExpected = (v: string) => (expected[v] ?? 0) > 0;
 
@@ -203,7 +225,7 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
   let chi: { statistic: number; df: number } | undefined;
   const wrongHeaders = result.failures.filter((f) => f.kind === 'header');
   const failedRequests = result.failures.length - wrongHeaders.length;
-  const timedOut = signal.aborted;
+  const timedOut = timeout.aborted;
   const unexpected = versions.filter((v) => !isExpected(v) && (counts[v] ?? 0) > 0);
 
   if (failedRequests > 0) {
@@ -257,6 +279,8 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
     }
   }
 
+  const countsDecide =
+    failedRequests === 0 && wrongHeaders.length === 0 && !contrary && unexpected.length === 0 && !timedOut;
   const rows: VersionRow[] = versions.map((version) => {
     const count = counts[version] ?? 0;
     const exp = expected[version] ?? 0;
@@ -269,7 +293,11 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
       observed: answered > 0 ? count / answered : 0,
       count,
       interval,
-      verdict: verdict === 'pass' || (inside && deterministicOk && answered > 0) ? 'pass' : 'fail',
+      // A profile that failed for any reason other than its counts (failed requests, answers of another stage,
+      // a version it never routes to, no decision in time) fails every row; otherwise a row passes when its
+      // interval holds the expected share.
+      verdict:
+        verdict === 'pass' || (countsDecide && inside && deterministicOk && answered > 0) ? 'pass' : 'fail',
     };
   });
 

@@ -12,6 +12,7 @@ import {
   LoadClient,
   stageExpectation,
   type TableSource,
+  VerificationInterrupted,
   verifyStage,
 } from '../src/index.js';
 import { FIXTURE_ROOT, startUpstream, type Upstream } from './helpers.js';
@@ -157,6 +158,8 @@ describe('verifier', () => {
     expect(result.verdict).toBe('fail');
     expect(result.failedRequests).toBeGreaterThan(0);
     expect(result.profiles[0]?.reason).toMatch(/failed request\(s\): .*status 503/);
+    // Every row of a profile whose requests failed reads fail, whatever its interval says.
+    expect(result.profiles[0]?.rows.map((r) => r.verdict)).toEqual(['fail', 'fail']);
     expect(performance.now() - started).toBeLessThan(10_000);
   });
 });
@@ -185,5 +188,26 @@ describe('verifier against a gateway that never answers', () => {
     expect(result.verdict).toBe('fail');
     expect(result.profiles[0]?.failures.summary).toMatch(/UND_ERR_HEADERS_TIMEOUT/);
     expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('an abort (Ctrl-C) rejects with VerificationInterrupted at once: no verdict', async () => {
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const port = (hung.address() as AddressInfo).port;
+    const slow = new LoadClient({ origin: `http://127.0.0.1:${port}`, timeoutMs: 30_000 });
+    const controller = new AbortController();
+    // Abort once the first request reached the server (it never answers).
+    hung.once('request', () => controller.abort('SIGINT'));
+    const started = performance.now();
+    const verifying = verifyStage({
+      client: slow,
+      plan,
+      expectation: stageExpectation(FIXTURE_ROOT, 'split-25'),
+      profileTimeoutMs: 30_000,
+      signal: controller.signal,
+    });
+    await expect(verifying).rejects.toThrow(VerificationInterrupted);
+    await expect(verifying).rejects.toThrow('verification of split-25 interrupted (SIGINT)');
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await slow.close();
   });
 });

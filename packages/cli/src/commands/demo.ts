@@ -3,6 +3,8 @@
  * walk-through order with verification, roll back, print a summary, stop everything: on success, on failure,
  * on Ctrl-C (SIGINT) and SIGTERM. Ports: GATEWAY_PORT, ADMIN_PORT, V1_PORT, V2_PORT.
  */
+
+import { join } from 'node:path';
 import {
   ConfigError,
   formatSeconds,
@@ -16,8 +18,8 @@ import {
   workloadVersions,
 } from '@rollouts/local-mesh';
 import { expectedSplit, formatSplit, listStages, loadStage } from '@rollouts/stages';
-import { adminCall, type Io, seconds } from '../context.js';
-import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
+import { abortOnSignals, adminCall, type Io, seconds } from '../context.js';
+import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
 import { stateDir, writeJson } from '../state.js';
 import { measure } from './gateway.js';
 import { rollbackTargetOf } from './info.js';
@@ -66,12 +68,10 @@ export async function demoCommand(
     })();
     return stopping;
   };
-  const onSignal = (signal: NodeJS.Signals) => {
-    io.err(`demo: ${signal} received, stopping everything`);
-    void stop().then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C / SIGTERM abort the verification in progress (no verdict, no file), then everything stops and the
+  // demo exits 130 / 143 without a summary.
+  const interrupt = abortOnSignals((signal) => io.err(`demo: ${signal} received, stopping everything`));
+  const interrupted = (what: string) => new InterruptedError(interrupt.signal.reason, what);
 
   const rows: DemoRow[] = [];
   try {
@@ -90,6 +90,8 @@ export async function demoCommand(
       steps.push({ step: `rollback (${last.name} → ${back})`, stage: back });
     }
     for (const [i, step] of steps.entries()) {
+      if (interrupt.signal.aborted)
+        throw interrupted(`demo stopped before step ${i + 1}, no summary written`);
       const { status, json } = await adminCall(mesh.adminUrl, 'PUT', '/stage', { stage: step.stage });
       if (status !== 200)
         throw new CliError(`the gateway refused stage ${step.stage}: ${JSON.stringify(json)}`);
@@ -100,6 +102,13 @@ export async function demoCommand(
         origin: mesh.gatewayUrl,
         target: 'local',
         ...(options.plan ? { plan: options.plan } : {}),
+        signal: interrupt.signal,
+        // One file per step: the rollback verifies a stage an earlier step verified too (green).
+        jsonFile: join(stateDir(root), 'verify', `${i + 1}-${step.stage}.json`),
+      }).catch((err: unknown) => {
+        if (err instanceof InterruptedError)
+          throw interrupted(`demo stopped at step ${i + 1}, no summary written`);
+        throw err;
       });
       const stage = loadStage(root, step.stage);
       rows.push({
@@ -115,6 +124,7 @@ export async function demoCommand(
         result,
       });
     }
+    if (interrupt.signal.aborted) throw interrupted('demo stopped, no summary written');
     const wallMs = performance.now() - wallStart;
     const failed = rows.filter((r) => r.verdict === 'fail');
     const sorted = rows.map((r) => r.requests).sort((a, b) => a - b);
@@ -163,9 +173,13 @@ export async function demoCommand(
     io.out(`demo: summary JSON ${summaryFile}`);
     if (failed.length > 0) io.err(`demo: FAILED steps: ${failed.map((r) => r.step).join(', ')}`);
     return failed.length === 0 ? EXIT_OK : EXIT_FAIL;
+  } catch (err) {
+    // A step that failed because the mesh was being stopped is the interruption, not a failure of the mesh.
+    if (interrupt.signal.aborted && !(err instanceof InterruptedError))
+      throw interrupted('demo stopped, no summary written');
+    throw err;
   } finally {
     await stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.dispose();
   }
 }

@@ -8,11 +8,13 @@ import {
   type PlanRequest,
   type StageResult,
   stageExpectation,
+  VerificationInterrupted,
   verificationPlan,
   verifyStage,
 } from '@rollouts/local-mesh';
 import { expectedSplit, formatSplit, profiles } from '@rollouts/stages';
 import {
+  abortOnSignals,
   adminCall,
   adminUrl,
   appliedStage,
@@ -22,7 +24,7 @@ import {
   seconds,
   stageByName,
 } from '../context.js';
-import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
+import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
 import { verifyFile, writeJson } from '../state.js';
 import { rollbackTargetOf } from './info.js';
 
@@ -42,19 +44,30 @@ export async function measure(
     jsonFile?: string;
     notes?: string[];
     plan?: PlanRequest;
+    /** Aborts the verification (the demo's Ctrl-C); without it SIGINT / SIGTERM abort it. */
+    signal?: AbortSignal;
   },
 ): Promise<VerifyRun> {
   const stage = stageByName(root, options.stage);
+  const plan = verificationPlan(root, options.plan);
   const client = new LoadClient({ origin: options.origin, concurrency: 32, timeoutMs: 5000 });
   io.out(`verifying ${stage.name} through ${client.origin} ...`);
+  const own = options.signal ? null : abortOnSignals();
   let result: StageResult;
   try {
     result = await verifyStage({
       client,
       expectation: stageExpectation(root, stage),
-      plan: verificationPlan(root, options.plan),
+      plan,
+      signal: options.signal ?? (own as { signal: AbortSignal }).signal,
     });
+  } catch (err) {
+    // No table, no verdict and no JSON file: what was measured while stopping says nothing about the stage.
+    if (err instanceof VerificationInterrupted)
+      throw new InterruptedError(err.reason, `verification of ${stage.name} stopped, nothing written`);
+    throw err;
   } finally {
+    own?.dispose();
     await client.close();
   }
   result.notes.push(...(options.notes ?? []));
