@@ -147,6 +147,28 @@ describe('rollout local up with a port in use', () => {
     }
   });
 
+  it('a gateway port taken only on [::1] is named with its variable too', async () => {
+    const env = await testEnv();
+    const blocker = createServer();
+    const v6 = await new Promise<boolean>((resolve) => {
+      blocker.once('error', () => resolve(false));
+      blocker.listen(Number(env.GATEWAY_PORT), '::1', () => resolve(true));
+    });
+    if (!v6) return; // no IPv6 loopback here: nothing to take
+    try {
+      for (const args of [['local', 'up'], ['demo']]) {
+        const run = await rollout(args, env);
+        expect(run.code, args.join(' ')).toBe(1);
+        expect(run.stderr).toContain(`port ${env.GATEWAY_PORT} (gateway) is already in use`);
+        expect(run.stderr).toContain('GATEWAY_PORT=');
+        expect(run.stderr).not.toContain('EADDRINUSE');
+      }
+      expect(pidFiles(env)).toEqual([]);
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('a bad port value is bad input (exit 2)', async () => {
     const env = await testEnv({ V1_PORT: 'http' });
     const run = await rollout(['local', 'up'], env);

@@ -8,6 +8,7 @@
 import { createAdmin } from './admin.js';
 import { ConfigError, portsFromEnv } from './config.js';
 import { Gateway } from './gateway.js';
+import { listenAs, PortInUseError } from './processes.js';
 import { createTableSource, repoRoot, workloadVersions } from './routing.js';
 
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} local-gateway: ${line}\n`);
@@ -19,9 +20,9 @@ async function main(): Promise<void> {
   const upstreams = Object.fromEntries(versions.map((v) => [v, `http://127.0.0.1:${ports.versions[v]}`]));
   const source = createTableSource(root, upstreams);
   const gateway = new Gateway({ table: source.build(process.env.STAGE || 'stable') });
-  const gatewayPort = await gateway.listen(ports.gateway);
+  const gatewayPort = await listenAs('gateway', ports.gateway, () => gateway.listen(ports.gateway));
   const admin = createAdmin(gateway, source, log);
-  const adminPort = await admin.listen(ports.admin);
+  const adminPort = await listenAs('admin', ports.admin, () => admin.listen(ports.admin));
   log(
     `listening on http://localhost:${gatewayPort}, admin 127.0.0.1:${adminPort}, stage ${gateway.table.stage}, upstreams ${JSON.stringify(upstreams)}`,
   );
@@ -39,7 +40,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  const message = err instanceof ConfigError ? err.message : (err.stack ?? err.message);
+  const message =
+    err instanceof ConfigError || err instanceof PortInUseError ? err.message : (err.stack ?? err.message);
   process.stderr.write(`local-gateway: ${message}\n`);
   process.exit(1);
 });

@@ -11,6 +11,7 @@ import type { LocalPorts } from './config.js';
 import { Gateway } from './gateway.js';
 import {
   assertPortsFree,
+  listenAs,
   startWorkload,
   stopWorkload,
   type WorkloadProcess,
@@ -99,10 +100,12 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     );
     const upstreams = Object.fromEntries(workloads.map((w) => [w.version, w.url]));
     const source = createTableSource(root, upstreams);
-    gateway = new Gateway({ table: source.build(options.stage ?? 'stable') });
-    const gatewayPort = await gateway.listen(ports.gateway);
-    admin = createAdmin(gateway, source);
-    const adminPort = await admin.listen(ports.admin);
+    const gw = new Gateway({ table: source.build(options.stage ?? 'stable') });
+    gateway = gw;
+    const gatewayPort = await listenAs('gateway', ports.gateway, () => gw.listen(ports.gateway));
+    const adm = createAdmin(gw, source);
+    admin = adm;
+    const adminPort = await listenAs('admin', ports.admin, () => adm.listen(ports.admin));
     log(
       `gateway on http://localhost:${gatewayPort} (admin 127.0.0.1:${adminPort}), stage ${gateway.table.stage}; ready in ${((performance.now() - started) / 1000).toFixed(2)} s`,
     );

@@ -42,8 +42,14 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/** Throws PortInUseError for the first port of `roles` that is taken (port 0 is never taken). */
-export async function assertPortsFree(roles: Record<string, number>): Promise<void> {
+/**
+ * Throws PortInUseError for the first port of `roles` that is taken (port 0 is never taken). The roles in
+ * `dualStack` (default: the gateway, which listens on 127.0.0.1 and [::1]) are checked on both addresses.
+ */
+export async function assertPortsFree(
+  roles: Record<string, number>,
+  dualStack: readonly string[] = ['gateway'],
+): Promise<void> {
   const seen = new Map<number, string>();
   for (const [role, port] of Object.entries(roles)) {
     if (port === 0) continue;
@@ -53,6 +59,17 @@ export async function assertPortsFree(roles: Record<string, number>): Promise<vo
     }
     seen.set(port, role);
     if (!(await isPortFree(port, '127.0.0.1'))) throw new PortInUseError(role, port);
+    if (dualStack.includes(role) && !(await isPortFree(port, '::1'))) throw new PortInUseError(role, port);
+  }
+}
+
+/** Runs `listen`; an EADDRINUSE (on any address, [::1] included) becomes PortInUseError naming the variable. */
+export async function listenAs<T>(role: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new PortInUseError(role, port);
+    throw err;
   }
 }
 

@@ -4,13 +4,14 @@
  * uri exact / prefix / regex, method, withoutHeaders, ORed matches, a three-way split, no route (404), a subset
  * without workload (503), hosts, a dead upstream (503), streamed bodies.
  */
-import { type IncomingMessage, request } from 'node:http';
+import { createServer, type IncomingMessage, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { chiSquareGoodnessOfFit } from '@rollouts/split-check';
 import { expectedSplit, loadStage, type Profile } from '@rollouts/stages';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTableSource, Gateway } from '../src/index.js';
+import { assertPortsFree, createTableSource, Gateway, listenAs, PortInUseError } from '../src/index.js';
 import { countBy, FIXTURE_ROOT, send, startUpstream, type Upstream } from './helpers.js';
 
 let upstreams: Upstream[];
@@ -204,5 +205,28 @@ describe('gateway on fixture manifests', () => {
     expect(dead[0]?.headers['x-rollouts-stage']).toBeUndefined(); // set on the route, but not proxied
     const alive = await send(origin, 5, { path: '/api' });
     expect(alive.every((a) => a.status === 200 && a.version === 'v1')).toBe(true);
+  });
+});
+
+describe('gateway port taken only on [::1]', () => {
+  it('listenAs turns EADDRINUSE of the [::1] listener into PortInUseError naming GATEWAY_PORT', async () => {
+    const blocker = createServer();
+    const port = await new Promise<number | null>((resolve) => {
+      blocker.once('error', () => resolve(null));
+      blocker.listen(0, '::1', () => resolve((blocker.address() as AddressInfo).port));
+    });
+    if (port === null) return; // no IPv6 loopback here
+    const source = createTableSource(FIXTURE_ROOT, {});
+    const gateway = new Gateway({ table: source.build('split-25') });
+    try {
+      await expect(assertPortsFree({ gateway: port })).rejects.toThrow(PortInUseError);
+      const listening = listenAs('gateway', port, () => gateway.listen(port));
+      await expect(listening).rejects.toThrow(PortInUseError);
+      await expect(listening).rejects.toThrow(`port ${port} (gateway) is already in use`);
+      await expect(listening).rejects.toThrow('GATEWAY_PORT=');
+    } finally {
+      await gateway.close();
+      blocker.close();
+    }
   });
 });
