@@ -29,7 +29,8 @@ Stages (read from istio/stages/*.yaml)
                                      --stage: only that stage's file, istio/base and its Makefile target
 
 Local path (no Docker): v1, v2 and a gateway that applies the same manifests
-  local up [--stage S]               start v1, v2 and the gateway in the background (pid files in .state/local/)
+  local up [--stage S]               start v1, v2 and the gateway in the background (pid files in $ROLLOUT_STATE_DIR/local/,
+                                     default .state/local/)
   local down                         stop them (by pid) and check they are gone
   apply <stage> [--target local] [--no-verify] [--json FILE] [PLAN]
                                      switch the local gateway to <stage> (admin API), then verify it

@@ -212,6 +212,13 @@ describe('rollout (read-only commands)', () => {
     expect(target.stderr).toContain('--target must be local or cluster');
   });
 
+  it('local down with nothing running names the pid directory it looked in (ROLLOUT_STATE_DIR)', async () => {
+    const run = await rollout(['local', 'down'], env);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`(no pid files in ${join(env.ROLLOUT_STATE_DIR as string, 'local')}/)`);
+    expect(run.stdout).not.toContain('.state/local');
+  });
+
   it('status --target local exits 1 when nothing runs, also with --json', async () => {
     const run = await rollout(['status', '--target', 'local'], env);
     expect(run.code).toBe(1);

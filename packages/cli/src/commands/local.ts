@@ -3,7 +3,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import {
   appBuild,
   assertPortsFree,
@@ -186,10 +186,18 @@ export async function localUp(root: string, io: Io, options: { stage?: string })
   }
 }
 
+/** A directory as users should read it: relative to the repository when inside it (".state/local/"), else absolute. */
+function shownDir(root: string, dir: string): string {
+  const rel = relative(root, dir);
+  return `${rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir}${sep}`;
+}
+
 export async function localDown(root: string, io: Io): Promise<number> {
   const pids = readPidFiles(root).sort((a, b) => (a.role === 'gateway' ? -1 : b.role === 'gateway' ? 1 : 0));
   if (pids.length === 0) {
-    io.out('the local path is not running (no pid files in .state/local/): nothing to stop');
+    io.out(
+      `the local path is not running (no pid files in ${shownDir(root, localDir(root))}): nothing to stop`,
+    );
     removeLocalState(root);
     return EXIT_OK;
   }
