@@ -20,6 +20,10 @@
  * handleSummary prints the same table as the local path (profile, version, expected, observed, interval,
  * verdict) and writes a JSON summary to SUMMARY_FILE.
  *
+ * GATEWAY_HOST: the Host header every request carries (none when empty). Istio's gateway routes by Host and
+ * answers 404 to a host the VirtualService does not list (webapp.rollouts.svc.cluster.local, localhost,
+ * 127.0.0.1), so scripts/verify.sh passes one of them when GATEWAY_URL names the gateway otherwise.
+ *
  * Other knobs: VUS (10) virtual users per profile, MAX_DURATION ('5m') per profile.
  *
  * k6 only strips the types of this file; `tsc --noEmit -p loadtest` checks them against @types/k6. The
@@ -260,6 +264,12 @@ if (!EXPECT_FILE) {
 }
 const GATEWAY_URL = (__ENV.GATEWAY_URL || 'http://localhost:8080').replace(/\/+$/, '');
 const SUMMARY_FILE = __ENV.SUMMARY_FILE || '';
+const GATEWAY_HOST = (__ENV.GATEWAY_HOST || '').trim();
+
+/** The headers of one request: the profile's, and Host when GATEWAY_HOST is set. */
+export function requestHeaders(plan: ProfilePlan, host: string = GATEWAY_HOST): Record<string, string> {
+  return host === '' ? plan.headers : { Host: host, ...plan.headers };
+}
 
 export const expectation: ExpectDocument = parseExpect(open(EXPECT_FILE), EXPECT_FILE);
 export const plans: ProfilePlan[] = planProfiles(expectation);
@@ -292,7 +302,7 @@ export function probe(): void {
   if (plan === undefined) throw new Error(`PROFILE_INDEX ${__ENV.PROFILE_INDEX} names no profile`);
   const tags = { profile: plan.id };
   const res = http.request(plan.method, `${GATEWAY_URL}${plan.path}`, null, {
-    headers: plan.headers,
+    headers: requestHeaders(plan),
     tags,
     responseCallback: plan.status === null ? okStatuses : http.expectedStatuses(plan.status),
   });

@@ -6,6 +6,7 @@
 #   CLUSTER_NAME   kind cluster name                              rollouts
 #   KUBE_CONTEXT   kube context every kubectl/helm/istioctl uses   kind-$CLUSTER_NAME
 #   GATEWAY_URL    the Istio ingress gateway as the host sees it   http://localhost:8080
+#   HOST_PORT      host port kind maps to the gateway             8080 (scripts/kind-config.yaml: change both)
 #   TARGET         cluster | local (stage, rollback, verify, status) cluster
 #   LOCALBIN       where `make tools` puts the pinned tools       ./bin (first on PATH)
 #   ROLLOUT        the rollout CLI command line                   node packages/cli/dist/main.js
@@ -24,6 +25,7 @@ CLUSTER_NAME="${CLUSTER_NAME:-rollouts}"
 KUBE_CONTEXT="${KUBE_CONTEXT:-kind-${CLUSTER_NAME}}"
 GATEWAY_URL="${GATEWAY_URL:-http://localhost:8080}"
 GATEWAY_URL="${GATEWAY_URL%/}"
+HOST_PORT="${HOST_PORT:-8080}"
 TARGET="${TARGET:-cluster}"
 LOCALBIN="${LOCALBIN:-${REPO_ROOT}/bin}"
 WAIT_INTERVAL="${WAIT_INTERVAL:-2}"
@@ -190,6 +192,16 @@ require_istioctl_pin() {
     die "istioctl ${have_version:-of unknown version} ($(command -v istioctl)) would install Istio ${have_version:-?}, but versions.env pins ISTIO_VERSION=${ISTIO_VERSION}: run 'make tools'"
 }
 
+# port_in_use PORT: something listens on 127.0.0.1:PORT.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# require_host_port_free: HOST_PORT is free (kind maps it to the gateway; `kind create cluster` would fail late).
+require_host_port_free() {
+  if port_in_use "${HOST_PORT}"; then
+    die "port ${HOST_PORT} is in use (kind maps it to the gateway): stop what listens there (the local path? 'make local-down'), or see 'make doctor'"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------------------------
 # Bounded waits.
 
@@ -263,11 +275,73 @@ applied_stage() {
 # ---------------------------------------------------------------------------------------------------------------
 # The gateway as a user sees it.
 
+# Istio routes by Host: the VirtualService answers only the hosts it lists (spec.hosts of the stage manifests),
+# anything else gets a 404 from the gateway. GATEWAY_HOST is the Host header the probes (and k6) send when
+# GATEWAY_URL's host is not one of them; empty when it is. Set by use_gateway_host_of.
+GATEWAY_HOST=""
+
+# url_host URL: the host of URL, lower-cased, without scheme, credentials, port or path ([::1] keeps brackets).
+url_host() {
+  local rest="${1#*://}"
+  rest="${rest%%/*}"
+  rest="${rest##*@}"
+  case "${rest}" in
+    \[*) rest="${rest%%]*}]" ;;
+    *) rest="${rest%%:*}" ;;
+  esac
+  printf '%s\n' "${rest}" | tr '[:upper:]' '[:lower:]'
+}
+
+# manifest_hosts FILE: the entries of the VirtualService's spec.hosts, one a line (quotes removed).
+manifest_hosts() {
+  awk '
+    /^spec:[ \t]*$/ { in_spec = 1; next }
+    /^[^ \t#]/ { in_spec = 0; in_hosts = 0 }
+    in_spec && /^  hosts:[ \t]*$/ { in_hosts = 1; next }
+    in_hosts && /^[ \t]*#/ { next }
+    in_hosts && /^    *- / { v = $0; sub(/^ *- */, "", v); sub(/[ \t]+#.*$/, "", v); gsub(/["\047]/, "", v); print v; next }
+    in_hosts { in_hosts = 0 }
+  ' "$1"
+}
+
+# use_gateway_host_of MANIFEST: sets GATEWAY_HOST for the VirtualService of MANIFEST: empty when GATEWAY_URL's
+# host is one of its hosts, else localhost when listed, else its first host that is not a wildcard.
+use_gateway_host_of() {
+  local hosts host h list
+  hosts="$(manifest_hosts "$1")"
+  [[ -n "${hosts}" ]] || die "$1 lists no spec.hosts: cannot tell which Host the gateway routes"
+  list="$(printf '%s\n' "${hosts}" | tr '\n' ' ')"
+  list="${list% }"
+  host="$(url_host "${GATEWAY_URL}")"
+  GATEWAY_HOST=""
+  for h in ${hosts}; do
+    [[ "${h}" != "${host}" && "${h}" != "*" ]] || return 0
+  done
+  for h in localhost ${hosts}; do
+    if [[ "${h}" != *"*"* ]] && printf '%s\n' "${hosts}" | grep -qxF -- "${h}"; then
+      GATEWAY_HOST="${h}"
+      break
+    fi
+  done
+  [[ -n "${GATEWAY_HOST}" ]] ||
+    die "GATEWAY_URL ${GATEWAY_URL}: host '${host}' is not one of the VirtualService's hosts (${list}), and none of them can be sent as Host instead"
+  log "    GATEWAY_URL's host '${host}' is not one of the VirtualService's hosts (${list}): sending Host: ${GATEWAY_HOST}"
+}
+
+# gateway_curl [CURL_ARGS...]: curl of GATEWAY_URL/ with the Host header of GATEWAY_HOST, if any.
+gateway_curl() {
+  if [[ -n "${GATEWAY_HOST}" ]]; then
+    curl -H "Host: ${GATEWAY_HOST}" "$@" "${GATEWAY_URL}/"
+  else
+    curl "$@" "${GATEWAY_URL}/"
+  fi
+}
+
 # response_header NAME [CURL_ARGS...]: the value of one response header of GET $GATEWAY_URL/ (empty if absent).
 response_header() {
   local name="$1"
   shift
-  curl -sS -o /dev/null -D - --max-time 5 "$@" "${GATEWAY_URL}/" 2>/dev/null |
+  gateway_curl -sS -o /dev/null -D - --max-time 5 "$@" 2>/dev/null |
     tr -d '\r' |
     awk -v want="${name}" 'BEGIN { want = tolower(want) }
       { i = index($0, ":"); if (i > 0 && tolower(substr($0, 1, i - 1)) == want) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); print v; exit } }'

@@ -4,7 +4,9 @@
 # TARGET=cluster (default): reads the applied stage from the cluster (label rollouts/stage of VirtualService
 # webapp), writes `rollout expect <stage> --json` (expected split per request profile + sample plan) to a temp
 # file and runs `k6 run loadtest/split.ts` with it (EXPECT_FILE). k6 prints the table and writes
-# .state/verify/k6-<stage>.json; a breached threshold is a non-zero exit.
+# .state/verify/k6-<stage>.json; a breached threshold is a non-zero exit. When GATEWAY_URL's host is not one of
+# the stage manifest's VirtualService hosts (Istio answers 404 to those), k6 gets GATEWAY_HOST, a host it lists,
+# to send as Host.
 # TARGET=local: `rollout verify --target local`.
 #
 # Knobs: GATEWAY_URL, VERIFY_STAGE (measure as this stage instead of the applied one: only to diagnose), K6_ARGS
@@ -36,6 +38,10 @@ main() {
     [[ -n "${stage}" ]] || die "no stage is applied in ${KUBE_CONTEXT} (VirtualService webapp not found): run 'make stable'"
   fi
 
+  local manifest
+  manifest="$(rollout path "${stage}")"
+  use_gateway_host_of "${manifest}"
+
   local expect rc=0
   expect="$(mktemp "${TMPDIR:-/tmp}/rollouts-expect.XXXXXX")"
   add_cleanup rm -f "${expect}"
@@ -53,6 +59,7 @@ main() {
   k6 run --quiet --no-usage-report \
     -e "EXPECT_FILE=${expect}" \
     -e "GATEWAY_URL=${GATEWAY_URL}" \
+    -e "GATEWAY_HOST=${GATEWAY_HOST}" \
     -e "STAGE=${stage}" \
     -e "SUMMARY_FILE=${summary}" \
     ${extra[@]+"${extra[@]}"} \

@@ -196,6 +196,22 @@ test('probe: the profile headers go to GATEWAY_URL and the answer is counted by 
   ]);
 });
 
+test('probe: GATEWAY_HOST goes out as the Host header of every profile (Istio routes by Host)', async () => {
+  const script = await loadScript(fixture('canary-50'), { GATEWAY_HOST: 'localhost' });
+  globalThis.k6shim.respond = () => ({
+    status: 200,
+    headers: { 'x-app-version': 'v1', 'x-rollouts-stage': 'canary-50' },
+  });
+  for (const index of ['0', '1']) {
+    globalThis.__ENV.PROFILE_INDEX = index;
+    script.probe();
+  }
+  const [plain, canary] = globalThis.k6shim.requests;
+  assert.equal(plain.url, 'http://gw.test:8080/');
+  assert.deepEqual(plain.params.headers, { Host: 'localhost' });
+  assert.deepEqual(canary.params.headers, { Host: 'localhost', 'x-canary': 'always' });
+});
+
 test('probe: a header route answered by the wrong version fails its check', async () => {
   const script = await loadScript(fixture('blue-preview'));
   globalThis.k6shim.respond = () => ({ status: 200, headers: { 'X-App-Version': 'v1' } });

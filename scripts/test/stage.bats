@@ -31,7 +31,8 @@ setup() {
   assert_status 0
   assert_order \
     "rollout path canary-50" \
-    "rollout lint" \
+    "rollout expect canary-50 --json" \
+    "rollout lint --stage canary-50" \
     "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/canary-50.yaml" \
     "curl -sS -o /dev/null -D - --max-time 5 http://localhost:8080/" \
     "rollout expect canary-50 --json" \
@@ -80,22 +81,70 @@ setup() {
   refute_called "k6 run"
 }
 
-@test "a manifest without the stage header falls back to istioctl proxy-status" {
+@test "only the target stage is linted: a broken file of another stage does not block it" {
+  given_cluster canary-50
+  export STUB_BROKEN_STAGE=canary-75
+  run_script stage.sh stable
+  assert_status 0
+  assert_called "rollout lint --stage stable"
+  [[ "$(cat "${STUB_STATE}/vs-stage")" == stable ]]
+}
+
+@test "rollback is not blocked by a broken file of an unrelated stage" {
+  given_cluster blue-preview
+  export STUB_BROKEN_STAGE=canary-25
+  run_script rollback.sh
+  assert_status 0
+  assert_called "rollout lint --stage green"
+  [[ "$(cat "${STUB_STATE}/vs-stage")" == green ]]
+}
+
+@test "a lint finding in the target stage's own file stops it before it is applied" {
+  given_cluster stable
+  export STUB_BROKEN_STAGE=canary-25
+  run_script stage.sh canary-25
+  assert_failure
+  assert_output_contains "istio/stages/canary-25.yaml"
+  refute_called "apply -f"
+}
+
+@test "the stage header's name comes from rollout expect --json, not from the script" {
+  given_cluster stable
+  export STUB_STAGE_HEADER=x-served-stage STAGE_TIMEOUT=0
+  run_script stage.sh canary-25
+  assert_status 0
+  assert_output_contains "3 probes answered by stage canary-25"
+  assert_output_contains "(x-served-stage)"
+}
+
+@test "a stage whose routes set no stage header stops before it is applied, and nothing waits on istioctl" {
   given_cluster stable
   export STUB_NO_STAGE_HEADER=1
   run_script stage.sh green
-  assert_status 0
-  assert_output_contains "sets no x-rollouts-stage response header"
-  assert_order "apply -f" "istioctl --context kind-rollouts proxy-status" "k6 run"
+  assert_failure
+  assert_output_contains "lists no response header set to 'green'"
+  refute_called "apply -f"
+  refute_called "proxy-status"
 }
 
-@test "a proxy that stays STALE times out in the fallback wait" {
+@test "a GATEWAY_URL host the VirtualService does not list: the probes and k6 send Host: localhost" {
   given_cluster stable
-  export STUB_NO_STAGE_HEADER=1 STUB_PROXY_RDS=STALE STAGE_TIMEOUT=0
-  run_script stage.sh green
-  assert_failure
-  assert_output_contains "waiting for every proxy to be in sync with istiod"
-  refute_called "k6 run"
+  export GATEWAY_URL=http://gateway.example:8080 STAGE_TIMEOUT=0
+  run_script stage.sh canary-10
+  assert_status 0
+  assert_output_contains "sending Host: localhost"
+  assert_called "curl -H Host: localhost -sS -o /dev/null -D - --max-time 5 http://gateway.example:8080/"
+  grep -qx 'GATEWAY_HOST=localhost' "${STUB_STATE}/k6-env"
+  grep -qx 'GATEWAY_URL=http://gateway.example:8080' "${STUB_STATE}/k6-env"
+}
+
+@test "a GATEWAY_URL host the VirtualService lists gets no Host header" {
+  given_cluster stable
+  export GATEWAY_URL=http://127.0.0.1:8080
+  run_script stage.sh canary-10
+  assert_status 0
+  refute_called "Host:"
+  grep -qx 'GATEWAY_HOST=' "${STUB_STATE}/k6-env"
 }
 
 @test "SKIP_VERIFY=1 applies and waits but runs no k6" {
