@@ -2,8 +2,13 @@
 # `make up`: kind cluster + Istio + both app images + the chart + the base mesh config + stage `stable`.
 # Idempotent: a second run creates nothing that exists (and says "exists, skipped"), and keeps the applied stage.
 #
+# The images built and loaded are the chart's enabled versions (charts/webapp/values.yaml `versions:`, read by
+# loadWorkloads of packages/stages, the reader `rollout lint` uses): webapp:<tag> with APP_VERSION=<version key>,
+# on the Node of versions.env (NODE24_VERSION).
+#
 # Knobs: CLUSTER_NAME (rollouts), KUBE_CONTEXT (kind-$CLUSTER_NAME), GATEWAY_URL (http://localhost:8080),
-# GIT_SHA (git rev-parse), UP_TIMEOUT seconds for each bounded wait (300). Pins: versions.env.
+# HOST_PORT (8080, kind-config's host port: must be free before the cluster is created), GIT_SHA (git rev-parse),
+# UP_TIMEOUT seconds for each bounded wait (300). Pins: versions.env.
 set -o errexit -o nounset -o pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -15,8 +20,44 @@ ISTIO_OPERATOR="scripts/istio-operator.yaml"
 NAMESPACE_MANIFEST="scripts/namespace.yaml"
 CHART="charts/webapp"
 DOCKERFILE="apps/webapp/Dockerfile"
-VERSIONS=(v1 v2)
+STAGES_DIST="packages/stages/dist/index.js"
+# "version tag" per enabled version of the chart, set by preflight (read_chart_versions).
+VERSIONS=()
 APPLIED=""
+
+# chart_versions: one "version tag" line per enabled entry of the chart's `versions:` (values.yaml), through the
+# stages package's loadWorkloads, so enabled/versionDefaults are read exactly as `rollout lint` reads them.
+chart_versions() {
+  have node || die "node not found: $(tool_hint node)"
+  [[ -f "${STAGES_DIST}" ]] || die "${STAGES_DIST} is missing (it reads the chart's versions): run 'make build'"
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  node --input-type=module -e '
+    const [dist, root] = process.argv.slice(1);
+    const { loadWorkloads } = await import(dist);
+    try {
+      for (const w of loadWorkloads(root)) console.log(`${w.version} ${w.tag ?? ""}`);
+    } catch (error) {
+      console.error(`error: ${error.message}`);
+      process.exit(1);
+    }
+  ' "file://${REPO_ROOT}/${STAGES_DIST}" "${REPO_ROOT}"
+}
+
+read_chart_versions() {
+  local lines line version tag
+  lines="$(chart_versions)" || die "cannot read the versions of ${CHART}/values.yaml"
+  VERSIONS=()
+  while read -r version tag; do
+    [[ -n "${version}" ]] || continue
+    [[ -n "${tag}" ]] || die "${CHART}/values.yaml: versions.${version} has no tag"
+    VERSIONS+=("${version} ${tag}")
+  done <<<"${lines}"
+  ((${#VERSIONS[@]} > 0)) || die "${CHART}/values.yaml enables no version under versions:"
+  for line in "${VERSIONS[@]}"; do
+    IMAGES="${IMAGES:+${IMAGES}, }webapp:${line#* }"
+  done
+}
+IMAGES=""
 
 # Everything is checked before anything is created.
 preflight() {
@@ -24,12 +65,20 @@ preflight() {
   require_docker
   require_istioctl_pin
   local f
-  for f in "${KIND_CONFIG}" "${ISTIO_OPERATOR}" "${NAMESPACE_MANIFEST}" "${DOCKERFILE}" "${CHART}/Chart.yaml" istio/base; do
+  for f in "${KIND_CONFIG}" "${ISTIO_OPERATOR}" "${NAMESPACE_MANIFEST}" "${DOCKERFILE}" "${CHART}/Chart.yaml" \
+    "${CHART}/values.yaml" istio/base; do
     [[ -e "${f}" ]] || die "${f} is missing from the repository"
   done
-  # The stage step needs the CLI; fail now rather than after the cluster exists.
-  rollout path stable >/dev/null
-  STEP_RESULT="docker, kind, kubectl, helm, istioctl ${ISTIO_VERSION}, curl"
+  [[ -n "${NODE24_VERSION:-}" ]] || die "versions.env sets no NODE24_VERSION (the image's Node)"
+  # The stage step needs the CLI; fail now rather than after the cluster exists. The probes send a Host the
+  # VirtualService lists (GATEWAY_URL may name the gateway otherwise).
+  local stable
+  stable="$(rollout path stable)"
+  use_gateway_host_of "${stable}"
+  read_chart_versions
+  # kind binds HOST_PORT when it creates the cluster: a taken port would fail only then, half-way.
+  cluster_exists || require_host_port_free
+  STEP_RESULT="docker, kind, kubectl, helm, istioctl ${ISTIO_VERSION}, curl; images ${IMAGES}"
 }
 
 cluster_exists() { kind get clusters 2>/dev/null | grep -qxF "${CLUSTER_NAME}"; }
@@ -110,23 +159,26 @@ ensure_namespace() {
 
 image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 
-# Builds both versions from the repo root (Docker's cache makes a rebuild of unchanged sources cheap) and loads
+# Builds every enabled version of the chart from the repo root (Docker's cache makes a rebuild of unchanged sources cheap) and loads
 # them into the kind node; kind skips an image already present. Pods of a rebuilt image are restarted.
 CHANGED_IMAGES=0
 build_and_load_images() {
-  local sha="${GIT_SHA:-}" v before after results=()
+  local sha="${GIT_SHA:-}" line v image before after results=()
   if [[ -z "${sha}" ]]; then
     sha="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   fi
-  for v in "${VERSIONS[@]}"; do
-    before="$(image_id "webapp:${v}")"
-    docker build -f "${DOCKERFILE}" --build-arg "APP_VERSION=${v}" --build-arg "GIT_SHA=${sha}" -t "webapp:${v}" .
-    after="$(image_id "webapp:${v}")"
-    kind load docker-image --name "${CLUSTER_NAME}" "webapp:${v}"
+  for line in "${VERSIONS[@]}"; do
+    v="${line%% *}"
+    image="webapp:${line#* }"
+    before="$(image_id "${image}")"
+    docker build -f "${DOCKERFILE}" --build-arg "NODE_VERSION=${NODE24_VERSION}" --build-arg "APP_VERSION=${v}" \
+      --build-arg "GIT_SHA=${sha}" -t "${image}" .
+    after="$(image_id "${image}")"
+    kind load docker-image --name "${CLUSTER_NAME}" "${image}"
     if [[ -n "${before}" && "${before}" == "${after}" ]]; then
-      results+=("webapp:${v} unchanged")
+      results+=("${image} unchanged")
     else
-      results+=("webapp:${v} built")
+      results+=("${image} built")
       CHANGED_IMAGES=1
     fi
   done
@@ -187,7 +239,7 @@ smoke_is() {
 
 dump_smoke() {
   log "last x-app-version: '${LAST_SMOKE}'"
-  curl -sS -o /dev/null -D - --max-time 5 "${GATEWAY_URL}/" || true
+  gateway_curl -sS -o /dev/null -D - --max-time 5 || true
   kube -n "${NAMESPACE}" get pods -o wide || true
 }
 
@@ -207,7 +259,7 @@ main() {
   step "kind cluster ${CLUSTER_NAME}" ensure_cluster
   step "Istio ${ISTIO_VERSION} (${ISTIO_OPERATOR})" ensure_istio
   step "namespace ${NAMESPACE} (${NAMESPACE_MANIFEST})" ensure_namespace
-  step "images webapp:v1, webapp:v2 into kind" build_and_load_images
+  step "images ${IMAGES} into kind" build_and_load_images
   step "chart ${CHART} (release webapp)" install_chart
   step "mesh base config (istio/base)" apply_base
   step "stage" ensure_stage

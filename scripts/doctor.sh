@@ -16,7 +16,6 @@ set -o errexit -o nounset -o pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-HOST_PORT="${HOST_PORT:-8080}"
 MIN_CPUS=2
 MIN_MEM_GIB=4
 WANT_CPUS=4
@@ -111,8 +110,6 @@ check_other_tools() {
     if have "${t}"; then ok "${t} present"; else blocker "${t} not found: $(tool_hint "${t}")"; fi
   done
 }
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 check_port() {
   if have kind && have docker && kind get clusters 2>/dev/null | grep -qxF "${CLUSTER_NAME}"; then

@@ -19,14 +19,14 @@ setup() {
     "istioctl --context kind-rollouts install -y -f scripts/istio-operator.yaml" \
     "kubectl --context kind-rollouts -n istio-system rollout status deployment/istiod" \
     "kubectl --context kind-rollouts apply -f scripts/namespace.yaml" \
-    "docker build -f apps/webapp/Dockerfile --build-arg APP_VERSION=v1 --build-arg GIT_SHA=abc1234 -t webapp:v1 ." \
+    "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v1 --build-arg GIT_SHA=abc1234 -t webapp:v1 ." \
     "kind load docker-image --name rollouts webapp:v1" \
-    "docker build -f apps/webapp/Dockerfile --build-arg APP_VERSION=v2 --build-arg GIT_SHA=abc1234 -t webapp:v2 ." \
+    "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v2 --build-arg GIT_SHA=abc1234 -t webapp:v2 ." \
     "kind load docker-image --name rollouts webapp:v2" \
     "helm --kube-context kind-rollouts upgrade --install webapp charts/webapp -n rollouts --wait --timeout 5m" \
     "kubectl --context kind-rollouts apply -f istio/base" \
     "rollout path stable" \
-    "rollout lint" \
+    "rollout lint --stage stable" \
     "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/stable.yaml" \
     "curl -sS -o /dev/null -D - --max-time 5 http://localhost:8080/"
   # the Istio that got installed is the pinned one (istioctl installs its own version, checked first)
@@ -50,7 +50,7 @@ setup() {
   [[ "$(calls_matching "kind create cluster")" -eq 0 ]]
   [[ "$(calls_matching "istioctl --context kind-rollouts install")" -eq 0 ]]
   refute_called "rollout lint"
-  refute_called "/stages/"
+  refute_called "${STUB_STATE}/stages/"
   [[ "$(cat "${STUB_STATE}/vs-stage")" == canary-50 ]]
   assert_output_contains "<<< kind cluster rollouts: exists, skipped"
   assert_output_contains "${ISTIO_VERSION} installed, skipped"
@@ -139,4 +139,72 @@ setup() {
   assert_output_contains "timed out"
   assert_output_contains "x-canary: always to answer v2"
   assert_output_contains "last x-app-version: 'v1'"
+}
+
+@test "the images are the chart's enabled versions: a v3 added to values.yaml is built and loaded, a disabled one is not" {
+  # versions.v3 after v2, and v2 disabled, in the values file's own layout.
+  awk '{ print } /^    color: blue$/ && !done { print "  v3:\n    tag: v3-rc1\n    color: blue"; done = 1 }' \
+    "${REAL_ROOT}/charts/webapp/values.yaml" |
+    sed '/^  v2:$/,/^  v3:$/ s/^    enabled: true$/    enabled: false/' >"${REPO}/charts/webapp/values.yaml"
+  run_script cluster-up.sh
+  assert_status 0
+  assert_order \
+    "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v1 --build-arg GIT_SHA=abc1234 -t webapp:v1 ." \
+    "kind load docker-image --name rollouts webapp:v1" \
+    "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v3 --build-arg GIT_SHA=abc1234 -t webapp:v3-rc1 ." \
+    "kind load docker-image --name rollouts webapp:v3-rc1"
+  refute_called "webapp:v2"
+  assert_output_contains ">>> images webapp:v1, webapp:v3-rc1 into kind"
+}
+
+@test "values.yaml that the stages package cannot read stops up before anything is created" {
+  printf 'versions: {}\n' >"${REPO}/charts/webapp/values.yaml"
+  run_script cluster-up.sh
+  assert_failure
+  assert_output_contains "versions: must be a non-empty mapping"
+  refute_called "kind create"
+  refute_called "docker build"
+}
+
+@test "the host port taken: up stops before the cluster is created" {
+  hold_port
+  run_script cluster-up.sh
+  kill "${HOLDER}"
+  assert_failure
+  assert_output_contains "port ${HOST_PORT} is in use"
+  refute_called "kind create"
+  refute_called "docker build"
+  refute_called "istioctl --context"
+  [[ ! -s "${STUB_STATE}/kind-clusters" ]]
+}
+
+@test "the host port held by our own cluster is no obstacle to a second up" {
+  given_cluster stable
+  hold_port
+  run_script cluster-up.sh
+  kill "${HOLDER}"
+  assert_status 0
+  refute_called "kind create"
+}
+
+@test "the image's Node is the pin: NODE_VERSION is a required build arg of both FROM lines" {
+  local dockerfile="${REAL_ROOT}/apps/webapp/Dockerfile"
+  grep -qx 'ARG NODE_VERSION' "${dockerfile}"
+  # shellcheck disable=SC2016
+  [[ "$(grep -cF 'FROM node:${NODE_VERSION:?}-' "${dockerfile}")" -eq 2 ]]
+  run grep -E '^FROM node:[0-9]' "${dockerfile}"
+  assert_status 1
+}
+
+@test "versions.env with KUBE_VERSION and KUBECTL_VERSION derived from KIND_NODE_IMAGE (bash expansions) still works" {
+  # shellcheck disable=SC2016
+  sed -i -e 's/^KUBE_VERSION=.*/KUBE_VERSION=${KIND_NODE_IMAGE#*:v}\nKUBE_VERSION=${KUBE_VERSION%%@*}/' \
+    -e 's/^KUBECTL_VERSION=.*/KUBECTL_VERSION=v${KUBE_VERSION}/' "${REPO}/versions.env"
+  # shellcheck disable=SC2016
+  grep -qxF 'KUBECTL_VERSION=v${KUBE_VERSION}' "${REPO}/versions.env"
+  run_script cluster-up.sh
+  assert_status 0
+  run_script doctor.sh
+  assert_status 0
+  assert_output_contains "ok     kubectl ${KUBECTL_VERSION#v}"
 }

@@ -6,21 +6,6 @@
 setup() {
   load helpers
   setup_sandbox
-  # A port nothing listens on, so the port check does not depend on this machine (8080 may be busy here).
-  export HOST_PORT
-  HOST_PORT="$(free_port)"
-}
-
-# free_port: a loopback port with no listener.
-free_port() {
-  local p
-  for p in 18080 28080 38080 48080 58080; do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/${p}") 2>/dev/null; then
-      echo "${p}"
-      return 0
-    fi
-  done
-  return 1
 }
 
 @test "doctor on a ready machine: every check ok, exit 0" {
@@ -89,20 +74,9 @@ free_port() {
 }
 
 @test "doctor blocks when the gateway port is taken" {
-  command -v python3 >/dev/null || skip "python3 is needed to hold a port"
-  # A listener on an ephemeral port; it prints the port once it listens (read through a FIFO: no polling).
-  mkfifo "${SANDBOX}/port"
-  python3 -c '
-import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
-print(s.getsockname()[1], flush=True)
-time.sleep(60)
-' >"${SANDBOX}/port" 2>/dev/null 3>&- &
-  local holder=$!
-  read -r HOST_PORT <"${SANDBOX}/port"
-  export HOST_PORT
+  hold_port
   run_script doctor.sh
-  kill "${holder}"
+  kill "${HOLDER}"
   assert_status 1
   assert_output_contains "FAIL   port ${HOST_PORT} is in use"
 }

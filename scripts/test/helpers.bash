@@ -5,7 +5,8 @@
 # (docker, kind, kubectl, helm, istioctl, k6, curl, node, and the rollout CLI via ROLLOUT) and a few system
 # utilities, so a real kubectl or docker on the machine is never reached, and neither is the network.
 # The scripts run from a copy of scripts/ and versions.env in a sandbox repository (REPO) with empty stand-ins
-# for the files they check for: a test never writes into the checkout.
+# for the files they check for, a copy of the chart's values.yaml and a link to the built packages/stages (the
+# chart's versions are read through it): a test never writes into the checkout.
 
 REAL_ROOT="$(cd "${BATS_TEST_DIRNAME}/../.." && pwd)"
 STUB_SRC="${BATS_TEST_DIRNAME}/stubs"
@@ -26,6 +27,37 @@ make_repo() {
     packages/split-check/dist/index.js; do
     : >"${REPO}/${f}"
   done
+  cp "${REAL_ROOT}/charts/webapp/values.yaml" "${REPO}/charts/webapp/"
+  ln -s "${REAL_ROOT}/packages/stages" "${REPO}/packages/stages"
+}
+
+# free_port: a loopback port with no listener.
+free_port() {
+  local p
+  for p in 18080 28080 38080 48080 58080; do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/${p}") 2>/dev/null; then
+      echo "${p}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# hold_port: listens on an ephemeral loopback port and exports it as HOST_PORT; HOLDER is the listener's pid (the
+# test kills it). The port is read through a FIFO once the listener is up: no polling.
+hold_port() {
+  command -v python3 >/dev/null || skip "python3 is needed to hold a port"
+  mkfifo "${SANDBOX}/port"
+  python3 -c '
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+time.sleep(60)
+' >"${SANDBOX}/port" 2>/dev/null 3>&- &
+  # shellcheck disable=SC2034
+  HOLDER=$!
+  read -r HOST_PORT <"${SANDBOX}/port"
+  export HOST_PORT
 }
 
 setup_sandbox() {
@@ -54,7 +86,12 @@ setup_sandbox() {
 
   export LOCALBIN="${SANDBOX}/localbin" STATE_DIR="${SANDBOX}/dotstate" TMPDIR="${SANDBOX}/tmp"
   export ROLLOUT="${SANDBOX}/stubs/rollout" WAIT_INTERVAL=0 GIT_SHA=abc1234
-  unset CLUSTER_NAME KUBE_CONTEXT GATEWAY_URL TARGET VERIFY_STAGE SKIP_VERIFY K6_ARGS STAGE_TIMEOUT UP_TIMEOUT HOST_PORT
+  STUB_REAL_NODE="$(command -v node)"
+  export STUB_REAL_NODE
+  unset CLUSTER_NAME KUBE_CONTEXT GATEWAY_URL TARGET VERIFY_STAGE SKIP_VERIFY K6_ARGS STAGE_TIMEOUT UP_TIMEOUT
+  # A port nothing listens on, so a port check does not depend on this machine (8080 may be busy here).
+  export HOST_PORT
+  HOST_PORT="$(free_port)"
 }
 
 # remove_stub TOOL: the tool is missing from this machine.
