@@ -207,6 +207,12 @@ describe('rollout (read-only commands)', () => {
     const help = await rollout(['help'], env);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Usage: rollout <command>');
+    // --force-weights is a test hook (packages/local-mesh/README.md), not advertised to users.
+    for (const args of [['--help'], ['apply', '--help']]) {
+      const run = await rollout(args, env);
+      expect(run.code).toBe(0);
+      expect(run.stdout).not.toMatch(/force-weights|test hook/i);
+    }
     const target = await rollout(['status', '--target', 'moon'], env);
     expect(target.code).toBe(2);
     expect(target.stderr).toContain('--target must be local or cluster');
