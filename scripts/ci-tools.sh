@@ -19,31 +19,40 @@ mkdir -p "${CACHE}" "${LOCALBIN}"
 log() { printf '>>> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# go_tool NAME MODULE/CMD VERSION [env...]: build once per version, link bin/NAME to it.
+# go_tool NAME MODULE/CMD VERSION LDFLAGS [env...]: build once per version (and link flags), link bin/NAME to it.
+# The link flags stamp the release version into helm and istioctl, as their release builds do, so
+# `helm version` / `istioctl version` report the pin and `make doctor` / `make up` accept these binaries.
 go_tool() {
-  local name="$1" pkg="$2" version="$3"
-  shift 3
+  local name="$1" pkg="$2" version="$3" ldflags="$4"
+  shift 4
   local dir="${CACHE}/${name}/${version}"
-  if [[ ! -x "${dir}/${name}" ]]; then
+  if [[ ! -x "${dir}/${name}" || "$(cat "${dir}/.ldflags" 2>/dev/null)" != "${ldflags}" ]]; then
     command -v go >/dev/null || die "go is required to build ${name} (install Go 1.26+)"
     log "building ${name} ${version} from the Go module proxy"
     local start=${SECONDS}
-    mkdir -p "${dir}.tmp"
-    env "$@" GOBIN="${dir}.tmp" CGO_ENABLED=0 go install "${pkg}@${version}"
+    rm -rf "${dir}.tmp" && mkdir -p "${dir}.tmp"
+    env "$@" GOBIN="${dir}.tmp" CGO_ENABLED=0 go install -trimpath -ldflags "${ldflags}" "${pkg}@${version}"
+    printf '%s' "${ldflags}" >"${dir}.tmp/.ldflags"
     rm -rf "${dir}" && mv "${dir}.tmp" "${dir}"
     log "${name} ${version} built in $((SECONDS - start))s"
   fi
   ln -sfn "${dir}/${name}" "${LOCALBIN}/${name}"
 }
 
-install_helm() { go_tool helm helm.sh/helm/v3/cmd/helm "${HELM_VERSION}"; }
+install_helm() {
+  go_tool helm helm.sh/helm/v3/cmd/helm "${HELM_VERSION}" "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+}
 # helm-unittest's module is not in the public checksum database; its hash is still pinned by the proxy download.
 install_helm_unittest() {
-  go_tool helm-unittest github.com/helm-unittest/helm-unittest/cmd/helm-unittest "${HELM_UNITTEST_VERSION}" \
+  go_tool helm-unittest github.com/helm-unittest/helm-unittest/cmd/helm-unittest "${HELM_UNITTEST_VERSION}" "" \
     GONOSUMDB=github.com/helm-unittest
 }
-install_kubeconform() { go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "${KUBECONFORM_VERSION}"; }
-install_istioctl() { go_tool istioctl istio.io/istio/istioctl/cmd/istioctl "${ISTIO_GO_VERSION}"; }
+install_kubeconform() { go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "${KUBECONFORM_VERSION}" ""; }
+install_istioctl() {
+  local v=istio.io/istio/pkg/version
+  go_tool istioctl istio.io/istio/istioctl/cmd/istioctl "${ISTIO_GO_VERSION}" \
+    "-X ${v}.buildVersion=${ISTIO_VERSION} -X ${v}.buildTag=${ISTIO_VERSION} -X ${v}.buildStatus=Clean"
+}
 
 # One virtualenv per (checkov, kubernetes-validate) pair.
 install_python_tools() {
