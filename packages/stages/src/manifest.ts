@@ -321,10 +321,42 @@ function parseRouteHeaders(r: Reader, v: Json, field: string): { response: Respo
   return { response };
 }
 
+/** Route fields refused with a reason: each changes the answer or the destination of a request. */
+const REFUSED_ROUTE_FIELDS: Record<string, string> = {
+  corsPolicy: 'CORS policy (preflight answers and CORS response headers)',
+  mirror: 'mirroring (a copy of each request to another destination)',
+  mirrorPercentage: 'mirroring (a copy of each request to another destination)',
+  mirrors: 'mirroring (a copy of each request to another destination)',
+  fault: 'fault injection (delays and aborted requests)',
+  rewrite: 'URI / authority rewriting (what the workload receives)',
+  redirect: 'redirects (the gateway answers 3xx itself)',
+  directResponse: 'direct responses (the gateway answers itself)',
+  delegate: 'delegation to another VirtualService',
+};
+
+/**
+ * Route fields accepted and not emulated locally: they do not change where a successful request goes.
+ * `timeout` (Istio's per-route limit) and `retries` (Istio retries failed attempts; the local gateway answers
+ * 503 / 504 at the first failure).
+ */
+export const ACCEPTED_NOT_EMULATED_ROUTE_FIELDS = ['timeout', 'retries'] as const;
+
+/** VirtualService spec fields accepted and not emulated locally: `exportTo` (visibility to other namespaces). */
+export const ACCEPTED_NOT_EMULATED_SPEC_FIELDS = ['exportTo'] as const;
+
 function parseHttpRoute(r: Reader, v: Json, field: string): HttpRoute {
   const h = r.record(v, field);
-  // timeout, retries and corsPolicy do not change where a request goes; they are accepted and not emulated.
-  r.onlyKeys(h, field, ['name', 'match', 'route', 'headers'], ['timeout', 'retries', 'corsPolicy']);
+  for (const [key, what] of Object.entries(REFUSED_ROUTE_FIELDS)) {
+    if (h[key] !== undefined) {
+      r.fail(
+        `${field}.${key}`,
+        `${what}: that changes what a request does, and the local gateway does not emulate it, so the local and cluster paths would differ`,
+      );
+    }
+  }
+  // timeout and retries do not change where a request that succeeds goes: accepted, not emulated locally
+  // (README.md "The VirtualService subset that is emulated").
+  r.onlyKeys(h, field, ['name', 'match', 'route', 'headers'], ACCEPTED_NOT_EMULATED_ROUTE_FIELDS);
   const out: HttpRoute = { route: [] };
   if (h.name !== undefined) out.name = r.string(h.name, `${field}.name`);
   if (h.headers !== undefined) out.headers = parseRouteHeaders(r, h.headers, `${field}.headers`);
@@ -345,7 +377,7 @@ export function parseVirtualService(doc: Json, file: string): VirtualService {
   const d = r.record(doc, '(document)');
   r.header(d, 'VirtualService');
   const spec = r.record(d.spec, 'spec');
-  r.onlyKeys(spec, 'spec', ['hosts', 'gateways', 'http'], ['exportTo']);
+  r.onlyKeys(spec, 'spec', ['hosts', 'gateways', 'http'], ACCEPTED_NOT_EMULATED_SPEC_FIELDS);
   if (!Array.isArray(spec.http) || spec.http.length === 0)
     r.fail('spec.http', 'must be a non-empty list of routes');
   return {

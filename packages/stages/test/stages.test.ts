@@ -173,6 +173,28 @@ describe('bad input', () => {
     );
   });
 
+  it('timeout, retries and exportTo are accepted and change nothing about where requests go', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stages-'));
+    try {
+      writeFileSync(join(dir, 'pnpm-workspace.yaml'), 'packages: []\n');
+      const stagesDir = join(dir, 'istio', 'stages');
+      mkdirSync(stagesDir, { recursive: true });
+      const vs = (spec: string, route: string) =>
+        `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], ${spec}http: [{${route}route: [{destination: {host: a, subset: v1}, weight: 70}, {destination: {host: a, subset: v2}, weight: 30}]}]}\n`;
+      writeFileSync(join(stagesDir, 'plain.yaml'), vs('', ''));
+      writeFileSync(
+        join(stagesDir, 'extra.yaml'),
+        vs('exportTo: ["."], ', 'timeout: 5s, retries: {attempts: 3, perTryTimeout: 2s}, '),
+      );
+      const plain = loadStage(dir, 'plain');
+      const extra = loadStage(dir, 'extra');
+      expect(extra.virtualService.spec).toEqual(plain.virtualService.spec);
+      expect(expectedSplit(extra)).toEqual(expectedSplit(plain));
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
   it('a broken manifest names the file and the field', () => {
     const dir = mkdtempSync(join(tmpdir(), 'stages-'));
     try {
@@ -224,6 +246,21 @@ describe('bad input', () => {
           /headers\.response\.set\.x-a: "x-a" is given twice/,
         ],
         ['a: [1, 2\n', /odd\.yaml: \(file\): invalid YAML/],
+        // Route fields that change what a request does are refused, each with its reason.
+        ...(
+          [
+            ['corsPolicy', '{allowOrigins: [{exact: "https://x"}]}', /CORS policy/],
+            ['mirror', '{host: a, subset: v2}', /mirroring/],
+            ['fault', '{abort: {httpStatus: 500, percentage: {value: 1}}}', /fault injection/],
+            ['rewrite', '{uri: /v2}', /URI \/ authority rewriting/],
+            ['redirect', '{uri: /elsewhere}', /redirects/],
+          ] as const
+        ).map(([key, value, what]): [string, RegExp] => [
+          `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{${key}: ${value}, route: [{destination: {host: a}}]}]}\n`,
+          new RegExp(
+            `odd\\.yaml: spec\\.http\\[0\\]\\.${key}: ${what.source}.*changes what a request does.*the local and cluster paths would differ`,
+          ),
+        ]),
       ];
       for (const [text, message] of cases) {
         writeFileSync(file, text);
