@@ -1,11 +1,14 @@
 # Canary and blue-green deployments with Istio: the front door.
 # `make` alone prints the help below, generated from the `##@` sections and `## ` comments.
 
-include versions.env
+# Tool pins live in versions.env (read by scripts/*.sh); pnpm's in package.json.
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -o errexit -o nounset -o pipefail -c
 .DEFAULT_GOAL := help
+# No built-in rules: `make canary-` must not turn into `canary-.o`.
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
 
 # Where the stages are applied: `cluster` (kind + Istio) or `local` (the local path, no Docker).
 TARGET ?= cluster
@@ -20,6 +23,7 @@ LOCALBIN ?= $(CURDIR)/bin
 export PATH := $(LOCALBIN):$(PATH)
 
 ROLLOUT := node packages/cli/dist/main.js
+CLI_DIST := packages/cli/dist/main.js
 # pnpm at the version pinned in package.json ("packageManager"), fetched if missing.
 PNPM := scripts/pnpm.sh
 
@@ -27,9 +31,10 @@ PNPM := scripts/pnpm.sh
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m [TARGET=cluster|local]\n"} \
-		/^[a-zA-Z_0-9%-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } \
-		/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then c='\033[36m'; b='\033[1m'; r='\033[0m'; else c=; b=; r=; fi; \
+	awk -v c="$$c" -v b="$$b" -v r="$$r" 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make %s<target>%s [TARGET=cluster|local]\n", c, r} \
+		/^[a-zA-Z_0-9%$$()-]+:.*?##/ { t = $$1; sub(/\$$\(CLI_DIST\)/, "", t); printf "  %s%-18s%s %s\n", c, t, r, $$2 } \
+		/^##@/ { printf "\n%s%s%s\n", b, substr($$0, 5), r }' $(MAKEFILE_LIST)
 
 ##@ Local path (no Docker)
 
@@ -46,12 +51,12 @@ local-down: ## Stop the local path started by `make local-up`.
 	$(ROLLOUT) local down
 
 .PHONY: run-v1
-run-v1: build ## Run the v1 build in the foreground on PORT (default 3001).
-	PORT=$${PORT:-3001} node apps/webapp/dist/v1/main.js
+run-v1: build ## Run the v1 build in the foreground (PORT, default 3000).
+	node apps/webapp/dist/v1/main.js
 
 .PHONY: run-v2
-run-v2: build ## Run the v2 build in the foreground on PORT (default 3002).
-	PORT=$${PORT:-3002} node apps/webapp/dist/v2/main.js
+run-v2: build ## Run the v2 build in the foreground (PORT, default 3000).
+	node apps/webapp/dist/v2/main.js
 
 ##@ Development
 
@@ -64,8 +69,10 @@ build: install ## Build every package and both app versions.
 	$(PNPM) exec turbo run build --output-logs=errors-only
 
 .PHONY: lint
-lint: install ## Lint and format-check every package (biome) and the shell scripts (shellcheck).
+lint: install ## Lint and format-check every package and script (biome), and the shell scripts (shellcheck).
 	$(PNPM) exec turbo run lint lint:root --output-logs=errors-only
+	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh .ci/run && echo "shellcheck: clean"; \
+	else echo "shellcheck not installed: skipped (make test installs it)"; fi
 
 .PHONY: typecheck
 typecheck: install ## Type-check every package, the k6 scripts included.
@@ -110,25 +117,30 @@ dashboards: ## Install Istio's Prometheus and Kiali addons and port-forward them
 .PHONY: stable green blue-preview blue
 # Each target applies istio/stages/<target>.yaml and verifies it; what a stage means lives only in that file
 # (`make stages` prints it). An unknown canary-N is refused with the list of valid stages.
-stable: build ## Apply the canary baseline (istio/stages/stable.yaml) and verify it.
+# These targets need only the built CLI ($(CLI_DIST)): they build when it is missing, but a rollback is never held
+# up by a rebuild of the workspace. After changing code, `make build`.
+stable: $(CLI_DIST) ## Apply the canary baseline (istio/stages/stable.yaml) and verify it.
 	scripts/stage.sh $@
-canary-%: build ## Apply canary-10, -25, -50, -75 or -100 and verify it.
+canary-%: $(CLI_DIST) ## Apply a canary stage (istio/stages/canary-*.yaml) and verify it.
 	scripts/stage.sh $@
-green: build ## Apply the blue-green baseline (istio/stages/green.yaml) and verify it.
+green: $(CLI_DIST) ## Apply the blue-green baseline (istio/stages/green.yaml) and verify it.
 	scripts/stage.sh $@
-blue-preview: build ## Apply the blue preview (istio/stages/blue-preview.yaml) and verify it.
+blue-preview: $(CLI_DIST) ## Apply the blue preview (istio/stages/blue-preview.yaml) and verify it.
 	scripts/stage.sh $@
-blue: build ## Apply the blue-green switch (istio/stages/blue.yaml) and verify it.
+blue: $(CLI_DIST) ## Apply the blue-green switch (istio/stages/blue.yaml) and verify it.
 	scripts/stage.sh $@
 
 .PHONY: rollback
-rollback: build ## All traffic back to the stable version: `green` after a blue-green stage, else `stable`.
+rollback: $(CLI_DIST) ## All traffic back to the stable version: `green` after a blue-green stage, else `stable`.
 	scripts/rollback.sh
 
 .PHONY: verify
-verify: build ## Measure the applied stage again through GATEWAY_URL.
+verify: $(CLI_DIST) ## Measure the applied stage again through GATEWAY_URL.
 	scripts/verify.sh
 
 .PHONY: status
-status: build ## Which stage is applied, and its expected split.
+status: $(CLI_DIST) ## Which stage is applied, and its expected split.
 	scripts/status.sh
+
+$(CLI_DIST):
+	$(MAKE) --no-print-directory build
