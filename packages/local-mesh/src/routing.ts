@@ -11,6 +11,7 @@
  */
 import {
   compileRoutes,
+  destinationWeights,
   findRepoRoot,
   loadDestinationRule,
   loadStage,
@@ -105,8 +106,7 @@ function buildTable(
 
   const routes: ResolvedRoute[] = vs.spec.http.map((route, index) => {
     const dests = route.route;
-    // Istio: a single destination takes every request whatever its weight; with several, a missing weight is 0.
-    let weights = dests.length === 1 ? [100] : dests.map((d) => d.weight ?? 0);
+    let weights = destinationWeights(route);
     const subsetNames = dests.map((d) => d.destination.subset ?? null);
     if (overrideWeights && sameSet(Object.keys(overrideWeights), subsetNames)) {
       weights = subsetNames.map((s) => overrideWeights[s as string] as number);

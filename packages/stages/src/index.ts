@@ -29,6 +29,7 @@ export { findRepoRoot, paths } from './repo.js';
 export {
   type CompiledRoutes,
   compileRoutes,
+  destinationWeights,
   type MatchedRoute,
   matchRoute,
   type ResponseHeaders,

@@ -134,3 +134,11 @@ export function matchRoute(compiled: CompiledRoutes, req: RouteRequest): Matched
   }
   return null;
 }
+
+/**
+ * The weights Envoy draws a route's destination with: a single destination takes every request whatever its weight;
+ * with several, a missing weight is 0. Proportional, not necessarily summing to 100 (lint refuses that separately).
+ */
+export function destinationWeights(route: Pick<HttpRoute, 'route'>): number[] {
+  return route.route.length === 1 ? [100] : route.route.map((d) => d.weight ?? 0);
+}

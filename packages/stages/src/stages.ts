@@ -14,7 +14,7 @@ import {
   type VirtualService,
 } from './manifest.js';
 import { paths } from './repo.js';
-import { type CompiledRoutes, compileRoutes, matchRoute } from './routing.js';
+import { type CompiledRoutes, compileRoutes, destinationWeights, matchRoute } from './routing.js';
 import { loadWorkloads, versionsOfSubset, type Workload } from './workloads.js';
 
 export const STAGE_LABEL = 'rollouts/stage';
@@ -220,7 +220,7 @@ export function expectedSplit(
     };
 
   const dests = matched.route.route;
-  const weights = dests.length === 1 ? [1] : dests.map((d) => d.weight ?? 0);
+  const weights = destinationWeights(matched.route);
   const total = weights.reduce((a, b) => a + b, 0);
   if (total === 0) {
     throw new ManifestError(file, `spec.http[${matched.index}].route`, 'total destination weight is 0');
