@@ -40,7 +40,8 @@ go_tool() {
 }
 
 install_helm() {
-  go_tool helm helm.sh/helm/v3/cmd/helm "${HELM_VERSION}" "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
+  go_tool helm "helm.sh/helm/${HELM_VERSION%%.*}/cmd/helm" "${HELM_VERSION}" \
+    "-X helm.sh/helm/${HELM_VERSION%%.*}/internal/version.version=${HELM_VERSION}"
 }
 # helm-unittest's module is not in the public checksum database; its hash is still pinned by the proxy download.
 install_helm_unittest() {
@@ -51,7 +52,7 @@ install_kubeconform() { go_tool kubeconform github.com/yannh/kubeconform/cmd/kub
 install_istioctl() {
   local v=istio.io/istio/pkg/version
   go_tool istioctl istio.io/istio/istioctl/cmd/istioctl "${ISTIO_GO_VERSION}" \
-    "-X ${v}.buildVersion=${ISTIO_VERSION} -X ${v}.buildTag=${ISTIO_VERSION} -X ${v}.buildStatus=Clean"
+    "-X ${v}.buildVersion=${ISTIO_GO_TAG} -X ${v}.buildTag=${ISTIO_GO_TAG} -X ${v}.buildStatus=Clean"
 }
 
 # One virtualenv per (checkov, kubernetes-validate) pair.
