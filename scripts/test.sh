@@ -8,6 +8,7 @@
 #   istio       istioctl validate + analyze, stage lint against the rendered chart      (scripts/test-istio.sh)
 #   scripts     shellcheck + bats with stub binaries                                    (scripts/test-scripts.sh)
 #   demo        `make demo`: every stage through the local gateway with real traffic
+#   fresh       a clean clone of HEAD with pnpm and turbo hidden: `make demo`, `make lint` (scripts/test-fresh-clone.sh)
 #
 # SUITES="workspace chart" scripts/test.sh runs a subset.
 set -o errexit -o nounset -o pipefail
@@ -21,7 +22,7 @@ export TEST_RESULTS_DIR="${REPO_ROOT}/.test-results"
 export PATH="${REPO_ROOT}/bin:${PATH}"
 export FORCE_COLOR=0 NO_COLOR=1 TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 PNPM="${REPO_ROOT}/scripts/pnpm.sh"
-SUITES="${SUITES:-workspace node24 chart istio scripts demo}"
+SUITES="${SUITES:-workspace node24 chart istio scripts demo fresh}"
 
 rm -rf "${TEST_RESULTS_DIR}"
 mkdir -p "${TEST_RESULTS_DIR}"
@@ -93,8 +94,9 @@ main() {
         istio) run_suite istio scripts/test-istio.sh ;;
         scripts) run_suite scripts scripts/test-scripts.sh ;;
         demo) run_suite demo suite_demo ;;
+        fresh) run_suite fresh scripts/test-fresh-clone.sh ;;
         *)
-          printf 'error: unknown suite %s (known: workspace node24 chart istio scripts demo)\n' "${s}" >&2
+          printf 'error: unknown suite %s (known: workspace node24 chart istio scripts demo fresh)\n' "${s}" >&2
           exit 2
           ;;
       esac
