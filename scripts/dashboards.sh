@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make dashboards`: install Istio's Prometheus and Kiali addons (samples/addons of the ISTIO_VERSION release) and
 # port-forward them: Kiali http://localhost:20001, Prometheus http://localhost:9090. Ctrl-C stops the forwards
-# (the addons stay installed; `make down` removes everything).
+# (the addons stay installed; `make down` removes everything). Both forwards end with the script, however it ends:
+# Ctrl-C, SIGTERM or SIGHUP, one forward failing (the other is stopped), or an error.
 #
 # Knobs: KIALI_PORT (20001), PROMETHEUS_PORT (9090), DASHBOARDS_TIMEOUT seconds for the addons to start (300).
 set -o errexit -o nounset -o pipefail
@@ -35,11 +36,32 @@ wait_addons() {
   STEP_RESULT="ready"
 }
 
-# Ctrl-C: the EXIT trap (lib.sh) kills the port-forwards.
+FORWARDS=()
+
+# forward SERVICE LOCAL:REMOTE: a port-forward, meant to run in the background. `exec` makes the background
+# subshell become kubectl, so $! is kubectl's own pid: without it $! is the subshell's, and killing the subshell
+# leaves kubectl running, re-parented, holding its port.
+forward() {
+  exec kubectl --context "${KUBE_CONTEXT}" -n "${ISTIO_NAMESPACE}" port-forward "$1" "$2" >/dev/null
+}
+
+# stop_forwards: every port-forward started is stopped and reaped (run by the EXIT trap of lib.sh).
 stop_forwards() {
+  local pid
+  for pid in ${FORWARDS[@]+"${FORWARDS[@]}"}; do
+    kill "${pid}" 2>/dev/null || true
+  done
+  for pid in ${FORWARDS[@]+"${FORWARDS[@]}"}; do
+    wait "${pid}" 2>/dev/null || true
+  done
+}
+
+# on_signal CODE: Ctrl-C ends the session normally (exit 0), SIGTERM and SIGHUP with 128 + their number; the EXIT
+# trap then stops the forwards.
+on_signal() {
   log ""
   log "stopping the port-forwards"
-  exit 0
+  exit "$1"
 }
 
 main() {
@@ -49,13 +71,17 @@ main() {
   step "Istio addons (${ADDONS_URL})" apply_addons
   step "wait for the addons" wait_addons
 
-  kube -n "${ISTIO_NAMESPACE}" port-forward svc/kiali "${KIALI_PORT}:20001" >/dev/null &
+  # Cleanup and traps before the first forward starts: whatever ends the script from here stops what was started.
+  add_cleanup stop_forwards
+  trap 'on_signal 0' INT
+  trap 'on_signal 143' TERM
+  trap 'on_signal 129' HUP
+  forward svc/kiali "${KIALI_PORT}:20001" &
   local kiali=$!
-  add_cleanup kill "${kiali}"
-  kube -n "${ISTIO_NAMESPACE}" port-forward svc/prometheus "${PROMETHEUS_PORT}:9090" >/dev/null &
+  FORWARDS+=("${kiali}")
+  forward svc/prometheus "${PROMETHEUS_PORT}:9090" &
   local prometheus=$!
-  add_cleanup kill "${prometheus}"
-  trap stop_forwards INT TERM
+  FORWARDS+=("${prometheus}")
 
   log "Kiali:      http://localhost:${KIALI_PORT}   (graph: namespace ${NAMESPACE}, display 'Traffic Distribution')"
   log "Prometheus: http://localhost:${PROMETHEUS_PORT}   (e.g. istio_requests_total{destination_workload_namespace=\"${NAMESPACE}\"})"

@@ -190,3 +190,35 @@ assert_failure() {
     return 1
   }
 }
+
+# start_script NAME ARGS...: scripts/NAME in the background with the sandbox PATH, its output in
+# ${SANDBOX}/script.out; SCRIPT_PID is its pid. Job control is on while it starts, so it is the leader of its own
+# process group and gets SIGINT as from a terminal (a background command of a shell without job control ignores
+# SIGINT, and a script cannot trap a signal ignored when it started). `wait_script` collects it.
+start_script() {
+  local name="$1"
+  shift
+  set -m
+  env "PATH=${TEST_PATH}" "${REPO}/scripts/${name}" "$@" >"${SANDBOX}/script.out" 2>&1 &
+  SCRIPT_PID=$!
+  set +m
+}
+
+# wait_script: waits for the script start_script started; sets status and output like bats' `run`.
+wait_script() {
+  status=0
+  wait "${SCRIPT_PID}" || status=$?
+  output="$(cat "${SANDBOX}/script.out")"
+}
+
+# wait_for_lines FILE N [SECONDS]: FILE has at least N lines within SECONDS (10), else fails.
+wait_for_lines() {
+  local file="$1" n="$2" deadline=$((SECONDS + ${3:-10}))
+  while (($({ wc -l <"${file}"; } 2>/dev/null || echo 0) < n)); do
+    ((SECONDS < deadline)) || {
+      printf 'timed out waiting for %s lines in %s:\n%s\n' "${n}" "${file}" "$(cat "${file}" 2>/dev/null)" >&2
+      return 1
+    }
+    sleep 0.1
+  done
+}
