@@ -34,6 +34,7 @@ for tool in pnpm pnpx turbo; do
 done
 # A pnpm of another version: answers --version, refuses to do anything else.
 other="${WORK}/other-pnpm"
+# shellcheck disable=SC2016 # the shim's own $1 and $*
 shim "${other}" pnpm 'if [ "$1" = --version ] || [ "$1" = -v ]; then echo 9.0.0; exit 0; fi
 echo "pnpm 9.0.0 (another version, first on PATH) was run with: $*" >&2; exit 3'
 
