@@ -9,6 +9,13 @@ export class UnknownStageError extends Error {
   }
 }
 
+/**
+ * Why a manifest cannot be used: `invalid` (Istio's validation refuses it, so `kubectl apply` would fail too),
+ * `unsupported` (Istio accepts it, but the local gateway does not emulate what it does, so the two paths would
+ * differ), `file` (unreadable, not YAML, not the expected kind).
+ */
+export type ManifestErrorKind = 'invalid' | 'unsupported' | 'file';
+
 /** A manifest (or values file) that cannot be used: which file, which field, and what is wrong. */
 export class ManifestError extends Error {
   override readonly name = 'ManifestError';
@@ -16,6 +23,7 @@ export class ManifestError extends Error {
     readonly file: string,
     readonly field: string,
     readonly problem: string,
+    readonly kind: ManifestErrorKind = 'file',
   ) {
     super(`${file}: ${field}: ${problem}`);
   }

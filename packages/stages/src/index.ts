@@ -1,21 +1,36 @@
 /**
- * @rollouts/stages: loads and validates the stage manifests (istio/stages/*.yaml), the DestinationRule and the
- * chart's workloads; routes requests with Istio's VirtualService semantics; derives the expected split per
- * request profile; lints istio/ against the chart and the Makefile.
+ * @rollouts/stages: loads and validates the stage manifests (istio/stages/*.yaml), the DestinationRule, the
+ * Gateway and the chart's workloads; builds the route table Istio's ingress gateway gets for a stage (Envoy's
+ * shape) and routes requests with it as Envoy does; derives the expected split per request profile; lints istio/
+ * against the chart and the Makefile.
  */
-export { ManifestError, UnknownStageError } from './errors.js';
+export type * from './envoy.js';
+export { ManifestError, type ManifestErrorKind, UnknownStageError } from './errors.js';
+export {
+  asciiLower,
+  CLUSTER_DOMAIN,
+  hostForMatching,
+  intersectHosts,
+  isIpAddress,
+  resolveShortname,
+  selectVirtualHost,
+} from './hosts.js';
 export {
   type Finding,
   type LintOptions,
   type LintRule,
+  type LintSeverity,
   lint,
-  NAMESPACE,
+  lintErrors,
   parseMakeStageTargets,
 } from './lint.js';
 export type {
   Destination,
   DestinationRule,
+  Gateway,
+  GatewayServer,
   HttpMatchRequest,
+  HttpRetry,
   HttpRoute,
   HttpRouteDestination,
   ObjectMeta,
@@ -24,8 +39,11 @@ export type {
   Subset,
   VirtualService,
 } from './manifest.js';
-export { parseDestinationRule, parseVirtualService } from './manifest.js';
-export { findRepoRoot, paths } from './repo.js';
+export { parseDestinationRule, parseGateway, parseVirtualService, RETRY_ON_POLICIES } from './manifest.js';
+export { type MatchRequest, UnsupportedRequestError } from './match.js';
+export { normalizePath, type PathNormalization } from './path.js';
+export { compileRe2, type FullMatcher, MAX_REGEX_LENGTH, re2Problem } from './re2.js';
+export { findRepoRoot, NAMESPACE, paths } from './repo.js';
 export {
   type CompiledRoutes,
   compileRoutes,
@@ -37,16 +55,22 @@ export {
   responseHeadersOf,
 } from './routing.js';
 export {
+  type BrokenStage,
   DEFAULT_PROFILE,
   expectedSplit,
   formatSplit,
   listStages,
   loadDestinationRule,
+  loadGateway,
   loadStage,
   loadStageFile,
   type Profile,
   profiles,
+  type RepoContext,
+  repoContext,
+  rollbackTarget,
   type Split,
+  STABLE_LABEL,
   STAGE_HEADER,
   STAGE_LABEL,
   STRATEGIES,
@@ -55,11 +79,45 @@ export {
   type StageRow,
   type StageSummary,
   type Strategy,
+  scanStages,
+  stableStages,
   stageNames,
+  stageRouteTable,
+  stageStrategy,
   stageTable,
   WHOLE_SERVICE,
 } from './stages.js';
 export {
+  type AppService,
+  type ClusterEndpoint,
+  type ClusterInfo,
+  type CompiledRouteTable,
+  compileRouteTable,
+  DEFAULT_GATEWAY,
+  DEFAULT_SERVICE,
+  GATEWAY_NAMESPACE,
+  type GatewayRequest,
+  type GatewayRouteTable,
+  gatewayRouteTable,
+  type RouteDecision,
+  type RouteTableOptions,
+  resolveGatewayName,
+  routeClusters,
+  routeRequest,
+  visibleTo,
+} from './table.js';
+export {
+  convertRetryPolicy,
+  DEFAULT_RETRY_ON,
+  durationMs,
+  formatDuration,
+  parseSubsetKey,
+  type RouteSource,
+  subsetKey,
+  translateHttpRoutes,
+} from './translate.js';
+export {
+  appServiceFromValues,
   loadWorkloads,
   subsetSelects,
   versionsOfSubset,

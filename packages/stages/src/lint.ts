@@ -6,18 +6,30 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ManifestError, UnknownStageError } from './errors.js';
-import { type DestinationRule, type ResponseHeaderOperations, readSingleDocument } from './manifest.js';
-import { paths } from './repo.js';
+import { selectVirtualHost } from './hosts.js';
+import type { DestinationRule, Gateway, ResponseHeaderOperations } from './manifest.js';
+import { NAMESPACE, paths } from './repo.js';
 import {
   loadDestinationRule,
+  loadGateway,
   loadStageFile,
   orderedNames,
+  STABLE_LABEL,
   STAGE_HEADER,
   STAGE_LABEL,
+  STRATEGIES,
   type Stage,
+  stableStages,
   stageNames,
 } from './stages.js';
-import { loadWorkloads, subsetSelects, type Workload, workloadsFromRendered } from './workloads.js';
+import { DEFAULT_GATEWAY, gatewayRouteTable } from './table.js';
+import {
+  appServiceFromValues,
+  loadWorkloads,
+  subsetSelects,
+  type Workload,
+  workloadsFromRendered,
+} from './workloads.js';
 
 export type LintRule =
   | 'manifest'
@@ -26,11 +38,16 @@ export type LintRule =
   | 'subset-selects-nothing'
   | 'host-not-service'
   | 'no-gateway'
+  | 'host-unreachable'
+  | 'rollback-target'
   | 'stage-label'
   | 'stage-header'
   | 'virtual-service-name'
   | 'stage-without-make-target'
   | 'make-target-without-stage';
+
+/** `error`: the stage is refused before it is applied (cluster and local path alike); `warning`: reported only. */
+export type LintSeverity = 'error' | 'warning';
 
 export interface Finding {
   /** Path relative to the repository root. */
@@ -38,7 +55,16 @@ export interface Finding {
   field: string;
   message: string;
   rule: LintRule;
+  severity: LintSeverity;
 }
+
+/** The findings that refuse a stage (severity error). */
+export function lintErrors(findings: readonly Finding[]): Finding[] {
+  return findings.filter((f) => f.severity === 'error');
+}
+
+/** The Host the stages are checked with: what http://localhost:8080 (the gateway's URL) sends. */
+const PROBE_HOST = 'localhost';
 
 export interface LintOptions {
   /** `helm template` output (several YAML documents): workloads and Service are taken from it. */
@@ -54,9 +80,7 @@ export interface LintOptions {
   stage?: string;
 }
 
-/** The Kubernetes namespace everything runs in. */
-export const NAMESPACE = 'rollouts';
-const GATEWAY_FALLBACK = 'webapp-gateway';
+export { NAMESPACE };
 
 /** Names of the non-hook Services a rendered chart creates. */
 function servicesFromRendered(rendered: string): string[] {
@@ -71,29 +95,6 @@ function servicesFromRendered(rendered: string): string[] {
     out.push(obj.metadata.name);
   }
   return out;
-}
-
-/** The chart's Service name from its values (fullnameOverride, else "webapp"). */
-function serviceFromValues(valuesFile: string): string {
-  try {
-    const text = readFileSync(valuesFile, 'utf8');
-    const m = /^fullnameOverride:\s*["']?([a-z0-9-]+)["']?\s*$/m.exec(text);
-    if (m?.[1]) return m[1];
-  } catch {
-    // fall through to the default
-  }
-  return 'webapp';
-}
-
-function gatewayName(root: string): string {
-  const file = join(paths.baseDir(root), 'gateway.yaml');
-  try {
-    const doc = readSingleDocument(file) as { metadata?: { name?: unknown } };
-    if (typeof doc.metadata?.name === 'string') return doc.metadata.name;
-  } catch {
-    // no gateway file: the conventional name
-  }
-  return GATEWAY_FALLBACK;
 }
 
 interface MakeTargets {
@@ -143,12 +144,17 @@ export function parseMakeStageTargets(makefile: string, stageNameList: readonly 
 }
 
 /** What is wrong with a route's stage header, or null when it sets x-rollouts-stage to `stage`. */
+function headerEntry(map: Record<string, string> | undefined, name: string): [string, string] | undefined {
+  return Object.entries(map ?? {}).find(([k]) => k.toLowerCase() === name);
+}
+
 function stageHeaderProblem(
   response: ResponseHeaderOperations | undefined,
   stage: string,
 ): { field: string; message: string } | null {
-  const set = response?.set?.[STAGE_HEADER];
-  const field = `headers.response.set.${STAGE_HEADER}`;
+  const entry = headerEntry(response?.set, STAGE_HEADER);
+  const set = entry?.[1];
+  const field = `headers.response.set.${entry?.[0] ?? STAGE_HEADER}`;
   if (set === stage) return null;
   if (set !== undefined) {
     return {
@@ -157,9 +163,10 @@ function stageHeaderProblem(
     };
   }
   const why = `so scripts/stage.sh and the verifiers can tell when the gateway serves this stage`;
-  if (response?.add?.[STAGE_HEADER] !== undefined) {
+  const added = headerEntry(response?.add, STAGE_HEADER);
+  if (added !== undefined) {
     return {
-      field: `headers.response.add.${STAGE_HEADER}`,
+      field: `headers.response.add.${added[0]}`,
       message: `${STAGE_HEADER} is added (appended to what the app sends), not set; use set: ${STAGE_HEADER}: ${stage}, ${why}`,
     };
   }
@@ -174,15 +181,20 @@ function escapeRe(s: string): string {
 }
 
 /**
- * Lints istio/ against the chart and the Makefile. Rules:
- * - manifest: a stage file or the DestinationRule cannot be loaded (bad YAML, wrong kind, unsupported field);
- * - weights-sum: the weights of a route with several destinations do not add up to 100 (or a lone destination
- *   has a weight other than 100);
- * - unknown-subset: a destination names a subset the DestinationRule does not define;
+ * Lints istio/ against the chart and the Makefile. Rules (all errors but weights-sum, a warning):
+ * - manifest: a stage file, the DestinationRule or the Gateway cannot be loaded (bad YAML, wrong kind, a field
+ *   Istio's validation refuses, or one the local gateway does not emulate);
+ * - weights-sum (warning): the weights of a route with several destinations do not add up to 100 (or a lone
+ *   destination has a weight other than 100). Istio accepts any total above 0 and splits proportionally;
+ * - unknown-subset: a destination names a subset the DestinationRule does not define (Envoy answers 503);
  * - subset-selects-nothing: a DestinationRule subset whose labels match no workload the chart renders;
- * - host-not-service: a VirtualService host list without the Service's FQDN, or a destination / DestinationRule
- *   host other than it;
- * - no-gateway: a VirtualService not bound to the Gateway of istio/base;
+ * - host-not-service: a destination or DestinationRule host other than the chart's Service;
+ * - no-gateway: a VirtualService not bound to the Gateway of istio/base (bound to the mesh only, or hidden from
+ *   the gateway by exportTo): the gateway answers 404 to everything;
+ * - host-unreachable: bound to the Gateway, but Host localhost (http://localhost:8080) selects none of the
+ *   gateway's virtual hosts: `localhost` in `hosts` is a short name Istio reads as
+ *   localhost.<namespace>.svc.cluster.local; use "*";
+ * - rollback-target: not exactly one stage of a strategy is labelled rollouts/stable: "true";
  * - stage-label: the rollouts/stage label differs from the file name;
  * - stage-header: a route does not set the response header x-rollouts-stage (headers.response.set) to the stage's
  *   rollouts/stage label, so scripts/stage.sh and the verifiers could not tell which stage answered;
@@ -194,8 +206,13 @@ function escapeRe(s: string): string {
 export function lint(root: string, options: LintOptions = {}): Finding[] {
   const findings: Finding[] = [];
   const rel = (f: string) => relative(root, f) || f;
-  const add = (file: string, field: string, rule: LintRule, message: string) =>
-    findings.push({ file: rel(file), field, rule, message });
+  const add = (
+    file: string,
+    field: string,
+    rule: LintRule,
+    message: string,
+    severity: LintSeverity = 'error',
+  ) => findings.push({ file: rel(file), field, rule, message, severity });
   const manifestFinding = (e: unknown, fallbackFile: string) => {
     if (e instanceof ManifestError) add(e.file, e.field, 'manifest', e.problem);
     else add(fallbackFile, '(file)', 'manifest', (e as Error).message);
@@ -203,8 +220,9 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
 
   // The chart: workloads and Service.
   let workloads: Workload[] = [];
-  let service = 'webapp';
   const valuesFile = options.valuesFile ?? paths.values(root);
+  const appService = appServiceFromValues(valuesFile);
+  let service = appService.host.split('.')[0] as string;
   if (options.renderedChart !== undefined) {
     try {
       workloads = workloadsFromRendered(options.renderedChart);
@@ -215,12 +233,17 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
   } else {
     try {
       workloads = loadWorkloads(root, valuesFile);
-      service = serviceFromValues(valuesFile);
     } catch (e) {
       manifestFinding(e, valuesFile);
     }
   }
   const fqdn = `${service}.${NAMESPACE}.svc.cluster.local`;
+  let gatewayManifest: Gateway = DEFAULT_GATEWAY;
+  try {
+    gatewayManifest = loadGateway(root);
+  } catch (e) {
+    manifestFinding(e, paths.gateway(root));
+  }
   const chartSource = options.renderedChart !== undefined ? 'the rendered chart' : rel(valuesFile);
 
   // The DestinationRule.
@@ -267,7 +290,8 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
   const only = options.stage;
   if (only !== undefined && !names.includes(only))
     throw new UnknownStageError(only, orderedNames(root, names));
-  const gateway = gatewayName(root);
+  const gateway = gatewayManifest.metadata.name;
+  const gatewayNamespace = gatewayManifest.metadata.namespace ?? NAMESPACE;
   const stages: Stage[] = [];
   for (const name of names) {
     const file = join(paths.stagesDir(root), `${name}.yaml`);
@@ -305,22 +329,38 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
         `VirtualService "${vs.metadata.name}" differs from the other stages' "${commonName}": applying this stage would not replace the previous one`,
       );
     }
-    if (!vs.spec.hosts.includes(fqdn)) {
-      add(
-        file,
-        'spec.hosts',
-        'host-not-service',
-        `hosts ${JSON.stringify(vs.spec.hosts)} do not include the chart's Service "${fqdn}"`,
-      );
-    }
-    const bound = vs.spec.gateways.some((g) => g === gateway || g === `${NAMESPACE}/${gateway}`);
-    if (!bound) {
-      add(
-        file,
-        'spec.gateways',
-        'no-gateway',
-        `not bound to the Gateway "${NAMESPACE}/${gateway}" (gateways: ${JSON.stringify(vs.spec.gateways)}): traffic through the ingress gateway would not see this stage`,
-      );
+    // What the ingress gateway gets for this stage: bound at all, and reachable at http://localhost:8080?
+    try {
+      const table = gatewayRouteTable(vs, dr ? [dr] : [], workloads, {
+        gateway: gatewayManifest,
+        service: { host: fqdn, port: appService.port },
+      });
+      const vhosts = table.routeConfiguration.virtualHosts;
+      if (table.unbound?.startsWith('spec.gateways')) {
+        add(
+          file,
+          'spec.gateways',
+          'no-gateway',
+          `not bound to the Gateway "${gatewayNamespace}/${gateway}" (gateways: ${JSON.stringify(vs.spec.gateways)}): the ingress gateway gets no route from this stage and answers 404 to every request`,
+        );
+      } else if (table.unbound?.startsWith('spec.exportTo')) {
+        add(
+          file,
+          'spec.exportTo',
+          'no-gateway',
+          `${table.unbound}: the ingress gateway answers 404 to every request`,
+        );
+      } else if (selectVirtualHost(vhosts, PROBE_HOST) === -1) {
+        add(
+          file,
+          'spec.hosts',
+          'host-unreachable',
+          `Host ${PROBE_HOST} (http://localhost:8080) reaches no virtual host of the gateway (domains ${JSON.stringify(vhosts.flatMap((v) => v.domains))}): Istio reads a host without a dot as a short name (localhost is localhost.${vs.metadata.namespace ?? ''}.svc.cluster.local); write "*" to take every Host the Gateway accepts`,
+        );
+      }
+    } catch (e) {
+      // A destination host other than the Service is reported below (host-not-service).
+      if (!(e instanceof ManifestError)) throw e;
     }
     const stageValue = stage.stageLabel ?? stage.name;
     for (const [ri, route] of vs.spec.http.entries()) {
@@ -336,7 +376,8 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
             file,
             `spec.http[${ri}].route`,
             'weights-sum',
-            `weights add up to ${sum}, not 100 (${given.map((w) => w ?? 'unset').join(' + ')})`,
+            `weights add up to ${sum}, not 100 (${given.map((w) => w ?? 'unset').join(' + ')}); Istio accepts it and splits in proportion (${given.map((w) => `${(((w ?? 0) / sum) * 100).toFixed(2).replace(/\.?0+$/, '')} %`).join(' / ')}), but write percentages`,
+            'warning',
           );
         }
       } else if (given[0] !== undefined && given[0] !== 100) {
@@ -345,6 +386,7 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
           `spec.http[${ri}].route[0].weight`,
           'weights-sum',
           `a lone destination takes all traffic; its weight ${given[0]} should be 100 or unset`,
+          'warning',
         );
       }
       for (const [di, d] of route.route.entries()) {
@@ -367,6 +409,33 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
           );
         }
       }
+    }
+  }
+
+  // The rollback target of each strategy: exactly one stage labelled rollouts/stable: "true".
+  // With --stage: only the strategy of that stage (nothing when its file does not load).
+  const strategies = new Set(
+    stages.filter((st) => only === undefined || st.name === only).map((st) => st.strategy),
+  );
+  const stable = (() => {
+    try {
+      return stableStages(root);
+    } catch {
+      return [];
+    }
+  })();
+  for (const strategy of STRATEGIES) {
+    if (!strategies.has(strategy)) continue;
+    const labelled = stable.filter((st) => st.strategy === strategy);
+    if (labelled.length !== 1) {
+      add(
+        paths.stagesDir(root),
+        `metadata.labels.${STABLE_LABEL}`,
+        'rollback-target',
+        labelled.length === 0
+          ? `no ${strategy} stage is labelled ${STABLE_LABEL}: "true": \`make rollback\` would have nowhere to go`
+          : `${labelled.length} ${strategy} stages are labelled ${STABLE_LABEL}: "true" (${labelled.map((st) => st.name).join(', ')}): exactly one is the rollback target`,
+      );
     }
   }
 

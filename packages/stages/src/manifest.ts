@@ -1,14 +1,25 @@
 /**
- * Typed subsets of Istio's VirtualService and DestinationRule (networking.istio.io/v1), parsed from YAML with a
- * clear error (file + field) for anything this repository's tools cannot honour.
+ * Typed subsets of Istio's VirtualService, DestinationRule and Gateway (networking.istio.io/v1), parsed from YAML.
+ * A manifest is refused with a ManifestError naming the file and the field when Istio's validation would refuse it
+ * (kind `invalid`: pkg/config/validation, reproduced rule by rule for the fields read here) or when Istio accepts
+ * it but the local gateway does not emulate what it does (kind `unsupported`), so the two paths cannot silently
+ * differ.
  */
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { ManifestError } from './errors.js';
+import { ManifestError, type ManifestErrorKind } from './errors.js';
+import { hostsOverlap, isIpAddress } from './hosts.js';
+import { re2Problem } from './re2.js';
 
 export const NETWORKING_API = 'networking.istio.io/v1';
+/** The versions of the networking API Istio serves; the objects are the same. */
+export const NETWORKING_APIS = [
+  NETWORKING_API,
+  'networking.istio.io/v1beta1',
+  'networking.istio.io/v1alpha3',
+];
 
-/** Istio's StringMatch: exactly one of exact, prefix, regex (RE2, full-string match). Empty: "present". */
+/** Istio's StringMatch: at most one of exact, prefix, regex (RE2, full-string match). None: "present". */
 export interface StringMatch {
   exact?: string;
   prefix?: string;
@@ -20,7 +31,7 @@ export interface HttpMatchRequest {
   name?: string;
   uri?: StringMatch;
   method?: StringMatch;
-  /** Header names are lower case. */
+  /** Header names as written (Envoy compares them case-insensitively). */
   headers?: Record<string, StringMatch>;
   withoutHeaders?: Record<string, StringMatch>;
   ignoreUriCase?: boolean;
@@ -38,13 +49,23 @@ export interface HttpRouteDestination {
 }
 
 /**
- * Istio's HeaderOperations on the response, as far as they are emulated: `set` replaces a header the upstream
- * sent (or adds it), `add` appends a value. Names are lower case (HTTP header names are case-insensitive; Envoy
- * sends them lower case).
+ * Istio's HeaderOperations on the response: `set` replaces a header the upstream sent (or adds it), `add` appends a
+ * value, `remove` drops a header. Names as written in the file (Envoy compares them case-insensitively).
  */
 export interface ResponseHeaderOperations {
   set?: Record<string, string>;
   add?: Record<string, string>;
+  remove?: string[];
+}
+
+/** HTTPRetry. Durations are protobuf JSON durations ("2s", "0.25s"). */
+export interface HttpRetry {
+  attempts: number;
+  perTryTimeout?: string;
+  retryOn?: string;
+  retryRemoteLocalities?: boolean;
+  retryIgnorePreviousHosts?: boolean;
+  backoff?: string;
 }
 
 /** HTTPRoute: `match` entries are ORed; no `match` matches every request. */
@@ -52,8 +73,11 @@ export interface HttpRoute {
   name?: string;
   match?: HttpMatchRequest[];
   route: HttpRouteDestination[];
-  /** `headers.response` of the route (request headers and `remove` are refused by the parser). */
+  /** `headers.response` of the route (request headers are refused by the parser). */
   headers?: { response: ResponseHeaderOperations };
+  /** Route timeout, a protobuf JSON duration ("10s"); Istio's default is none ("0s"). */
+  timeout?: string;
+  retries?: HttpRetry;
 }
 
 export interface ObjectMeta {
@@ -70,6 +94,8 @@ export interface VirtualService {
     hosts: string[];
     gateways: string[];
     http: HttpRoute[];
+    /** Namespaces the VirtualService is visible to; absent: every namespace. */
+    exportTo?: string[];
   };
 }
 
@@ -84,6 +110,21 @@ export interface DestinationRule {
   metadata: ObjectMeta;
   file: string;
   spec: { host: string; subsets: Subset[] };
+}
+
+/** A Gateway server (plain HTTP only). */
+export interface GatewayServer {
+  port: { number: number; name: string; protocol: string };
+  hosts: string[];
+  name?: string;
+}
+
+export interface Gateway {
+  apiVersion: string;
+  kind: 'Gateway';
+  metadata: ObjectMeta;
+  file: string;
+  spec: { selector: Record<string, string>; servers: GatewayServer[] };
 }
 
 type Json = unknown;
@@ -112,11 +153,23 @@ export function readSingleDocument(file: string): Json {
   return doc.toJS();
 }
 
+const ISTIO_REJECTS = 'Istio rejects this';
+
 class Reader {
   constructor(readonly file: string) {}
 
-  fail(field: string, problem: string): never {
-    throw new ManifestError(this.file, field, problem);
+  fail(field: string, problem: string, kind: ManifestErrorKind = 'invalid'): never {
+    throw new ManifestError(this.file, field, problem, kind);
+  }
+
+  /** Istio's validation (the admission webhook, `istioctl validate`) refuses the field. */
+  invalid(field: string, problem: string): never {
+    this.fail(field, `${ISTIO_REJECTS}: ${problem}`, 'invalid');
+  }
+
+  /** Istio accepts the field, the local gateway does not emulate it. */
+  unsupported(field: string, problem: string): never {
+    this.fail(field, problem, 'unsupported');
   }
 
   record(v: Json, field: string): Record<string, Json> {
@@ -126,6 +179,16 @@ class Reader {
 
   string(v: Json, field: string): string {
     if (typeof v !== 'string' || v === '') this.fail(field, `must be a non-empty string, got ${describe(v)}`);
+    return v;
+  }
+
+  anyString(v: Json, field: string): string {
+    if (typeof v !== 'string') this.fail(field, `must be a string, got ${describe(v)}`);
+    return v;
+  }
+
+  boolean(v: Json, field: string): boolean {
+    if (typeof v !== 'boolean') this.fail(field, `must be true or false, got ${describe(v)}`);
     return v;
   }
 
@@ -146,15 +209,10 @@ class Reader {
     return out;
   }
 
-  onlyKeys(
-    r: Record<string, Json>,
-    field: string,
-    allowed: readonly string[],
-    ignored: readonly string[] = [],
-  ) {
+  onlyKeys(r: Record<string, Json>, field: string, allowed: readonly string[]) {
     for (const k of Object.keys(r)) {
-      if (!allowed.includes(k) && !ignored.includes(k)) {
-        this.fail(
+      if (!allowed.includes(k)) {
+        this.unsupported(
           `${field}.${k}`,
           `not supported by this repository's VirtualService emulation (supported: ${allowed.join(', ')})`,
         );
@@ -172,11 +230,12 @@ class Reader {
     return meta;
   }
 
-  header(doc: Record<string, Json>, kind: string): void {
+  header(doc: Record<string, Json>, kind: string): string {
     if (doc.kind !== kind) this.fail('kind', `must be ${kind}, got ${describe(doc.kind)}`);
-    if (doc.apiVersion !== NETWORKING_API) {
+    if (typeof doc.apiVersion !== 'string' || !NETWORKING_APIS.includes(doc.apiVersion)) {
       this.fail('apiVersion', `must be ${NETWORKING_API}, got ${describe(doc.apiVersion)}`);
     }
+    return doc.apiVersion;
   }
 }
 
@@ -188,143 +247,369 @@ function describe(v: Json): string {
   return JSON.stringify(v);
 }
 
+const DNS1123_LABEL = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+const WILDCARD_LABEL = /^(\*|(\*|\*-)?[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?)$/;
+
+export function isDns1123Label(s: string): boolean {
+  return s.length <= 63 && DNS1123_LABEL.test(s);
+}
+
+/** Istio's ValidateDNS1123Labels: a problem, or null. */
+function dnsLabelsProblem(domain: string): string | null {
+  const parts = domain.split('.');
+  const tld = parts[parts.length - 1] as string;
+  if (/^[+-]?\d+$/.test(tld))
+    return `domain name "${domain}" invalid (top level domain "${tld}" cannot be all-numeric)`;
+  for (const [i, label] of parts.entries()) {
+    if (i === parts.length - 1 && label === '') return null;
+    if (!isDns1123Label(label)) return `domain name "${domain}" invalid (label "${label}" invalid)`;
+  }
+  return null;
+}
+
+/** Istio's ValidateWildcardDomain: a problem, or null. */
+export function wildcardDomainProblem(domain: string): string | null {
+  if (domain.length > 255) return `domain name "${domain}" too long (max 255)`;
+  if (domain.length === 0) return 'empty domain name not allowed';
+  const dot = domain.indexOf('.');
+  const first = dot === -1 ? domain : domain.slice(0, dot);
+  if (!(first.length <= 63 && WILDCARD_LABEL.test(first)))
+    return `domain name "${domain}" invalid (label "${first}" invalid)`;
+  return dot === -1 ? null : dnsLabelsProblem(domain.slice(dot + 1));
+}
+
+/** RFC 7230 token characters as Istio's validation spells them (its class `+-.` also admits `,`). */
+const ISTIO_HEADER_NAME = /^[!#$%&'*+,\-.^_`|~A-Za-z0-9]+$/;
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+
+/**
+ * Request headers Envoy sets, removes or regenerates at the gateway before it picks a route (HCM
+ * mutateRequestHeaders: x-forwarded-for / -proto / -client-cert, x-request-id for external requests, x-envoy-*,
+ * hop-by-hop headers, expect): a match on them would see a value the local gateway does not reproduce.
+ */
+function rewrittenBeforeRouting(name: string): boolean {
+  const n = name.toLowerCase();
+  return (
+    n.startsWith('x-envoy-') ||
+    [
+      'x-forwarded-for',
+      'x-forwarded-proto',
+      'x-forwarded-client-cert',
+      'x-request-id',
+      'connection',
+      'keep-alive',
+      'proxy-connection',
+      'transfer-encoding',
+      'upgrade',
+      'te',
+      'expect',
+      'host',
+    ].includes(n)
+  );
+}
+
+type MatchPlace = 'uri' | 'method' | 'headers' | 'withoutHeaders';
+
 const STRING_MATCH_KEYS = ['exact', 'prefix', 'regex'] as const;
 
-function parseStringMatch(r: Reader, v: Json, field: string, allowEmpty: boolean): StringMatch {
+function parseStringMatch(r: Reader, v: Json, field: string, place: MatchPlace): StringMatch {
   const m = r.record(v, field);
-  r.onlyKeys(m, field, STRING_MATCH_KEYS);
-  const keys = Object.keys(m);
-  if (keys.length === 0 && allowEmpty) return {};
-  if (keys.length !== 1) r.fail(field, 'must set exactly one of exact, prefix, regex');
+  for (const k of Object.keys(m)) {
+    if (!(STRING_MATCH_KEYS as readonly string[]).includes(k)) {
+      r.fail(`${field}.${k}`, `unknown StringMatch field (Istio's are ${STRING_MATCH_KEYS.join(', ')})`);
+    }
+  }
+  const keys = Object.keys(m) as (typeof STRING_MATCH_KEYS)[number][];
+  if (keys.length === 0) return {};
+  if (keys.length > 1)
+    r.fail(field, `sets ${keys.join(' and ')}; a StringMatch takes one of exact, prefix, regex`);
   const key = keys[0] as (typeof STRING_MATCH_KEYS)[number];
   const value = m[key];
   if (typeof value !== 'string') r.fail(`${field}.${key}`, `must be a string, got ${describe(value)}`);
-  if (key === 'regex') checkRe2(r, value, `${field}.regex`);
+  // uri allows an empty prefix (Envoy's RouteMatch.prefix may be empty); headers and method do not.
+  if (key === 'prefix' && value === '' && place !== 'uri')
+    r.invalid(`${field}.prefix`, `"${place}": prefix string match should not be empty`);
+  if (key === 'regex' && !(place === 'withoutHeaders' && value === '*')) {
+    const problem = re2Problem(value);
+    if (problem !== null) r.invalid(`${field}.regex`, `"${place}": ${problem}`);
+  }
   return { [key]: value };
 }
 
-/** Refuses what JavaScript would accept but RE2 (Envoy) would not, so both paths agree on every request. */
-function checkRe2(r: Reader, source: string, field: string): void {
-  if (/\(\?<?[=!]/.test(source))
-    r.fail(field, 'lookaround assertions are not RE2 syntax (Envoy would refuse them)');
-  if (/\\[1-9]/.test(source)) r.fail(field, 'backreferences are not RE2 syntax (Envoy would refuse them)');
-  try {
-    new RegExp(normaliseRe2(source).source);
-  } catch (error) {
-    r.fail(field, `invalid regular expression: ${(error as Error).message}`);
-  }
-}
-
-/** RE2's leading `(?i)` becomes JavaScript's `i` flag; the pattern is anchored for a full-string match. */
-export function normaliseRe2(source: string): { source: string; flags: string } {
-  let s = source;
-  let flags = '';
-  const m = /^\(\?([ims]+)\)/.exec(s);
-  if (m) {
-    flags = m[1] as string;
-    s = s.slice(m[0].length);
-  }
-  return { source: `^(?:${s})$`, flags: [...new Set(flags)].join('') };
-}
-
-function parseHeaderMap(r: Reader, v: Json, field: string): Record<string, StringMatch> {
+function parseHeaderMap(
+  r: Reader,
+  v: Json,
+  field: string,
+  place: 'headers' | 'withoutHeaders',
+): Record<string, StringMatch> {
   const h = r.record(v, field);
   const out: Record<string, StringMatch> = {};
   for (const [name, m] of Object.entries(h)) {
-    if (name !== name.toLowerCase())
-      r.fail(`${field}.${name}`, 'header names must be lower case (Istio requires it)');
-    out[name] = parseStringMatch(r, m, `${field}.${name}`, true);
+    const at = `${field}.${name}`;
+    if (name.startsWith('@request.auth.claims')) {
+      r.unsupported(
+        at,
+        'JWT claim routing needs a RequestAuthentication; the local gateway does not emulate it',
+      );
+    }
+    if (name.startsWith(':')) {
+      r.unsupported(at, 'pseudo-header matches are not emulated by the local gateway (use uri or method)');
+    }
+    if (!ISTIO_HEADER_NAME.test(name)) r.invalid(at, `header name ${name} is not a valid header name`);
+    if (rewrittenBeforeRouting(name)) {
+      r.unsupported(
+        at,
+        `the gateway sets, removes or regenerates ${name.toLowerCase()} before it picks a route; a match on it is not emulated`,
+      );
+    }
+    if (m === null && place === 'headers') r.invalid(at, `header match ${name} cannot be null`);
+    out[name] = parseStringMatch(r, m, at, place);
   }
   return out;
 }
+
+/** Match fields Istio has that the local gateway does not emulate, with what they would take into account. */
+const REFUSED_MATCH_FIELDS: Record<string, string> = {
+  authority: 'the Host (authority) of the request',
+  scheme: 'the scheme of the request',
+  queryParams: 'query parameters',
+  port: 'the port the request arrived on',
+  sourceLabels: 'the labels of the calling workload (sidecars only)',
+  sourceNamespace: 'the namespace of the calling workload (sidecars only)',
+  gateways: 'the gateway the request arrived through',
+  statPrefix: 'a stat prefix',
+};
+
+const MATCH_KEYS = ['name', 'uri', 'method', 'headers', 'withoutHeaders', 'ignoreUriCase'] as const;
 
 function parseMatch(r: Reader, v: Json, field: string): HttpMatchRequest {
   const m = r.record(v, field);
-  r.onlyKeys(m, field, ['name', 'uri', 'method', 'headers', 'withoutHeaders', 'ignoreUriCase']);
-  const out: HttpMatchRequest = {};
-  if (m.name !== undefined) out.name = r.string(m.name, `${field}.name`);
-  if (m.uri !== undefined) out.uri = parseStringMatch(r, m.uri, `${field}.uri`, false);
-  if (m.method !== undefined) out.method = parseStringMatch(r, m.method, `${field}.method`, false);
-  if (m.headers !== undefined) out.headers = parseHeaderMap(r, m.headers, `${field}.headers`);
-  if (m.withoutHeaders !== undefined)
-    out.withoutHeaders = parseHeaderMap(r, m.withoutHeaders, `${field}.withoutHeaders`);
-  if (m.ignoreUriCase !== undefined) {
-    if (typeof m.ignoreUriCase !== 'boolean') r.fail(`${field}.ignoreUriCase`, 'must be true or false');
-    out.ignoreUriCase = m.ignoreUriCase;
+  for (const [key, what] of Object.entries(REFUSED_MATCH_FIELDS)) {
+    if (m[key] !== undefined)
+      r.unsupported(`${field}.${key}`, `a match on ${what} is not emulated by the local gateway`);
   }
+  r.onlyKeys(m, field, MATCH_KEYS);
+  const out: HttpMatchRequest = {};
+  if (m.name !== undefined) out.name = r.anyString(m.name, `${field}.name`);
+  if (m.uri !== undefined) out.uri = parseStringMatch(r, m.uri, `${field}.uri`, 'uri');
+  if (m.method !== undefined) out.method = parseStringMatch(r, m.method, `${field}.method`, 'method');
+  if (m.headers !== undefined) out.headers = parseHeaderMap(r, m.headers, `${field}.headers`, 'headers');
+  if (m.withoutHeaders !== undefined)
+    out.withoutHeaders = parseHeaderMap(r, m.withoutHeaders, `${field}.withoutHeaders`, 'withoutHeaders');
+  if (m.ignoreUriCase !== undefined) out.ignoreUriCase = r.boolean(m.ignoreUriCase, `${field}.ignoreUriCase`);
   return out;
 }
 
+const INT32_MAX = 2 ** 31 - 1;
+
 function parseDestination(r: Reader, v: Json, field: string): HttpRouteDestination {
   const d = r.record(v, field);
+  if (d.headers !== undefined) {
+    r.unsupported(
+      `${field}.headers`,
+      'header operations on a destination are not emulated by the local gateway',
+    );
+  }
   r.onlyKeys(d, field, ['destination', 'weight']);
+  if (d.destination === undefined) r.invalid(`${field}.destination`, 'destination is required');
   const dest = r.record(d.destination, `${field}.destination`);
   r.onlyKeys(dest, `${field}.destination`, ['host', 'subset', 'port']);
-  const destination: Destination = { host: r.string(dest.host, `${field}.destination.host`) };
-  if (dest.subset !== undefined) destination.subset = r.string(dest.subset, `${field}.destination.subset`);
+  const host = r.string(dest.host, `${field}.destination.host`);
+  if (host === '*') r.invalid(`${field}.destination.host`, `invalid destination host ${host}`);
+  const hostProblem = wildcardDomainProblem(host);
+  if (hostProblem !== null) r.invalid(`${field}.destination.host`, hostProblem);
+  const destination: Destination = { host };
+  if (dest.subset !== undefined) {
+    const subset = r.anyString(dest.subset, `${field}.destination.subset`);
+    if (subset === '') r.invalid(`${field}.destination.subset`, 'subset name cannot be empty');
+    if (!isDns1123Label(subset))
+      r.invalid(`${field}.destination.subset`, `subset name is invalid: ${subset}`);
+    destination.subset = subset;
+  }
   if (dest.port !== undefined) {
     const p = r.record(dest.port, `${field}.destination.port`);
+    r.onlyKeys(p, `${field}.destination.port`, ['number']);
     if (typeof p.number !== 'number' || !Number.isInteger(p.number) || p.number < 1 || p.number > 65535) {
-      r.fail(`${field}.destination.port.number`, `must be a port number, got ${describe(p.number)}`);
+      r.invalid(
+        `${field}.destination.port.number`,
+        `port number ${describe(p.number)} must be in the range 1..65535`,
+      );
     }
     destination.port = { number: p.number };
   }
   const out: HttpRouteDestination = { destination };
   if (d.weight !== undefined) {
-    if (typeof d.weight !== 'number' || !Number.isInteger(d.weight) || d.weight < 0) {
-      r.fail(`${field}.weight`, `must be a non-negative integer, got ${describe(d.weight)}`);
+    if (typeof d.weight !== 'number' || !Number.isInteger(d.weight) || d.weight > INT32_MAX) {
+      r.fail(`${field}.weight`, `must be an integer, got ${describe(d.weight)}`);
     }
+    if (d.weight < 0) r.invalid(`${field}.weight`, `weight ${d.weight} < 0`);
     out.weight = d.weight;
   }
   return out;
 }
 
-/** An HTTP header name (RFC 9110 token); pseudo-headers such as `:status` are not one. */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+/** Istio's ValidateHTTPHeaderOperationName, and a name Envoy takes (a token). */
+function checkOperationName(r: Reader, name: string, at: string): void {
+  if (name.toLowerCase() === 'host') r.invalid(at, `invalid header "${name}": cannot set Host header`);
+  if (name.startsWith(':')) r.invalid(at, `invalid header "${name}": header cannot have ":" prefix`);
+  if (!HEADER_NAME.test(name)) r.invalid(at, `"${name}" is not an HTTP header name`);
+}
 
 function parseHeaderValues(r: Reader, v: Json, field: string): Record<string, string> {
   const m = r.record(v, field);
   const out: Record<string, string> = {};
+  const seen = new Set<string>();
   for (const [name, value] of Object.entries(m)) {
     const at = `${field}.${name}`;
-    if (!HEADER_NAME.test(name)) r.fail(at, 'not an HTTP header name');
+    checkOperationName(r, name, at);
     const lower = name.toLowerCase();
-    if (lower in out) r.fail(at, `"${lower}" is given twice (header names are case-insensitive)`);
+    if (seen.has(lower)) r.unsupported(at, `"${lower}" is given twice (header names are case-insensitive)`);
+    seen.add(lower);
     if (typeof value !== 'string') r.fail(at, `must be a string, got ${describe(value)}`);
-    if (/[\r\n\0]/.test(value)) r.fail(at, 'must not contain CR, LF or NUL');
-    // Envoy reads %...% in a header value as a command (e.g. %DOWNSTREAM_REMOTE_ADDRESS%); the local path cannot.
-    if (value.includes('%')) r.fail(at, "'%' starts an Envoy command in a header value; not emulated");
-    out[lower] = value;
+    // Istio's httpHeaderValueRegexp: no control characters but tab.
+    if (
+      [...value].some((ch) => {
+        const c = ch.charCodeAt(0);
+        return (c < 0x20 && c !== 0x09) || c === 0x7f;
+      })
+    )
+      r.invalid(at, `header value configuration ${JSON.stringify(value)} is invalid`);
+    // Envoy reads %...% as a command (e.g. %DOWNSTREAM_REMOTE_ADDRESS%); "%%" is a literal "%".
+    if (value.replaceAll('%%', '').includes('%')) {
+      r.unsupported(
+        at,
+        "'%' starts an Envoy command in a header value; not emulated (write %% for a literal %)",
+      );
+    }
+    out[name] = value;
   }
   return out;
 }
 
 /**
- * A route's `headers`: only `response.set` and `response.add` are emulated (the local gateway applies them to
- * every proxied answer); request headers and `remove` are refused so both paths cannot differ.
+ * A route's `headers`: `response.set`, `response.add` and `response.remove` are emulated (the local gateway applies
+ * them to every answer of the route, its own 503 / 504 included, as Envoy does); request headers are refused.
  */
 function parseRouteHeaders(r: Reader, v: Json, field: string): { response: ResponseHeaderOperations } {
   const h = r.record(v, field);
   if (h.request !== undefined) {
-    r.fail(`${field}.request`, 'request header manipulation is not emulated by the local gateway');
+    r.unsupported(`${field}.request`, 'request header manipulation is not emulated by the local gateway');
   }
   r.onlyKeys(h, field, ['response']);
   const response: ResponseHeaderOperations = {};
   if (h.response === undefined) return { response };
   const resp = r.record(h.response, `${field}.response`);
-  if (resp.remove !== undefined) {
-    r.fail(`${field}.response.remove`, 'removing response headers is not emulated by the local gateway');
-  }
-  r.onlyKeys(resp, `${field}.response`, ['set', 'add']);
+  r.onlyKeys(resp, `${field}.response`, ['set', 'add', 'remove']);
   if (resp.set !== undefined) response.set = parseHeaderValues(r, resp.set, `${field}.response.set`);
   if (resp.add !== undefined) response.add = parseHeaderValues(r, resp.add, `${field}.response.add`);
+  if (resp.remove !== undefined) {
+    response.remove = r.stringArray(resp.remove, `${field}.response.remove`);
+    for (const [i, name] of response.remove.entries())
+      checkOperationName(r, name, `${field}.response.remove[${i}]`);
+  }
   return { response };
+}
+
+/** A protobuf JSON duration ("10s", "0.25s") of at least 1 ms, to the millisecond (Istio's ValidateDuration). */
+function parseDuration(r: Reader, v: Json, field: string): string {
+  if (typeof v !== 'string' || !/^\d+(\.\d{1,9})?s$/.test(v)) {
+    r.fail(
+      field,
+      `must be a duration in seconds as protobuf JSON writes it ("10s", "0.5s"), got ${describe(v)}; other notations are not read here`,
+    );
+  }
+  const ms = Number(v.slice(0, -1)) * 1000;
+  if (ms < 1) r.invalid(field, 'duration must be greater than 1ms');
+  if (Math.abs(ms - Math.round(ms)) > 1e-6) r.invalid(field, 'only durations to ms precision are supported');
+  return v;
+}
+
+/** The retryOn policies Envoy knows (Istio's supportedRetryOnPolicies). */
+export const RETRY_ON_POLICIES = [
+  '5xx',
+  'gateway-error',
+  'reset',
+  'reset-before-request',
+  'connect-failure',
+  'retriable-4xx',
+  'refused-stream',
+  'retriable-status-codes',
+  'retriable-headers',
+  'envoy-ratelimited',
+  'http3-post-connect-failure',
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+] as const;
+
+/** Status codes Go's http.StatusText knows: Istio reads those in retryOn as retriable status codes. */
+export function isKnownStatusCode(code: number): boolean {
+  return (
+    (code >= 100 && code <= 103) ||
+    (code >= 200 && code <= 208) ||
+    code === 226 ||
+    (code >= 300 && code <= 308 && code !== 306) ||
+    (code >= 400 && code <= 418) ||
+    (code >= 421 && code <= 426) ||
+    code === 428 ||
+    code === 429 ||
+    code === 431 ||
+    code === 451 ||
+    (code >= 500 && code <= 508) ||
+    code === 510 ||
+    code === 511
+  );
+}
+
+function parseRetries(r: Reader, v: Json, field: string): HttpRetry {
+  const h = r.record(v, field);
+  r.onlyKeys(h, field, [
+    'attempts',
+    'perTryTimeout',
+    'retryOn',
+    'retryRemoteLocalities',
+    'retryIgnorePreviousHosts',
+    'backoff',
+  ]);
+  const attempts = h.attempts ?? 0;
+  if (typeof attempts !== 'number' || !Number.isInteger(attempts) || attempts > INT32_MAX) {
+    r.fail(`${field}.attempts`, `must be an integer, got ${describe(attempts)}`);
+  }
+  if (attempts < 0) r.invalid(`${field}.attempts`, 'attempts cannot be negative');
+  const out: HttpRetry = { attempts };
+  if (h.perTryTimeout !== undefined)
+    out.perTryTimeout = parseDuration(r, h.perTryTimeout, `${field}.perTryTimeout`);
+  if (h.retryOn !== undefined) {
+    out.retryOn = r.anyString(h.retryOn, `${field}.retryOn`);
+    for (const policy of out.retryOn === '' ? [] : out.retryOn.split(',')) {
+      const code = /^[+-]?\d+$/.test(policy) ? Number(policy) : Number.NaN;
+      if (!isKnownStatusCode(code) && !(RETRY_ON_POLICIES as readonly string[]).includes(policy)) {
+        r.invalid(`${field}.retryOn`, `"${policy}" is not a valid retryOn policy`);
+      }
+    }
+  }
+  if (h.retryRemoteLocalities !== undefined)
+    out.retryRemoteLocalities = r.boolean(h.retryRemoteLocalities, `${field}.retryRemoteLocalities`);
+  if (h.retryIgnorePreviousHosts !== undefined)
+    out.retryIgnorePreviousHosts = r.boolean(h.retryIgnorePreviousHosts, `${field}.retryIgnorePreviousHosts`);
+  if (h.backoff !== undefined) out.backoff = parseDuration(r, h.backoff, `${field}.backoff`);
+  if (
+    attempts === 0 &&
+    (out.perTryTimeout !== undefined || (out.retryOn ?? '') !== '' || out.retryRemoteLocalities !== undefined)
+  ) {
+    r.invalid(field, 'http retry policy configured when attempts are set to 0 (disabled)');
+  }
+  return out;
 }
 
 /** Route fields refused with a reason: each changes the answer or the destination of a request. */
 const REFUSED_ROUTE_FIELDS: Record<string, string> = {
   corsPolicy: 'CORS policy (preflight answers and CORS response headers)',
   mirror: 'mirroring (a copy of each request to another destination)',
+  mirrorPercent: 'mirroring (a copy of each request to another destination)',
   mirrorPercentage: 'mirroring (a copy of each request to another destination)',
   mirrors: 'mirroring (a copy of each request to another destination)',
   fault: 'fault injection (delays and aborted requests)',
@@ -334,69 +619,128 @@ const REFUSED_ROUTE_FIELDS: Record<string, string> = {
   delegate: 'delegation to another VirtualService',
 };
 
-/**
- * Route fields accepted and not emulated locally: they do not change where a successful request goes.
- * `timeout` (Istio's per-route limit) and `retries` (Istio retries failed attempts; the local gateway answers
- * 503 / 504 at the first failure).
- */
-export const ACCEPTED_NOT_EMULATED_ROUTE_FIELDS = ['timeout', 'retries'] as const;
-
-/** VirtualService spec fields accepted and not emulated locally: `exportTo` (visibility to other namespaces). */
-export const ACCEPTED_NOT_EMULATED_SPEC_FIELDS = ['exportTo'] as const;
-
 function parseHttpRoute(r: Reader, v: Json, field: string): HttpRoute {
   const h = r.record(v, field);
   for (const [key, what] of Object.entries(REFUSED_ROUTE_FIELDS)) {
     if (h[key] !== undefined) {
-      r.fail(
+      r.unsupported(
         `${field}.${key}`,
         `${what}: that changes what a request does, and the local gateway does not emulate it, so the local and cluster paths would differ`,
       );
     }
   }
-  // timeout and retries do not change where a request that succeeds goes: accepted, not emulated locally
-  // (README.md "The VirtualService subset that is emulated").
-  r.onlyKeys(h, field, ['name', 'match', 'route', 'headers'], ACCEPTED_NOT_EMULATED_ROUTE_FIELDS);
+  r.onlyKeys(h, field, ['name', 'match', 'route', 'headers', 'timeout', 'retries']);
   const out: HttpRoute = { route: [] };
-  if (h.name !== undefined) out.name = r.string(h.name, `${field}.name`);
+  if (h.name !== undefined) out.name = r.anyString(h.name, `${field}.name`);
   if (h.headers !== undefined) out.headers = parseRouteHeaders(r, h.headers, `${field}.headers`);
-  if (h.match !== undefined) {
-    if (!Array.isArray(h.match) || h.match.length === 0) r.fail(`${field}.match`, 'must be a non-empty list');
-    out.match = h.match.map((m, i) => parseMatch(r, m, `${field}.match[${i}]`));
+  if (h.match !== undefined && h.match !== null) {
+    if (!Array.isArray(h.match)) r.fail(`${field}.match`, 'must be a list');
+    // An empty list is no match at all: the route takes every request, as Istio reads it.
+    if (h.match.length > 0) out.match = h.match.map((m, i) => parseMatch(r, m, `${field}.match[${i}]`));
   }
-  if (!Array.isArray(h.route) || h.route.length === 0) {
-    r.fail(`${field}.route`, 'must be a non-empty list of destinations');
+  if (h.route === undefined || (Array.isArray(h.route) && h.route.length === 0)) {
+    r.invalid(`${field}.route`, 'HTTP route, redirect or direct_response is required');
   }
+  if (!Array.isArray(h.route)) r.fail(`${field}.route`, 'must be a list of destinations');
   out.route = h.route.map((d, i) => parseDestination(r, d, `${field}.route[${i}]`));
+  if (out.route.length > 1 && out.route.every((d) => (d.weight ?? 0) === 0)) {
+    r.invalid(`${field}.route`, 'total destination weight = 0');
+  }
+  if (h.timeout !== undefined) out.timeout = parseDuration(r, h.timeout, `${field}.timeout`);
+  if (h.retries !== undefined) out.retries = parseRetries(r, h.retries, `${field}.retries`);
   return out;
 }
 
-/** Parses a VirtualService object (already read from YAML). */
+/** Istio's validateGatewayNames. */
+function checkGatewayName(r: Reader, name: string, field: string): void {
+  const slash = name.indexOf('/');
+  if (slash === -1) {
+    const problem = name.length > 255 ? `domain name "${name}" too long (max 255)` : dnsLabelsProblem(name);
+    if (problem !== null) r.invalid(field, problem);
+    return;
+  }
+  const ns = name.slice(0, slash);
+  const gw = name.slice(slash + 1);
+  if (ns === '' || gw === '') r.invalid(field, 'config namespace and gateway name cannot be empty');
+  if (!isDns1123Label(ns)) r.invalid(field, `invalid value for namespace: "${ns}"`);
+  if (!isDns1123Label(gw)) r.invalid(field, `invalid value for gateway name: "${gw}"`);
+}
+
+/** Istio's validateExportTo for a VirtualService. */
+function checkExportTo(r: Reader, exportTo: readonly string[], namespace: string | undefined): void {
+  const seen = new Set<string>();
+  for (const [i, e] of exportTo.entries()) {
+    const key = e === '.' ? (namespace ?? '') : e;
+    if (seen.has(key)) r.invalid(`spec.exportTo[${i}]`, `duplicate entries in exportTo for entry ${e}`);
+    if (!['*', '~', '.'].includes(e) && !isDns1123Label(e))
+      r.invalid(`spec.exportTo[${i}]`, `invalid namespace ${JSON.stringify(e)} in exportTo`);
+    seen.add(key);
+  }
+  if (seen.has('*') && exportTo.length > 1) {
+    r.invalid('spec.exportTo', 'cannot have both public (*) and non-public exportTo values for a resource');
+  }
+}
+
+/** Parses a VirtualService object (already read from YAML), with Istio's validation of what it reads. */
 export function parseVirtualService(doc: Json, file: string): VirtualService {
   const r: Reader = new Reader(file);
   const d = r.record(doc, '(document)');
-  r.header(d, 'VirtualService');
+  const apiVersion = r.header(d, 'VirtualService');
+  const metadata = r.metadata(d.metadata);
   const spec = r.record(d.spec, 'spec');
-  r.onlyKeys(spec, 'spec', ['hosts', 'gateways', 'http'], ACCEPTED_NOT_EMULATED_SPEC_FIELDS);
-  if (!Array.isArray(spec.http) || spec.http.length === 0)
-    r.fail('spec.http', 'must be a non-empty list of routes');
-  return {
-    apiVersion: d.apiVersion as string,
+  for (const key of ['tcp', 'tls'] as const) {
+    if (spec[key] !== undefined)
+      r.unsupported(`spec.${key}`, `${key} routes are not emulated by the local gateway (HTTP only)`);
+  }
+  r.onlyKeys(spec, 'spec', ['hosts', 'gateways', 'http', 'exportTo']);
+  if (spec.hosts === undefined || (Array.isArray(spec.hosts) && spec.hosts.length === 0)) {
+    r.unsupported('spec.hosts', 'a VirtualService without hosts is a delegate; delegation is not emulated');
+  }
+  const hosts = r.stringArray(spec.hosts, 'spec.hosts');
+  const gateways = r.stringArray(spec.gateways, 'spec.gateways', true);
+  for (const [i, g] of gateways.entries()) checkGatewayName(r, g, `spec.gateways[${i}]`);
+  // Bound to the mesh when no gateway is named, or `mesh` is one of them.
+  const appliesToMesh = gateways.length === 0 || gateways.includes('mesh');
+  for (const [i, h] of hosts.entries()) {
+    const problem = wildcardDomainProblem(h);
+    if (problem !== null && !isIpAddress(h)) r.invalid(`spec.hosts[${i}]`, problem);
+    if (problem === null && appliesToMesh && h === '*') {
+      r.invalid(
+        `spec.hosts[${i}]`,
+        'wildcard host * is not allowed for virtual services bound to the mesh gateway',
+      );
+    }
+  }
+  for (let i = 0; i < hosts.length; i++) {
+    for (let j = i + 1; j < hosts.length; j++) {
+      if (hostsOverlap(hosts[i] as string, hosts[j] as string)) {
+        r.invalid(`spec.hosts[${j}]`, `duplicate hosts in virtual service: ${hosts[i]} & ${hosts[j]}`);
+      }
+    }
+  }
+  if (spec.http === undefined || (Array.isArray(spec.http) && spec.http.length === 0)) {
+    r.invalid('spec.http', 'http, tcp or tls must be provided in virtual service');
+  }
+  if (!Array.isArray(spec.http)) r.fail('spec.http', 'must be a list of routes');
+  const http = spec.http.map((h, i) => parseHttpRoute(r, h, `spec.http[${i}]`));
+  const out: VirtualService = {
+    apiVersion,
     kind: 'VirtualService',
-    metadata: r.metadata(d.metadata),
-    spec: {
-      hosts: r.stringArray(spec.hosts, 'spec.hosts'),
-      gateways: r.stringArray(spec.gateways, 'spec.gateways', true),
-      http: spec.http.map((h, i) => parseHttpRoute(r, h, `spec.http[${i}]`)),
-    },
+    metadata,
+    spec: { hosts, gateways, http },
   };
+  if (spec.exportTo !== undefined) {
+    out.spec.exportTo = r.stringArray(spec.exportTo, 'spec.exportTo');
+    checkExportTo(r, out.spec.exportTo, metadata.namespace);
+  }
+  return out;
 }
 
 /** Parses a DestinationRule object (already read from YAML). */
 export function parseDestinationRule(doc: Json, file: string): DestinationRule {
   const r: Reader = new Reader(file);
   const d = r.record(doc, '(document)');
-  r.header(d, 'DestinationRule');
+  const apiVersion = r.header(d, 'DestinationRule');
   const spec = r.record(d.spec, 'spec');
   const subsetsRaw = spec.subsets ?? [];
   if (!Array.isArray(subsetsRaw)) r.fail('spec.subsets', 'must be a list');
@@ -413,10 +757,57 @@ export function parseDestinationRule(doc: Json, file: string): DestinationRule {
     seen.add(s.name);
   }
   return {
-    apiVersion: d.apiVersion as string,
+    apiVersion,
     kind: 'DestinationRule',
     metadata: r.metadata(d.metadata),
     file,
     spec: { host: r.string(spec.host, 'spec.host'), subsets },
+  };
+}
+
+/** Parses a Gateway (plain HTTP servers only: TLS and bind are refused). */
+export function parseGateway(doc: Json, file: string): Gateway {
+  const r: Reader = new Reader(file);
+  const d = r.record(doc, '(document)');
+  const apiVersion = r.header(d, 'Gateway');
+  const spec = r.record(d.spec, 'spec');
+  if (!Array.isArray(spec.servers) || spec.servers.length === 0)
+    r.fail('spec.servers', 'must be a non-empty list');
+  const servers = spec.servers.map((s, i): GatewayServer => {
+    const field = `spec.servers[${i}]`;
+    const sr = r.record(s, field);
+    if (sr.tls !== undefined)
+      r.unsupported(`${field}.tls`, 'TLS servers are not emulated by the local gateway');
+    if (sr.bind !== undefined) r.unsupported(`${field}.bind`, 'bind is not emulated by the local gateway');
+    r.onlyKeys(sr, field, ['port', 'hosts', 'name']);
+    const port = r.record(sr.port, `${field}.port`);
+    if (
+      typeof port.number !== 'number' ||
+      !Number.isInteger(port.number) ||
+      port.number < 1 ||
+      port.number > 65535
+    ) {
+      r.fail(`${field}.port.number`, `must be a port number, got ${describe(port.number)}`);
+    }
+    const protocol = r.string(port.protocol, `${field}.port.protocol`);
+    if (protocol.toUpperCase() !== 'HTTP') {
+      r.unsupported(
+        `${field}.port.protocol`,
+        `only HTTP servers are emulated by the local gateway, got ${protocol}`,
+      );
+    }
+    const server: GatewayServer = {
+      port: { number: port.number, name: r.string(port.name, `${field}.port.name`), protocol },
+      hosts: r.stringArray(sr.hosts, `${field}.hosts`),
+    };
+    if (sr.name !== undefined) server.name = r.string(sr.name, `${field}.name`);
+    return server;
+  });
+  return {
+    apiVersion,
+    kind: 'Gateway',
+    metadata: r.metadata(d.metadata),
+    file,
+    spec: { selector: r.labels(spec.selector, 'spec.selector'), servers },
   };
 }

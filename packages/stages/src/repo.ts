@@ -17,11 +17,15 @@ export function findRepoRoot(from: string = process.cwd()): string {
   }
 }
 
+/** The Kubernetes namespace everything runs in. */
+export const NAMESPACE = 'rollouts';
+
 /** Well-known paths inside the repository. */
 export const paths = {
   stagesDir: (root: string) => join(root, 'istio', 'stages'),
   baseDir: (root: string) => join(root, 'istio', 'base'),
   destinationRule: (root: string) => join(root, 'istio', 'base', 'destination-rule.yaml'),
+  gateway: (root: string) => join(root, 'istio', 'base', 'gateway.yaml'),
   values: (root: string) => join(root, 'charts', 'webapp', 'values.yaml'),
   makefile: (root: string) => join(root, 'Makefile'),
 };

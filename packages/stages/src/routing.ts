@@ -1,16 +1,14 @@
 /**
- * Istio's HTTP route selection, compiled once per VirtualService so the local gateway can run it per request:
- * routes in order, the first match wins; within a route the `match` entries are ORed and the conditions of one
- * entry ANDed; a route without `match` matches every request. String matches follow Envoy: `exact` and `regex`
- * (RE2 syntax, full-string match) see the path without its query string, `prefix` the whole path.
+ * A VirtualService's route selection, host aside: its http routes translated as Istio translates them
+ * (translate.ts) and matched as Envoy matches them (match.ts), the very code the gateway route table runs
+ * (table.ts). Routes in order, the first match wins; `match` entries are ORed, the conditions of one entry
+ * ANDed; a route without `match` matches every request. The request path is normalised first, as the gateway does
+ * (path.ts).
  */
-import {
-  type HttpMatchRequest,
-  type HttpRoute,
-  normaliseRe2,
-  type StringMatch,
-  type VirtualService,
-} from './manifest.js';
+import type { HttpRoute, VirtualService } from './manifest.js';
+import { type CompiledMatch, compileEnvoyRoutes, firstMatch, UnsupportedRequestError } from './match.js';
+import { normalizePath } from './path.js';
+import { type TranslatedRoute, translateHttpRoutes } from './translate.js';
 
 /** The parts of a request that routing looks at. Header names must be lower case (as Node gives them). */
 export interface RouteRequest {
@@ -20,10 +18,12 @@ export interface RouteRequest {
 }
 
 /**
- * What a route does to the headers of an answer, ready to apply: `set` replaces (or adds) the header, `add`
- * appends a value to what the upstream sent. Names are lower case; `set` is applied before `add`.
+ * What a route does to the headers of an answer, ready to apply (names lower case), in Envoy's order: `remove`
+ * first, then `set` (replaces, or adds), then `add` (appends a value to what the upstream sent). A value's `%%` is a
+ * literal `%`, as Envoy reads it.
  */
 export interface ResponseHeaders {
+  readonly remove: readonly string[];
   readonly set: readonly (readonly [name: string, value: string])[];
   readonly add: readonly (readonly [name: string, value: string])[];
 }
@@ -38,106 +38,74 @@ export interface MatchedRoute {
   responseHeaders: ResponseHeaders | null;
 }
 
-type Predicate = (req: RouteRequest, pathOnly: string) => boolean;
-
 /** A VirtualService's http routes, compiled for {@link matchRoute}. */
 export interface CompiledRoutes {
-  readonly routes: readonly { readonly matched: MatchedRoute; readonly test: Predicate }[];
+  readonly http: readonly HttpRoute[];
+  readonly routes: readonly CompiledMatch<TranslatedRoute>[];
 }
 
-function stringMatcher(m: StringMatch, ignoreCase = false): (value: string | undefined) => boolean {
-  if (m.exact !== undefined) {
-    const exact = ignoreCase ? m.exact.toLowerCase() : m.exact;
-    return ignoreCase ? (v) => v !== undefined && v.toLowerCase() === exact : (v) => v === exact;
-  }
-  if (m.prefix !== undefined) {
-    const prefix = ignoreCase ? m.prefix.toLowerCase() : m.prefix;
-    return ignoreCase
-      ? (v) => v?.toLowerCase().startsWith(prefix) === true
-      : (v) => v?.startsWith(prefix) === true;
-  }
-  if (m.regex !== undefined) {
-    const { source, flags } = normaliseRe2(m.regex);
-    const re = new RegExp(source, flags);
-    return (v) => v !== undefined && re.test(v);
-  }
-  // An empty StringMatch on a header: the header is present.
-  return (v) => v !== undefined;
+function byteCompare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function headerValue(req: RouteRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : v.join(',');
-}
-
-function compileMatch(m: HttpMatchRequest): Predicate {
-  const tests: Predicate[] = [];
-  if (m.method) {
-    const t = stringMatcher(m.method);
-    tests.push((req) => t(req.method));
-  }
-  if (m.uri) {
-    const uri = m.uri;
-    const t = stringMatcher(uri, m.ignoreUriCase === true);
-    tests.push(uri.prefix !== undefined ? (req) => t(req.path) : (_req, pathOnly) => t(pathOnly));
-  }
-  for (const [name, sm] of Object.entries(m.headers ?? {})) {
-    const t = stringMatcher(sm);
-    tests.push((req) => t(headerValue(req, name)));
-  }
-  for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
-    const t = stringMatcher(sm);
-    tests.push((req) => !t(headerValue(req, name)));
-  }
-  if (tests.length === 0) return () => true;
-  if (tests.length === 1) return tests[0] as Predicate;
-  return (req, pathOnly) => tests.every((t) => t(req, pathOnly));
-}
-
-/** A route's response header operations as lists, or null when there are none. */
-export function responseHeadersOf(route: HttpRoute): ResponseHeaders | null {
-  const set = Object.entries(route.headers?.response.set ?? {});
-  const add = Object.entries(route.headers?.response.add ?? {});
-  if (set.length === 0 && add.length === 0) return null;
-  return Object.freeze({ set: Object.freeze(set), add: Object.freeze(add) });
+/** A route's response header operations, ready to apply, or null when there are none. */
+export function responseHeadersOf(route: Pick<HttpRoute, 'headers'>): ResponseHeaders | null {
+  const response = route.headers?.response;
+  const entries = (m: Record<string, string> | undefined) =>
+    Object.entries(m ?? {})
+      .sort(([a], [b]) => byteCompare(a, b))
+      .map(([k, v]) => Object.freeze([k.toLowerCase(), v.replaceAll('%%', '%')] as const));
+  const set = entries(response?.set);
+  const add = entries(response?.add);
+  const remove = (response?.remove ?? []).map((n) => n.toLowerCase());
+  if (set.length === 0 && add.length === 0 && remove.length === 0) return null;
+  return Object.freeze({ remove: Object.freeze(remove), set: Object.freeze(set), add: Object.freeze(add) });
 }
 
 /** Compiles a VirtualService's (or a list of) http routes once; regular expressions are built here. */
 export function compileRoutes(vs: VirtualService | readonly HttpRoute[]): CompiledRoutes {
   const http = Array.isArray(vs) ? (vs as readonly HttpRoute[]) : (vs as VirtualService).spec.http;
+  const asVs: VirtualService = Array.isArray(vs)
+    ? {
+        apiVersion: '',
+        kind: 'VirtualService',
+        metadata: { name: '', labels: {} },
+        spec: { hosts: [], gateways: [], http: [...http] },
+      }
+    : (vs as VirtualService);
+  const translated = translateHttpRoutes(asVs, {
+    clusterName: (d) => `outbound|${d.port?.number ?? 0}|${d.subset ?? ''}|${d.host}`,
+    listenPort: 80,
+  });
   return {
-    routes: http.map((route, index) => {
-      const matched: MatchedRoute = {
-        index,
-        name: route.name ?? null,
-        route,
-        responseHeaders: responseHeadersOf(route),
-      };
-      if (!route.match || route.match.length === 0) return { matched, test: () => true };
-      const alternatives = route.match.map(compileMatch);
-      const test: Predicate =
-        alternatives.length === 1
-          ? (alternatives[0] as Predicate)
-          : (req, pathOnly) => alternatives.some((a) => a(req, pathOnly));
-      return { matched, test };
-    }),
+    http,
+    routes: compileEnvoyRoutes(translated.map((t) => t.route)).map((c, i) => ({
+      value: translated[i] as TranslatedRoute,
+      test: c.test,
+    })),
   };
 }
 
 /** The first route that matches the request, or null (Istio answers 404). */
 export function matchRoute(compiled: CompiledRoutes, req: RouteRequest): MatchedRoute | null {
-  const q = req.path.indexOf('?');
-  const pathOnly = q === -1 ? req.path : req.path.slice(0, q);
-  for (const r of compiled.routes) {
-    if (r.test(req, pathOnly)) return r.matched;
+  const normalized = normalizePath(req.path);
+  if (normalized.kind !== 'ok') return null;
+  let t: TranslatedRoute | null;
+  try {
+    t = firstMatch(compiled.routes, { method: req.method, path: normalized.path, headers: req.headers });
+  } catch (error) {
+    if (error instanceof UnsupportedRequestError) return null;
+    throw error;
   }
-  return null;
+  if (t === null) return null;
+  const route = compiled.http[t.source.http] as HttpRoute;
+  return { index: t.source.http, name: route.name ?? null, route, responseHeaders: responseHeadersOf(route) };
 }
 
 /**
- * The weights Envoy draws a route's destination with: a single destination takes every request whatever its weight;
- * with several, a missing weight is 0. Proportional, not necessarily summing to 100 (lint refuses that separately).
+ * The weights Envoy draws a route's destination with: a single destination takes every request whatever its
+ * weight; with several, a missing weight is 0 (Envoy leaves 0-weight clusters out). Proportional, not necessarily
+ * summing to 100: Istio accepts any total above 0 and Envoy splits by weight / total.
  */
 export function destinationWeights(route: Pick<HttpRoute, 'route'>): number[] {
   return route.route.length === 1 ? [100] : route.route.map((d) => d.weight ?? 0);

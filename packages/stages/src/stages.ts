@@ -2,20 +2,33 @@
  * Stages: one VirtualService file per stage in istio/stages/. Everything about a stage (its strategy, its
  * expected split, the request profiles worth checking) is derived from that file, never re-typed.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { ManifestError, UnknownStageError } from './errors.js';
 import {
   type DestinationRule,
+  type Gateway,
   type HttpMatchRequest,
   parseDestinationRule,
+  parseGateway,
   parseVirtualService,
   readSingleDocument,
   type VirtualService,
 } from './manifest.js';
 import { paths } from './repo.js';
 import { type CompiledRoutes, compileRoutes, destinationWeights, matchRoute } from './routing.js';
-import { loadWorkloads, versionsOfSubset, type Workload } from './workloads.js';
+import {
+  type AppService,
+  type CompiledRouteTable,
+  compileRouteTable,
+  DEFAULT_GATEWAY,
+  type GatewayRouteTable,
+  gatewayRouteTable,
+  routeRequest,
+} from './table.js';
+import { subsetKey } from './translate.js';
+import { appServiceFromValues, loadWorkloads, versionsOfSubset, type Workload } from './workloads.js';
 
 export const STAGE_LABEL = 'rollouts/stage';
 /**
@@ -24,6 +37,11 @@ export const STAGE_LABEL = 'rollouts/stage';
  */
 export const STAGE_HEADER = 'x-rollouts-stage';
 export const STRATEGY_LABEL = 'rollouts/strategy';
+/**
+ * Label of the stage a rollback returns to, one per strategy (`rollouts/stable: "true"` on stable.yaml and
+ * green.yaml): written down once, so adding or changing another stage never moves the rollback target.
+ */
+export const STABLE_LABEL = 'rollouts/stable';
 export const STRATEGIES = ['canary', 'blue-green'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
@@ -61,6 +79,8 @@ export interface Profile {
   method?: string;
   /** Defaults to "/". */
   path?: string;
+  /** The Host the request is sent with; defaults to "localhost" (http://localhost:8080). */
+  host?: string;
 }
 
 /** Where requests of one profile go. */
@@ -82,6 +102,8 @@ export interface Split {
    * workloads, else empty): blue-green subsets are colours, e.g. {green: ['v1'], blue: ['v2']}.
    */
   subsetVersions: Record<string, string[]>;
+  /** routeIndex null: why the gateway has no route for the request (no virtual host, no matching route). */
+  noRouteReason?: string;
 }
 
 export const DEFAULT_PROFILE: Profile = { name: 'default', headers: {} };
@@ -141,6 +163,12 @@ export function orderedNames(root: string, fallback: string[]): string[] {
   }
 }
 
+/** Loads istio/base/gateway.yaml; Istio's Gateway of this repository (DEFAULT_GATEWAY) when there is none. */
+export function loadGateway(root: string, file: string = paths.gateway(root)): Gateway {
+  if (!existsSync(file)) return DEFAULT_GATEWAY;
+  return parseGateway(readSingleDocument(file), file);
+}
+
 /** Loads istio/base/destination-rule.yaml (or `file`). */
 export function loadDestinationRule(
   root: string,
@@ -149,14 +177,22 @@ export function loadDestinationRule(
   return parseDestinationRule(readSingleDocument(file), file);
 }
 
-interface Context {
+/** What a stage's route table is built from, besides the stage. */
+export interface RepoContext {
   dr: DestinationRule | undefined;
   workloads: Workload[] | undefined;
+  gateway: Gateway;
+  service: AppService;
 }
 
-/** The DestinationRule and workloads of a repository, when they can be read (read afresh on every call). */
-function repoContext(root: string): Context {
-  const ctx: Context = { dr: undefined, workloads: undefined };
+/** The DestinationRule, workloads, Gateway and Service of a repository, when they can be read (read afresh). */
+export function repoContext(root: string): RepoContext {
+  const ctx: RepoContext = {
+    dr: undefined,
+    workloads: undefined,
+    gateway: DEFAULT_GATEWAY,
+    service: appServiceFromValues(paths.values(root)),
+  };
   try {
     ctx.dr = loadDestinationRule(root);
   } catch {
@@ -167,10 +203,36 @@ function repoContext(root: string): Context {
   } catch {
     // Without the chart's values only subsets are known.
   }
+  try {
+    ctx.gateway = loadGateway(root);
+  } catch {
+    // lint reports a broken Gateway; the default one stands in.
+  }
   return ctx;
 }
 
+/**
+ * The ingress gateway's route table for a stage (see gatewayRouteTable): the Envoy configuration Istio builds
+ * from the stage file, istio/base and the chart, which the local gateway routes by.
+ */
+export function stageRouteTable(stage: Stage, ctx: RepoContext = repoContext(stage.root)): GatewayRouteTable {
+  return gatewayRouteTable(stage.virtualService, ctx.dr ? [ctx.dr] : [], ctx.workloads ?? [], {
+    gateway: ctx.gateway,
+    service: ctx.service,
+  });
+}
+
 const compiledCache = new WeakMap<VirtualService, CompiledRoutes>();
+const tableCache = new WeakMap<VirtualService, CompiledRouteTable>();
+
+function tableFor(stage: Stage): CompiledRouteTable {
+  let c = tableCache.get(stage.virtualService);
+  if (!c) {
+    c = compileRouteTable(stageRouteTable(stage));
+    tableCache.set(stage.virtualService, c);
+  }
+  return c;
+}
 
 function compiledFor(vs: VirtualService): CompiledRoutes {
   let c = compiledCache.get(vs);
@@ -190,6 +252,10 @@ function isStage(x: Stage | VirtualService): x is Stage {
  * destinations' probabilities with Istio's semantics (weights are proportional; a single destination takes
  * every request whatever its weight; with several, a missing weight is 0). Versions are resolved through the
  * DestinationRule's subset labels and the workloads' pod labels; for a Stage they default to the repository's.
+ *
+ * For a Stage the request goes through the ingress gateway's route table (stageRouteTable): its Host
+ * (`profile.host`, default localhost) must select a virtual host, so a stage the gateway does not serve has no
+ * route. A bare VirtualService is matched on its routes alone, whatever its hosts and gateways.
  */
 export function expectedSplit(
   stageOrVs: Stage | VirtualService,
@@ -204,20 +270,42 @@ export function expectedSplit(
     dr ??= ctx.dr;
     workloads ??= ctx.workloads;
   }
-  const matched = matchRoute(compiledFor(vs), {
-    method: profile.method ?? 'GET',
-    path: profile.path ?? '/',
-    headers: profile.headers,
+  const request = { method: profile.method ?? 'GET', path: profile.path ?? '/', headers: profile.headers };
+  const none = (reason?: string): Split => ({
+    routeIndex: null,
+    routeName: null,
+    subsets: {},
+    versions: {},
+    unresolved: {},
+    subsetVersions: {},
+    ...(reason !== undefined ? { noRouteReason: reason } : {}),
   });
-  if (matched === null)
-    return {
-      routeIndex: null,
-      routeName: null,
-      subsets: {},
-      versions: {},
-      unresolved: {},
-      subsetVersions: {},
-    };
+  let index: number;
+  if (isStage(stageOrVs)) {
+    const compiled = tableFor(stageOrVs);
+    const host = profile.host ?? 'localhost';
+    const decision = routeRequest(compiled, { ...request, target: request.path, authority: host });
+    if (decision.kind !== 'route') {
+      if (decision.kind === 'no-route') {
+        const unbound = compiled.table.unbound;
+        if (unbound !== null) return none(`the gateway has no route from this stage: ${unbound}`);
+        return none(
+          decision.virtualHost === null
+            ? `no virtual host of the gateway serves Host ${host}`
+            : 'no route matches',
+        );
+      }
+      return none(decision.reason);
+    }
+    index = decision.source.http;
+  } else {
+    const matched = matchRoute(compiledFor(vs), request);
+    if (matched === null) return none('no route matches');
+    index = matched.index;
+  }
+  const route = vs.spec.http[index] as VirtualService['spec']['http'][number];
+  const matched = { index, name: route.name ?? null, route };
+  const clusters = isStage(stageOrVs) ? tableFor(stageOrVs).table.clusters : [];
 
   const dests = matched.route.route;
   const weights = destinationWeights(matched.route);
@@ -234,7 +322,12 @@ export function expectedSplit(
     const key = d.destination.subset ?? WHOLE_SERVICE;
     subsets[key] = (subsets[key] ?? 0) + p;
     if (dr === undefined || workloads === undefined) continue;
-    const selected = versionsOfSubset(dr, workloads, d.destination.subset ?? null);
+    // A cluster Istio does not create (a port the Service lacks) has no endpoint, as a subset the rule lacks.
+    const port = d.destination.port?.number;
+    const missing =
+      port !== undefined &&
+      clusters.some((c) => c.name === subsetKey(c.host, port, d.destination.subset) && !c.exists);
+    const selected = missing ? [] : versionsOfSubset(dr, workloads, d.destination.subset ?? null);
     subsetVersions[key] = selected;
     if (selected.length === 0) {
       unresolved[key] = (unresolved[key] ?? 0) + p;
@@ -300,7 +393,11 @@ function naturalCompare(a: string, b: string): number {
 }
 
 /** The new version of a stage: the highest version it routes to (or last subset used, without workloads). */
-function newVersionShare(stage: Stage, split: Split, ctx: Context): { newVersion: string; share: number } {
+function newVersionShare(
+  stage: Stage,
+  split: Split,
+  ctx: RepoContext,
+): { newVersion: string; share: number } {
   if (ctx.workloads && ctx.workloads.length > 0 && Object.keys(split.versions).length > 0) {
     const newest = ctx.workloads
       .map((w) => w.version)
@@ -317,24 +414,100 @@ function newVersionShare(stage: Stage, split: Split, ctx: Context): { newVersion
   return { newVersion: last, share: split.subsets[last] ?? 0 };
 }
 
+/** A stage file that cannot be used (Istio would refuse it, or the local gateway does not emulate it). */
+export interface BrokenStage {
+  name: string;
+  file: string;
+  error: Error;
+}
+
 /**
- * Every stage in istio/stages/*.yaml, ordered for a walk-through: canary stages first, then blue-green, each by
- * ascending share of default traffic to the new version (ties by name).
+ * Every stage file: the ones that load, ordered as {@link listStages} orders them, and the ones that do not, with
+ * their error. One broken file never hides the others.
  */
-export function listStages(root: string): StageSummary[] {
+export function scanStages(root: string): { stages: StageSummary[]; broken: BrokenStage[] } {
   const ctx = repoContext(root);
-  const rows = stageFiles(root).map((file) => {
-    const stage = loadStageFile(root, file);
-    const split = expectedSplit(stage, DEFAULT_PROFILE, ctx.dr, ctx.workloads);
-    const { newVersion, share } = newVersionShare(stage, split, ctx);
-    return { name: stage.name, strategy: stage.strategy, file, newVersionShare: share, newVersion };
-  });
+  const broken: BrokenStage[] = [];
+  const rows: StageSummary[] = [];
+  for (const file of stageFiles(root)) {
+    try {
+      const stage = loadStageFile(root, file);
+      const split = expectedSplit(stage, DEFAULT_PROFILE, ctx.dr, ctx.workloads);
+      const { newVersion, share } = newVersionShare(stage, split, ctx);
+      rows.push({ name: stage.name, strategy: stage.strategy, file, newVersionShare: share, newVersion });
+    } catch (error) {
+      broken.push({ name: basename(file, '.yaml'), file, error: error as Error });
+    }
+  }
   const rank = (s: Strategy) => STRATEGIES.indexOf(s);
-  return rows.sort(
+  rows.sort(
     (a, b) =>
       rank(a.strategy) - rank(b.strategy) ||
       a.newVersionShare - b.newVersionShare ||
       naturalCompare(a.name, b.name),
+  );
+  return { stages: rows, broken };
+}
+
+/**
+ * Every stage in istio/stages/*.yaml that loads, ordered for a walk-through: canary stages first, then
+ * blue-green, each by ascending share of default traffic to the new version (ties by name). A file that does not
+ * load is left out (scanStages names it; `rollout lint` reports it).
+ */
+export function listStages(root: string): StageSummary[] {
+  return scanStages(root).stages;
+}
+
+/** The labels of a stage file, read without validating the rest of it (null when it is not YAML). */
+function labelsOf(file: string): Record<string, string> | null {
+  try {
+    const doc = parseYaml(readFileSync(file, 'utf8')) as { metadata?: { labels?: unknown } } | null;
+    const labels = doc?.metadata?.labels;
+    if (typeof labels !== 'object' || labels === null) return {};
+    return Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)]));
+  } catch {
+    return null;
+  }
+}
+
+/** The strategy label of a stage file, read without validating the rest of it. */
+export function stageStrategy(root: string, name: string): Strategy {
+  const names = stageNames(root);
+  if (!names.includes(name)) throw new UnknownStageError(name, orderedNames(root, names));
+  const file = join(paths.stagesDir(root), `${name}.yaml`);
+  const strategy = labelsOf(file)?.[STRATEGY_LABEL];
+  if (strategy === undefined || !(STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new ManifestError(
+      file,
+      `metadata.labels.${STRATEGY_LABEL}`,
+      `must be one of ${STRATEGIES.join(', ')}`,
+    );
+  }
+  return strategy as Strategy;
+}
+
+/** The stage files carrying `rollouts/stable: "true"`, with their strategy label (files read loosely). */
+export function stableStages(root: string): { name: string; file: string; strategy: string | undefined }[] {
+  return stageFiles(root).flatMap((file) => {
+    const labels = labelsOf(file);
+    if (labels?.[STABLE_LABEL] !== 'true') return [];
+    return [{ name: basename(file, '.yaml'), file, strategy: labels[STRATEGY_LABEL] }];
+  });
+}
+
+/**
+ * The stage a rollback from a stage of `strategy` returns to: the one stage file of that strategy labelled
+ * `rollouts/stable: "true"`. Other files are read only for their labels, so a broken one does not matter.
+ */
+export function rollbackTarget(root: string, strategy: Strategy): string {
+  const candidates = stableStages(root).filter((s) => s.strategy === strategy);
+  if (candidates.length === 1) return (candidates[0] as { name: string }).name;
+  throw new ManifestError(
+    paths.stagesDir(root),
+    `metadata.labels.${STABLE_LABEL}`,
+    candidates.length === 0
+      ? `no ${strategy} stage is labelled ${STABLE_LABEL}: "true": a rollback has nowhere to go`
+      : `${candidates.length} ${strategy} stages are labelled ${STABLE_LABEL}: "true" (${candidates.map((c) => c.name).join(', ')}); exactly one must be`,
   );
 }
 

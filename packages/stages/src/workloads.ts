@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { ManifestError } from './errors.js';
 import type { DestinationRule, Subset } from './manifest.js';
-import { paths } from './repo.js';
+import { NAMESPACE, paths } from './repo.js';
 
 /** One Deployment of the chart: a version of the app. */
 export interface Workload {
@@ -116,4 +116,20 @@ export function versionsOfSubset(
   const s = dr?.spec.subsets.find((x) => x.name === subset);
   if (!s) return [];
   return workloads.filter((w) => subsetSelects(s, w)).map((w) => w.version);
+}
+
+/** The chart's Service: its FQDN (fullnameOverride, else "webapp", in namespace rollouts) and its port. */
+export function appServiceFromValues(valuesFile: string): { host: string; port: number } {
+  let values: unknown = {};
+  try {
+    values = parseYaml(readFileSync(valuesFile, 'utf8'));
+  } catch {
+    // the defaults below
+  }
+  const v = isRecord(values) ? values : {};
+  const name =
+    typeof v.fullnameOverride === 'string' && v.fullnameOverride !== '' ? v.fullnameOverride : 'webapp';
+  const service = isRecord(v.service) ? v.service : {};
+  const port = typeof service.port === 'number' && Number.isInteger(service.port) ? service.port : 80;
+  return { host: `${name}.${NAMESPACE}.svc.cluster.local`, port };
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Finding, findRepoRoot, type LintRule, lint } from '../src/index.js';
+import { type Finding, findRepoRoot, type LintRule, lint, lintErrors } from '../src/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const fixtures = join(here, 'fixtures');
@@ -65,7 +65,32 @@ describe('lint rules, one broken fixture each', () => {
         {
           file: 'istio/stages/canary-10.yaml',
           field: 'spec.http[1].route',
-          message: 'weights add up to 90, not 100 (80 + 10)',
+          message:
+            'weights add up to 90, not 100 (80 + 10); Istio accepts it and splits in proportion (88.89 % / 11.11 %), but write percentages',
+          severity: 'warning',
+        },
+      ],
+    ],
+    [
+      'host-unreachable',
+      [
+        {
+          file: 'istio/stages/canary-10.yaml',
+          field: 'spec.hosts',
+          message:
+            'Host localhost (http://localhost:8080) reaches no virtual host of the gateway (domains ["localhost.rollouts.svc.cluster.local","webapp.rollouts.svc.cluster.local"]): Istio reads a host without a dot as a short name (localhost is localhost.rollouts.svc.cluster.local); write "*" to take every Host the Gateway accepts',
+          severity: 'error',
+        },
+      ],
+    ],
+    [
+      'rollback-target',
+      [
+        {
+          file: 'istio/stages',
+          field: 'metadata.labels.rollouts/stable',
+          message:
+            '2 canary stages are labelled rollouts/stable: "true" (canary-10, stable): exactly one is the rollback target',
         },
       ],
     ],
@@ -110,7 +135,7 @@ describe('lint rules, one broken fixture each', () => {
           file: 'istio/stages/green.yaml',
           field: 'spec.gateways',
           message:
-            'not bound to the Gateway "rollouts/webapp-gateway" (gateways: ["mesh"]): traffic through the ingress gateway would not see this stage',
+            'not bound to the Gateway "rollouts/webapp-gateway" (gateways: ["mesh"]): the ingress gateway gets no route from this stage and answers 404 to every request',
         },
       ],
     ],
@@ -204,6 +229,7 @@ describe('lint rules, one broken fixture each', () => {
     expect(lint(dir)).toEqual([
       {
         rule: 'stage-header',
+        severity: 'error',
         file: 'istio/stages/green.yaml',
         field: 'spec.http[0].headers.response.add.x-rollouts-stage',
         message:
@@ -215,6 +241,7 @@ describe('lint rules, one broken fixture each', () => {
   it('stage: only that stage file, istio/base and its Makefile target are linted', () => {
     // canary-10 is broken (weights); green is clean: each linted alone.
     const dir = fixtureRepo('weights-sum');
+    expect(lintErrors(lint(dir))).toEqual([]); // a warning refuses nothing
     expect(lint(dir, { stage: 'canary-10' }).map((f) => [f.rule, f.file])).toEqual([
       ['weights-sum', 'istio/stages/canary-10.yaml'],
     ]);

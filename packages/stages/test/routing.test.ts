@@ -131,6 +131,7 @@ describe('expectedSplit on the fixture', () => {
       versions: {},
       unresolved: {},
       subsetVersions: {},
+      noRouteReason: 'no route matches',
     });
   });
 
@@ -140,27 +141,26 @@ describe('expectedSplit on the fixture', () => {
     expect(s.versions).toEqual({});
   });
 
-  it('weights that add up to 0 are refused', () => {
-    const zero = parseVirtualService(
-      {
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'VirtualService',
-        metadata: { name: 'z' },
-        spec: {
-          hosts: ['h'],
-          http: [
-            {
-              route: [
-                { destination: { host: 'h', subset: 'a' } },
-                { destination: { host: 'h', subset: 'b' } },
-              ],
-            },
-          ],
-        },
+  it('weights that add up to 0 are refused, as Istio refuses them', () => {
+    const zero = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'z' },
+      spec: {
+        hosts: ['h'],
+        http: [
+          {
+            route: [
+              { destination: { host: 'h', subset: 'a' } },
+              { destination: { host: 'h', subset: 'b' }, weight: 0 },
+            ],
+          },
+        ],
       },
-      'zero.yaml',
+    };
+    expect(() => parseVirtualService(zero, 'zero.yaml')).toThrow(
+      /zero\.yaml: spec\.http\[0\]\.route: Istio rejects this: total destination weight = 0/,
     );
-    expect(() => expectedSplit(zero)).toThrow(/spec\.http\[0\]\.route: total destination weight is 0/);
   });
 });
 
@@ -201,11 +201,12 @@ spec:
   );
   const routes = compileRoutes(withHeaders);
 
-  it('are parsed (names lower case) and exposed on the matched route, set before add', () => {
+  it('are parsed as written and exposed on the matched route lower case, set before add', () => {
     expect(withHeaders.spec.http[0]?.headers).toEqual({
-      response: { set: { 'x-rollouts-stage': 'canary-10', 'x-two': 'b' }, add: { 'x-trace': 't1' } },
+      response: { set: { 'X-Rollouts-Stage': 'canary-10', 'x-two': 'b' }, add: { 'x-trace': 't1' } },
     });
     expect(matchRoute(routes, req('GET', '/', { 'x-tag': '1' }))?.responseHeaders).toEqual({
+      remove: [],
       set: [
         ['x-rollouts-stage', 'canary-10'],
         ['x-two', 'b'],

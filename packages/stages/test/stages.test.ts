@@ -15,6 +15,7 @@ import {
   loadWorkloads,
   ManifestError,
   profiles,
+  stageRouteTable,
   stageTable,
   UnknownStageError,
 } from '../src/index.js';
@@ -173,23 +174,39 @@ describe('bad input', () => {
     );
   });
 
-  it('timeout, retries and exportTo are accepted and change nothing about where requests go', () => {
+  it('timeout, retries and exportTo go into the route table and change nothing about where requests go', () => {
     const dir = mkdtempSync(join(tmpdir(), 'stages-'));
     try {
       writeFileSync(join(dir, 'pnpm-workspace.yaml'), 'packages: []\n');
       const stagesDir = join(dir, 'istio', 'stages');
       mkdirSync(stagesDir, { recursive: true });
+      const host = 'webapp.rollouts.svc.cluster.local';
       const vs = (spec: string, route: string) =>
-        `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], ${spec}http: [{${route}route: [{destination: {host: a, subset: v1}, weight: 70}, {destination: {host: a, subset: v2}, weight: 30}]}]}\n`;
+        `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, namespace: rollouts, labels: {rollouts/strategy: canary}}\nspec: {hosts: ["*"], gateways: [rollouts/webapp-gateway], ${spec}http: [{${route}route: [{destination: {host: ${host}, subset: v1}, weight: 70}, {destination: {host: ${host}, subset: v2}, weight: 30}]}]}\n`;
       writeFileSync(join(stagesDir, 'plain.yaml'), vs('', ''));
       writeFileSync(
         join(stagesDir, 'extra.yaml'),
-        vs('exportTo: ["."], ', 'timeout: 5s, retries: {attempts: 3, perTryTimeout: 2s}, '),
+        vs('exportTo: ["*"], ', 'timeout: 5s, retries: {attempts: 3, perTryTimeout: 0.5s}, '),
       );
+      writeFileSync(join(stagesDir, 'private.yaml'), vs('exportTo: ["."], ', ''));
       const plain = loadStage(dir, 'plain');
       const extra = loadStage(dir, 'extra');
-      expect(extra.virtualService.spec).toEqual(plain.virtualService.spec);
       expect(expectedSplit(extra)).toEqual(expectedSplit(plain));
+      expect(expectedSplit(plain).subsets).toEqual({ v1: 0.7, v2: 0.3 });
+      const action = (name: string) =>
+        stageRouteTable(loadStage(dir, name)).routeConfiguration.virtualHosts[0]?.routes[0]?.route;
+      expect(action('plain')).toMatchObject({ timeout: '0s', retryPolicy: { numRetries: 2 } });
+      expect(action('extra')).toMatchObject({
+        timeout: '5s',
+        maxGrpcTimeout: '5s',
+        retryPolicy: { numRetries: 3, perTryTimeout: '0.500s' },
+      });
+      // exportTo ".": visible in its own namespace only, not to the ingress gateway in istio-system.
+      const hidden = expectedSplit(loadStage(dir, 'private'));
+      expect(hidden.routeIndex).toBeNull();
+      expect(hidden.noRouteReason).toMatch(
+        /exportTo \["\."\] hides the VirtualService from the ingress gateway/,
+      );
     } finally {
       rmSync(dir, { recursive: true });
     }
@@ -210,15 +227,15 @@ describe('bad input', () => {
         ],
         [
           'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{match: [{queryParams: {a: {exact: b}}}], route: [{destination: {host: a}}]}]}\n',
-          /spec\.http\[0\]\.match\[0\]\.queryParams: not supported/,
+          /spec\.http\[0\]\.match\[0\]\.queryParams: a match on query parameters is not emulated/,
         ],
         [
           'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{match: [{uri: {regex: "(?=x)a"}}], route: [{destination: {host: a}}]}]}\n',
-          /spec\.http\[0\]\.match\[0\]\.uri\.regex: lookaround assertions are not RE2 syntax/,
+          /spec\.http\[0\]\.match\[0\]\.uri\.regex: Istio rejects this: "uri": error parsing regexp: invalid or unsupported Perl syntax/,
         ],
         [
           'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{route: [{destination: {host: a}, weight: -1}]}]}\n',
-          /spec\.http\[0\]\.route\[0\]\.weight: must be a non-negative integer/,
+          /spec\.http\[0\]\.route\[0\]\.weight: Istio rejects this: weight -1 < 0/,
         ],
         // Response headers: set and add are emulated; anything else about headers is refused.
         [
@@ -226,12 +243,12 @@ describe('bad input', () => {
           /spec\.http\[0\]\.headers\.request: request header manipulation is not emulated/,
         ],
         [
-          'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{headers: {response: {remove: [x-a]}}, route: [{destination: {host: a}}]}]}\n',
-          /spec\.http\[0\]\.headers\.response\.remove: removing response headers is not emulated/,
+          'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{headers: {response: {remove: [Host]}}, route: [{destination: {host: a}}]}]}\n',
+          /spec\.http\[0\]\.headers\.response\.remove\[0\]: Istio rejects this: invalid header "Host": cannot set Host header/,
         ],
         [
           'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{route: [{destination: {host: a}, headers: {response: {set: {x-a: b}}}}]}]}\n',
-          /spec\.http\[0\]\.route\[0\]\.headers: not supported/,
+          /spec\.http\[0\]\.route\[0\]\.headers: header operations on a destination are not emulated/,
         ],
         [
           'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: webapp, labels: {rollouts/strategy: canary}}\nspec: {hosts: [a], http: [{headers: {response: {set: {x-a: 1}}}, route: [{destination: {host: a}}]}]}\n',
