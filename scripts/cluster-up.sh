@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make up`: kind cluster + Istio + both app images + the chart + the base mesh config + stage `stable`.
-# Idempotent: a second run creates nothing that exists (and says "exists, skipped"), and keeps the applied stage.
+# Idempotent: a second run creates nothing that exists (and says "exists, skipped"), keeps the applied stage, and
+# loads (and restarts pods for) only an image whose content the kind node does not have yet.
 #
 # The images built and loaded are the chart's enabled versions (charts/webapp/values.yaml `versions:`, read by
 # loadWorkloads of packages/stages, the reader `rollout lint` uses): webapp:<tag> with APP_VERSION=<version key>,
-# on the Node of versions.env (NODE24_VERSION).
+# on the Node of versions.env (NODE24_VERSION). With the buildx plugin by BuildKit (`docker buildx build --load`,
+# without the default provenance attestation), else by Docker's legacy builder (DOCKER_BUILDKIT=0 docker build).
 #
 # Knobs: CLUSTER_NAME (rollouts), KUBE_CONTEXT (kind-$CLUSTER_NAME), GATEWAY_URL (http://localhost:8080),
 # HOST_PORT (8080, kind-config's host port: must be free before the cluster is created), GIT_SHA (git rev-parse),
@@ -24,6 +26,8 @@ STAGES_DIST="packages/stages/dist/index.js"
 # "version tag" per enabled version of the chart, set by preflight (read_chart_versions).
 VERSIONS=()
 APPLIED=""
+# buildx | legacy: how the images are built (set by preflight).
+BUILDER=""
 
 # chart_versions: one "version tag" line per enabled entry of the chart's `versions:` (values.yaml), through the
 # stages package's loadWorkloads, so enabled/versionDefaults are read exactly as `rollout lint` reads them.
@@ -78,7 +82,8 @@ preflight() {
   read_chart_versions
   # kind binds HOST_PORT when it creates the cluster: a taken port would fail only then, half-way.
   cluster_exists || require_host_port_free
-  STEP_RESULT="docker, kind, kubectl, helm, istioctl ${ISTIO_VERSION}, curl; images ${IMAGES}"
+  if docker_has_buildx; then BUILDER=buildx; else BUILDER=legacy; fi
+  STEP_RESULT="docker, kind, kubectl, helm, istioctl ${ISTIO_VERSION}, curl; images ${IMAGES} (${BUILDER} builder)"
 }
 
 cluster_exists() { kind get clusters 2>/dev/null | grep -qxF "${CLUSTER_NAME}"; }
@@ -159,30 +164,88 @@ ensure_namespace() {
 
 image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 
-# Builds every enabled version of the chart from the repo root (Docker's cache makes a rebuild of unchanged sources cheap) and loads
-# them into the kind node; kind skips an image already present. Pods of a rebuilt image are restarted.
+# build_image IMAGE VERSION SHA METADATA_FILE: one version of the app. BuildKit writes the build's metadata
+# (containerimage.config.digest among it) to METADATA_FILE; the legacy builder writes none.
+build_image() {
+  local image="$1" v="$2" sha="$3" metadata="$4"
+  local args=(-f "${DOCKERFILE}" --build-arg "NODE_VERSION=${NODE24_VERSION}" --build-arg "APP_VERSION=${v}"
+    --build-arg "GIT_SHA=${sha}" -t "${image}")
+  if [[ "${BUILDER}" == buildx ]]; then
+    # --load: into Docker's image store whatever driver the selected builder has. --provenance=false: the default
+    # attestation carries build timestamps, so on the containerd image store every rebuild of unchanged sources
+    # would get a new digest (and kind cannot import some attestation manifests).
+    docker buildx build "${args[@]}" --load --provenance=false --metadata-file "${metadata}" .
+  else
+    # DOCKER_BUILDKIT=1 in the environment would make the CLI refuse to build without buildx.
+    DOCKER_BUILDKIT=0 docker build "${args[@]}" .
+  fi
+}
+
+# metadata_config_digest FILE: containerimage.config.digest of a BuildKit metadata file (empty when absent).
+metadata_config_digest() {
+  [[ -s "$1" ]] || return 0
+  grep -Eo '"containerimage\.config\.digest"[[:space:]]*:[[:space:]]*"sha256:[0-9a-f]+"' "$1" |
+    grep -Eo 'sha256:[0-9a-f]+' | head -n 1 || true
+}
+
+# node_image_digests NODE IMAGE: the digests the node's containerd knows IMAGE by, one a line: the image id of CRI
+# (the config digest; Docker's .Id with the classic image store) and the digest of the manifest or index it was
+# imported as (Docker's .Id with the containerd image store).
+node_image_digests() {
+  local node="$1" ref="docker.io/library/$2"
+  docker exec "${node}" crictl inspecti -o go-template --template '{{.status.id}}' "${ref}" 2>/dev/null || true
+  echo
+  docker exec "${node}" ctr --namespace k8s.io images ls "name==${ref}" 2>/dev/null | awk 'NR > 1 { print $3 }' || true
+}
+
+# image_on_nodes IMAGE DIGEST...: every node of the cluster has IMAGE with one of the DIGESTs (empty ones ignored).
+image_on_nodes() {
+  local image="$1" nodes node have d found
+  shift
+  nodes="$(kind get nodes --name "${CLUSTER_NAME}" 2>/dev/null)" || return 1
+  [[ -n "${nodes}" ]] || return 1
+  for node in ${nodes}; do
+    have="$(node_image_digests "${node}" "${image}")"
+    found=0
+    for d in "$@"; do
+      if [[ -n "${d}" ]] && printf '%s\n' "${have}" | grep -qxF -- "${d}"; then
+        found=1
+        break
+      fi
+    done
+    ((found == 1)) || return 1
+  done
+}
+
+# Builds every enabled version of the chart from the repo root (the build cache makes a rebuild of unchanged
+# sources cheap) and loads into the kind node only an image the node does not have: compared by content (the
+# config digest, or the manifest digest Docker reports), not by the build's own digest, which may carry build
+# timestamps. Pods of a loaded image are restarted (install_chart).
 CHANGED_IMAGES=0
 build_and_load_images() {
-  local sha="${GIT_SHA:-}" line v image before after results=()
+  local sha="${GIT_SHA:-}" line v image id config work results=()
   if [[ -z "${sha}" ]]; then
     sha="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   fi
+  work="$(mktemp -d "${TMPDIR:-/tmp}/rollouts-images.XXXXXX")"
+  add_cleanup rm -rf "${work}"
   for line in "${VERSIONS[@]}"; do
     v="${line%% *}"
     image="webapp:${line#* }"
-    before="$(image_id "${image}")"
-    docker build -f "${DOCKERFILE}" --build-arg "NODE_VERSION=${NODE24_VERSION}" --build-arg "APP_VERSION=${v}" \
-      --build-arg "GIT_SHA=${sha}" -t "${image}" .
-    after="$(image_id "${image}")"
-    kind load docker-image --name "${CLUSTER_NAME}" "${image}"
-    if [[ -n "${before}" && "${before}" == "${after}" ]]; then
+    build_image "${image}" "${v}" "${sha}" "${work}/${v}.json"
+    id="$(image_id "${image}")"
+    [[ -n "${id}" ]] || die "the build left no image ${image} in Docker ('docker image inspect ${image}' fails)"
+    config="$(metadata_config_digest "${work}/${v}.json")"
+    if image_on_nodes "${image}" "${config}" "${id}"; then
       results+=("${image} unchanged")
     else
-      results+=("${image} built")
+      kind load docker-image --name "${CLUSTER_NAME}" "${image}"
+      results+=("${image} loaded")
       CHANGED_IMAGES=1
     fi
   done
-  STEP_RESULT="${results[*]} (${sha})"
+  rm -rf "${work}"
+  STEP_RESULT="${results[*]} (${sha}, ${BUILDER} builder)"
 }
 
 install_chart() {

@@ -192,6 +192,10 @@ require_istioctl_pin() {
     die "istioctl ${have_version:-of unknown version} ($(command -v istioctl)) would install Istio ${have_version:-?}, but versions.env pins ISTIO_VERSION=${ISTIO_VERSION}: run 'make tools'"
 }
 
+# docker_has_buildx: the buildx plugin answers. With it images are built by BuildKit (`docker buildx build`);
+# without it (Colima with Homebrew's docker CLI, distribution packages without the plugin) by the legacy builder.
+docker_has_buildx() { docker buildx version >/dev/null 2>&1; }
+
 # port_in_use PORT: something listens on 127.0.0.1:PORT.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -8,6 +8,11 @@ setup() {
   setup_sandbox
 }
 
+# build_call VERSION TAG: how up builds one version with buildx (the stub docker has it unless STUB_NO_BUILDX=1).
+build_call() {
+  echo "docker buildx build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=$1 --build-arg GIT_SHA=abc1234 -t webapp:$2 --load --provenance=false --metadata-file "
+}
+
 @test "up on an empty machine creates everything in order, with the pinned node image and Istio" {
   run_script cluster-up.sh
   assert_status 0
@@ -19,9 +24,9 @@ setup() {
     "istioctl --context kind-rollouts install -y -f scripts/istio-operator.yaml" \
     "kubectl --context kind-rollouts -n istio-system rollout status deployment/istiod" \
     "kubectl --context kind-rollouts apply -f scripts/namespace.yaml" \
-    "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v1 --build-arg GIT_SHA=abc1234 -t webapp:v1 ." \
+    "$(build_call v1 v1)" \
     "kind load docker-image --name rollouts webapp:v1" \
-    "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v2 --build-arg GIT_SHA=abc1234 -t webapp:v2 ." \
+    "$(build_call v2 v2)" \
     "kind load docker-image --name rollouts webapp:v2" \
     "helm --kube-context kind-rollouts upgrade --install webapp charts/webapp -n rollouts --wait --timeout 5m" \
     "kubectl --context kind-rollouts apply -f istio/base" \
@@ -67,7 +72,7 @@ setup() {
   assert_output_contains "helm not found"
   assert_output_contains "make tools"
   refute_called "kind create"
-  refute_called "docker build"
+  refute_called "build -f apps/webapp/Dockerfile"
   refute_called "istioctl"
   [[ ! -s "${STUB_STATE}/kind-clusters" ]]
 }
@@ -149,9 +154,9 @@ setup() {
   run_script cluster-up.sh
   assert_status 0
   assert_order \
-    "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v1 --build-arg GIT_SHA=abc1234 -t webapp:v1 ." \
+    "$(build_call v1 v1)" \
     "kind load docker-image --name rollouts webapp:v1" \
-    "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v3 --build-arg GIT_SHA=abc1234 -t webapp:v3-rc1 ." \
+    "$(build_call v3 v3-rc1)" \
     "kind load docker-image --name rollouts webapp:v3-rc1"
   refute_called "webapp:v2"
   assert_output_contains ">>> images webapp:v1, webapp:v3-rc1 into kind"
@@ -163,7 +168,7 @@ setup() {
   assert_failure
   assert_output_contains "versions: must be a non-empty mapping"
   refute_called "kind create"
-  refute_called "docker build"
+  refute_called "build -f apps/webapp/Dockerfile"
 }
 
 @test "the host port taken: up stops before the cluster is created" {
@@ -173,7 +178,7 @@ setup() {
   assert_failure
   assert_output_contains "port ${HOST_PORT} is in use"
   refute_called "kind create"
-  refute_called "docker build"
+  refute_called "build -f apps/webapp/Dockerfile"
   refute_called "istioctl --context"
   [[ ! -s "${STUB_STATE}/kind-clusters" ]]
 }
@@ -206,4 +211,81 @@ setup() {
   run_script doctor.sh
   assert_status 0
   assert_output_contains "ok     kubectl ${KUBECTL_VERSION#v}"
+}
+
+@test "a second up with unchanged sources loads no image and restarts no pod, even when each build gets a new manifest digest" {
+  # Docker's containerd image store reports the digest of the manifest or index as the image id; with a provenance
+  # attestation (build timestamps) that digest is new at every build. What the node has is compared by content.
+  export STUB_IMAGE_STORE=containerd STUB_NEW_MANIFEST_DIGEST=1
+  run_script cluster-up.sh
+  assert_status 0
+  local first_id
+  first_id="$(cat "${STUB_STATE}/image-webapp-v1")"
+  : >"${STUB_LOG}"
+
+  run_script cluster-up.sh
+  assert_status 0
+  assert_called "$(build_call v1 v1)"
+  [[ "$(cat "${STUB_STATE}/image-webapp-v1")" != "${first_id}" ]]
+  refute_called "kind load"
+  refute_called "rollout restart"
+  assert_output_contains "webapp:v1 unchanged webapp:v2 unchanged"
+  refute_output_contains "pods restarted"
+}
+
+@test "buildx builds without the provenance attestation: on the containerd image store an unchanged rebuild keeps its digest" {
+  export STUB_IMAGE_STORE=containerd
+  run_script cluster-up.sh
+  assert_status 0
+  local first_id
+  first_id="$(cat "${STUB_STATE}/image-webapp-v1")"
+  run_script cluster-up.sh
+  assert_status 0
+  [[ "$(cat "${STUB_STATE}/image-webapp-v1")" == "${first_id}" ]]
+  assert_output_contains "webapp:v1 unchanged"
+}
+
+@test "changed sources: the new image is loaded and the pods of the release are restarted on it" {
+  run_script cluster-up.sh
+  assert_status 0
+  : >"${STUB_LOG}"
+  export STUB_IMAGE_CONTENT=src2
+  run_script cluster-up.sh
+  assert_status 0
+  assert_order \
+    "$(build_call v1 v1)" \
+    "kind load docker-image --name rollouts webapp:v1" \
+    "helm --kube-context kind-rollouts upgrade --install webapp" \
+    "kubectl --context kind-rollouts -n rollouts rollout restart deployment -l app=webapp"
+  assert_output_contains "webapp:v1 loaded webapp:v2 loaded"
+  assert_output_contains "exists, upgraded in place, pods restarted on the new images"
+}
+
+@test "a new cluster gets the images loaded although Docker already has them unchanged" {
+  run_script cluster-up.sh
+  assert_status 0
+  run_script cluster-down.sh
+  assert_status 0
+  : >"${STUB_LOG}"
+  run_script cluster-up.sh
+  assert_status 0
+  assert_called "kind load docker-image --name rollouts webapp:v1"
+  assert_called "kind load docker-image --name rollouts webapp:v2"
+  refute_called "rollout restart"
+}
+
+@test "docker without buildx: the legacy builder builds (DOCKER_BUILDKIT=0, no BuildKit flags) and a second up loads nothing" {
+  # DOCKER_BUILDKIT=1 in the environment makes a docker CLI without buildx refuse to build.
+  export STUB_NO_BUILDX=1 DOCKER_BUILDKIT=1 STUB_IMAGE_STORE=containerd
+  run_script cluster-up.sh
+  assert_status 0
+  assert_called "docker build -f apps/webapp/Dockerfile --build-arg NODE_VERSION=${NODE24_VERSION} --build-arg APP_VERSION=v1 --build-arg GIT_SHA=abc1234 -t webapp:v1 ."
+  refute_called "docker buildx build"
+  assert_output_contains "(legacy builder)"
+  : >"${STUB_LOG}"
+  run_script cluster-up.sh
+  assert_status 0
+  refute_called "kind load"
+  refute_called "rollout restart"
+  assert_output_contains "webapp:v1 unchanged webapp:v2 unchanged"
 }
