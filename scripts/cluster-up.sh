@@ -80,8 +80,12 @@ preflight() {
   stable="$(rollout path stable)"
   use_gateway_host_of "${stable}"
   read_chart_versions
-  # kind binds HOST_PORT when it creates the cluster: a taken port would fail only then, half-way.
-  cluster_exists || require_host_port_free
+  # kind binds HOST_PORT when it creates the cluster, and its node image needs cgroup v2: either would fail only
+  # then, half-way.
+  if ! cluster_exists; then
+    require_host_port_free
+    require_cgroup_v2
+  fi
   if docker_has_buildx; then BUILDER=buildx; else BUILDER=legacy; fi
   STEP_RESULT="docker, kind, kubectl, helm, istioctl ${ISTIO_VERSION}, curl; images ${IMAGES} (${BUILDER} builder)"
 }

@@ -6,6 +6,9 @@
 #   blocker  < 2 CPUs or < 4 GiB: kind's node, istiod, the gateway and four sidecar'd pods do not fit;
 #   warning  < 4 CPUs or < 8 GiB: Istio's own guidance for a local Docker Desktop install (8 GB, 4 CPUs);
 #            below it `make up` is slow and pods can be evicted under k6 load.
+# Docker's cgroup version: v1 is a blocker when the pinned node image is Kubernetes 1.35 or later (kind runs those
+# on cgroup v2 only, kind v0.31.0 release notes). The buildx plugin: missing is a warning (images are then built
+# by the legacy builder, which works, without BuildKit's cache).
 # Tools: missing is a blocker (with how to get it); a version other than the pin is a warning, except istioctl,
 # whose version is the Istio that `istioctl install` installs (a blocker). Port 8080 (kind maps it to the gateway)
 # must be free unless our cluster holds it. CPU architecture: amd64 or arm64.
@@ -64,6 +67,7 @@ check_docker() {
   local cpus mem server
   read -r cpus mem server <<<"${info}"
   ok "docker ${server:-?} reachable"
+  check_cgroup
   if ! [[ "${cpus}" =~ ^[0-9]+$ && "${mem}" =~ ^[0-9]+$ ]]; then
     warning "docker reports CPUs '${cpus}' and memory '${mem}': cannot check them"
     return 0
@@ -83,6 +87,34 @@ check_docker() {
     warning "docker has ${mem_text} GiB of memory: ${WANT_MEM_GIB} GiB recommended (Docker Desktop: Settings > Resources)"
   else
     ok "docker memory: ${mem_text} GiB"
+  fi
+}
+
+check_cgroup() {
+  local v
+  v="$(docker_cgroup_version)"
+  case "${v}" in
+    2) ok "docker cgroup v2" ;;
+    1)
+      if node_needs_cgroup_v2; then
+        blocker "docker runs on cgroup v1: the kind node image for Kubernetes ${KUBE_VERSION} needs cgroup v2 ('kind create cluster' would fail). $(cgroup_v2_hint)"
+      else
+        warning "docker runs on cgroup v1: kind deprecates it (node images for Kubernetes 1.35 and later need cgroup v2)"
+      fi
+      ;;
+    *) warning "docker reports cgroup version '${v}': cannot check it (the node image for Kubernetes ${KUBE_VERSION} needs cgroup v2)" ;;
+  esac
+}
+
+# buildx is a CLI plugin: checked even when the daemon does not answer.
+check_buildx() {
+  have docker || return 0
+  local v
+  if v="$(docker buildx version 2>/dev/null)"; then
+    v="$(printf '%s\n' "${v}" | grep -Eo 'v?[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true)"
+    ok "docker buildx ${v:-present}: images are built with BuildKit"
+  else
+    warning "docker buildx not found: images are built with Docker's legacy builder (works, slower and without BuildKit's cache); to add it: Docker's docker-buildx-plugin package, or 'brew install docker-buildx' and the cliPluginsExtraDirs line its caveats print"
   fi
 }
 
@@ -140,6 +172,7 @@ main() {
   printf 'doctor: can this machine run the cluster path? (pins: versions.env)\n'
   check_platform
   check_docker
+  check_buildx
   local t
   for t in kind kubectl helm istioctl k6; do
     check_tool "${t}"

@@ -196,6 +196,31 @@ require_istioctl_pin() {
 # without it (Colima with Homebrew's docker CLI, distribution packages without the plugin) by the legacy builder.
 docker_has_buildx() { docker buildx version >/dev/null 2>&1; }
 
+# docker_cgroup_version: the cgroup version of the Docker host (1 or 2; empty when docker does not say).
+docker_cgroup_version() { docker info --format '{{.CgroupVersion}}' 2>/dev/null || true; }
+
+# node_needs_cgroup_v2: the pinned node image (KIND_NODE_IMAGE, Kubernetes KUBE_VERSION) is Kubernetes 1.35 or
+# later, which kind runs on cgroup v2 hosts only (kind v0.31.0 release notes).
+node_needs_cgroup_v2() {
+  local major minor rest
+  IFS=. read -r major minor rest <<<"${KUBE_VERSION}"
+  [[ "${major}" =~ ^[0-9]+$ && "${minor}" =~ ^[0-9]+$ ]] || return 0
+  ((major > 1 || (major == 1 && minor >= 35)))
+}
+
+# cgroup_v2_hint: how to move a Docker host to cgroup v2.
+cgroup_v2_hint() {
+  echo "Linux: a distribution release that boots with cgroup v2 (most since 2021), or add systemd.unified_cgroup_hierarchy=1 to the kernel command line and reboot; WSL2: kernelCommandLine = cgroup_no_v1=all under [wsl2] in .wslconfig, then 'wsl --shutdown'; Docker Desktop, Colima, OrbStack: update them (their current VMs use cgroup v2). 'docker info --format {{.CgroupVersion}}' must print 2"
+}
+
+# require_cgroup_v2: the Docker host runs cgroup v2 when the node image needs it ('kind create cluster' would
+# fail late otherwise).
+require_cgroup_v2() {
+  node_needs_cgroup_v2 || return 0
+  [[ "$(docker_cgroup_version)" != 1 ]] ||
+    die "docker runs on cgroup v1, but the kind node image for Kubernetes ${KUBE_VERSION} needs cgroup v2 ('kind create cluster' would fail). $(cgroup_v2_hint)"
+}
+
 # port_in_use PORT: something listens on 127.0.0.1:PORT.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

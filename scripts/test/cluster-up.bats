@@ -289,3 +289,14 @@ build_call() {
   refute_called "rollout restart"
   assert_output_contains "webapp:v1 unchanged webapp:v2 unchanged"
 }
+
+@test "a docker on cgroup v1 stops up before the cluster is created (the node image needs cgroup v2)" {
+  export STUB_DOCKER_CGROUP=1
+  run_script cluster-up.sh
+  assert_failure
+  assert_output_contains "docker runs on cgroup v1"
+  assert_output_contains "Kubernetes ${KUBE_VERSION} needs cgroup v2"
+  assert_output_contains "systemd.unified_cgroup_hierarchy=1"
+  refute_called "kind create"
+  refute_called "build -f apps/webapp/Dockerfile"
+}

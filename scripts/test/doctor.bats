@@ -15,6 +15,8 @@ setup() {
   assert_output_contains "ok     kind ${KIND_VERSION#v}"
   assert_output_contains "ok     istioctl ${ISTIO_VERSION}"
   assert_output_contains "ok     port ${HOST_PORT} free"
+  assert_output_contains "ok     docker cgroup v2"
+  assert_output_contains "ok     docker buildx v0.29.1: images are built with BuildKit"
   assert_output_contains ", 0 blockers"
 }
 
@@ -87,4 +89,29 @@ setup() {
   run_script doctor.sh
   assert_status 1
   assert_output_contains "FAIL   CPU architecture riscv64"
+}
+
+@test "doctor without buildx: a warning (the legacy builder builds the images too), not a blocker" {
+  export STUB_NO_BUILDX=1
+  run_script doctor.sh
+  assert_status 0
+  assert_output_contains "WARN   docker buildx not found: images are built with Docker's legacy builder"
+  assert_output_contains " warnings, 0 blockers"
+}
+
+@test "doctor blocks on a docker running cgroup v1, and says what to do" {
+  export STUB_DOCKER_CGROUP=1
+  run_script doctor.sh
+  assert_status 1
+  assert_output_contains "FAIL   docker runs on cgroup v1: the kind node image for Kubernetes ${KUBE_VERSION} needs cgroup v2"
+  assert_output_contains "systemd.unified_cgroup_hierarchy=1"
+  assert_output_contains "cgroup_no_v1=all"
+  assert_output_contains "1 blockers"
+}
+
+@test "doctor warns when docker does not report its cgroup version" {
+  export STUB_DOCKER_CGROUP=none
+  run_script doctor.sh
+  assert_status 0
+  assert_output_contains "WARN   docker reports cgroup version '': cannot check it"
 }
