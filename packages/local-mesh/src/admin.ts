@@ -4,8 +4,11 @@
  *   PUT  /stage    {"stage": "canary-25"}                               -> switch atomically, 200 {stage, appliedAt, previous}
  *   PUT  /stage    {"stage": "canary-25", "overrideWeights": {"v2": 20, "v1": 80}}
  *                  forces the weights of the route whose destinations are exactly those subsets (a test hook: the
- *                  verifier must then fail). Unknown stage or bad body -> 400, and nothing changes.
- *   GET  /routes   -> the applied routing table (routes, weights, upstreams)
+ *                  verifier must then fail). Unknown stage or bad body -> 400; a stage the checks of the cluster
+ *                  path refuse (Istio's validation, a field not emulated, lint errors) -> 422 {error, findings};
+ *                  nothing changes either way.
+ *   GET  /routes   -> the applied route table: Envoy's RouteConfiguration, the clusters with the local workloads
+ *                  behind them, and a summary per route (weights, upstreams)
  *   GET  /metrics  -> Prometheus text: istio_requests_total, istio_request_duration_milliseconds, ...
  *   GET  /ready    -> 200 {ready: true, ...}
  */
@@ -13,17 +16,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Gateway, RoutingTable } from './gateway.js';
 
-/** Builds routing tables; throws BadStageError for an unknown stage or invalid override. */
+/** Builds routing tables; throws BadStageError for an unknown stage, a refused stage or an invalid override. */
 export interface TableSource {
   build(stage: string, overrideWeights?: Record<string, number> | null): RoutingTable;
 }
 
-/** A request the admin API refuses with 400 (unknown stage, bad override); `validStages` is listed when known. */
+/**
+ * A stage the admin API refuses: 400 (unknown stage, bad override; `validStages` listed when known) or 422 (the
+ * stage file is refused by the checks of the cluster path; `findings` names each).
+ */
 export class BadStageError extends Error {
   override name = 'BadStageError';
   constructor(
     message: string,
     readonly validStages: readonly string[] = [],
+    readonly status: 400 | 422 = 400,
+    readonly findings: readonly string[] = [],
   ) {
     super(message);
   }
@@ -101,7 +109,12 @@ export function createAdmin(
       table = source.build(stage, (overrideWeights as Record<string, number> | undefined) ?? null);
     } catch (err) {
       if (err instanceof BadStageError) {
-        return json(res, 400, { error: err.message, validStages: err.validStages });
+        log(`refused stage ${stage}: ${err.message}`);
+        return json(res, err.status, {
+          error: err.message,
+          validStages: err.validStages,
+          findings: err.findings,
+        });
       }
       throw err;
     }
@@ -150,14 +163,29 @@ export function describeStage(gateway: Gateway) {
 }
 
 export function describeRoutes(table: RoutingTable) {
+  const origins = new Map(
+    table.routes.flatMap((r) => r.destinations.map((d) => [d.cluster.name, d.cluster.upstreams] as const)),
+  );
   return {
     stage: table.stage,
     appliedAt: table.appliedAt,
     overrideWeights: table.overrideWeights,
+    routeConfiguration: table.routeTable?.routeConfiguration ?? null,
+    clusters: (table.routeTable?.clusters ?? []).map((c) => ({
+      ...c,
+      upstreams: (origins.get(c.name) ?? []).map((u) => ({
+        workload: u.workload,
+        version: u.version,
+        origin: u.origin,
+      })),
+    })),
     routes: table.routes.map((r) => ({
       index: r.index,
       name: r.name,
+      timeoutMs: r.timeoutMs,
+      retries: r.retry === null ? 0 : r.retry.numRetries,
       destinations: r.destinations.map((d) => ({
+        cluster: d.cluster.name,
         subset: d.subset,
         weight: d.weight,
         upstreams: d.upstreams.map((u) => ({ workload: u.workload, version: u.version, origin: u.origin })),

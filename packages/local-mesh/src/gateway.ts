@@ -1,16 +1,25 @@
 /**
- * The local gateway: a Node http server that routes each request with the compiled stage (Istio's
- * VirtualService semantics come from @rollouts/stages) and proxies it with undici (one keep-alive Pool per
- * upstream). The routing table is one immutable object swapped by reference: a request reads it once, so a
- * stage switch never changes or fails a request in flight.
+ * The local gateway: a Node http server that routes each request by the stage's route table, the Envoy
+ * configuration Istio's ingress gateway gets (gatewayRouteTable of @rollouts/stages, compiled once), and proxies it
+ * with undici (one keep-alive Pool per upstream). The routing table is one immutable object swapped by reference:
+ * a request reads it once, so a stage switch never changes or fails a request in flight.
  *
- * Answers that Envoy would give, kept here:
- * - no matching route: 404 with an empty body (Envoy's NR response flag), as Istio's ingress gateway does;
- * - no endpoint for the chosen subset: 503 "no healthy upstream" (UH);
- * - upstream refused / reset before headers: 503 "upstream connect error or disconnect/reset before headers" (UF);
- * - upstream too slow: 504 "upstream request timeout" (UT).
- * A route's response headers (`headers.response.set` / `add`) go on answers proxied from a workload only, not on
- * these.
+ * What Envoy does that is emulated here, in its order:
+ * - HTTP/1.0 is refused with 426 (Istio does not enable accept_http_10); several Host headers are refused (400);
+ * - the path is normalised (normalize_path); a path Envoy rejects gets 400; one whose normalisation is not
+ *   reproduced gets 400 with the reason in the body (refused, not guessed);
+ * - the virtual host is picked by Host (port ignored), the first route that matches wins (header values joined
+ *   with ","); none: 404 with an empty body (flag NR);
+ * - one weighted cluster is drawn per request; a cluster Istio would not create answers 503 with an empty body
+ *   (NC), one without a running endpoint 503 "no healthy upstream" (UH);
+ * - the route's retry policy: failed attempts are retried on another endpoint of the cluster when the policy's
+ *   retryOn covers the failure (connect-failure, reset, 5xx, gateway-error, retriable-status-codes,
+ *   retriable-4xx, gRPC statuses), with Envoy's jittered back-off; only requests without a body are retried
+ *   (Envoy buffers bodies to retry them; this gateway streams them);
+ * - the route's timeout (and perTryTimeout): 504 "upstream request timeout" (UT); without one Istio sets none, and
+ *   this gateway keeps its own 30 s limit (`upstreamTimeoutMs`) against a hung workload;
+ * - the route's response header operations (remove, then set, then add) on every answer of the route, the 503 and
+ *   504 the gateway gives itself included, as Envoy's router applies them to its local replies.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -21,8 +30,15 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ResponseHeaders } from '@rollouts/stages';
-import { Pool } from 'undici';
+import {
+  type CompiledRouteTable,
+  type GatewayRouteTable,
+  type ResponseHeaders,
+  type RetryPolicy,
+  type Route,
+  routeRequest,
+} from '@rollouts/stages';
+import { type Dispatcher, Pool } from 'undici';
 import {
   createGatewayMetrics,
   type DestinationLabels,
@@ -36,28 +52,66 @@ export interface Upstream extends DestinationLabels {
   origin: string;
 }
 
+/** A cluster of the route table with the running workloads behind it. */
+export interface ClusterTarget {
+  /** outbound|80|v1|webapp.rollouts.svc.cluster.local */
+  name: string;
+  /** Subset name, or null for the whole host. */
+  subset: string | null;
+  /** false: Istio creates no such cluster (503, flag NC). */
+  exists: boolean;
+  /** Workloads whose labels match the subset and that run (round robin among them); empty: 503 UH. */
+  upstreams: readonly Upstream[];
+}
+
 export interface WeightedDestination {
   weight: number;
   /** Subset name, or null for the whole host. */
   subset: string | null;
-  /** Workloads whose labels match the subset (round robin among them); empty -> 503 no healthy upstream. */
+  cluster: ClusterTarget;
+  /** The cluster's upstreams (kept for describeRoutes). */
   upstreams: readonly Upstream[];
+}
+
+/** The retry policy of a route as the gateway applies it. */
+export interface RetryPlan {
+  numRetries: number;
+  on: ReadonlySet<string>;
+  statusCodes: ReadonlySet<number>;
+  perTryTimeoutMs: number;
+  baseIntervalMs: number;
+  /** Envoy's previous_hosts predicate: a retry prefers an endpoint not tried yet. */
+  otherHost: boolean;
 }
 
 export interface ResolvedRoute {
   /** Index of the http route in the VirtualService. */
   index: number;
   name: string | null;
+  /** The Envoy route it was compiled from. */
+  route: Route | null;
   destinations: readonly WeightedDestination[];
-  /** The route's `headers.response` (set, then add), applied to every answer proxied from a workload. */
+  /** The route's response header operations (remove, set, add), applied to every answer of the route. */
   responseHeaders: ResponseHeaders | null;
+  retry: RetryPlan | null;
+  /** The route timeout in ms; 0: none. */
+  timeoutMs: number;
 }
 
 export interface RequestInfo {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
+  /** Every value of every header (Node's headersDistinct); `headers` is used when absent. */
+  headersDistinct?: Readonly<Record<string, string[] | undefined>>;
 }
+
+/** What the gateway does with a request. */
+export type GatewayDecision =
+  /** `path`: the normalised path (and query) the upstream gets, as Envoy forwards it. */
+  | { kind: 'route'; route: ResolvedRoute; path: string }
+  | { kind: 'no-route' }
+  | { kind: 'rejected'; status: number; body: string; flag: string };
 
 /** What the gateway applies. Immutable once built; replaced as a whole on a stage switch. */
 export interface RoutingTable {
@@ -65,16 +119,51 @@ export interface RoutingTable {
   appliedAt: string;
   /** Weights forced for testing (the verifier must fail then), or null. */
   overrideWeights: Readonly<Record<string, number>> | null;
+  /** The route table the gateway routes by (Envoy's shape), or null for a table built by hand (tests). */
+  routeTable: GatewayRouteTable | null;
   routes: readonly ResolvedRoute[];
-  match(request: RequestInfo): ResolvedRoute | null;
+  decide(request: RequestInfo): GatewayDecision;
+}
+
+/**
+ * A RoutingTable's decision: Envoy's routing decision on the compiled route table (routeRequest of
+ * @rollouts/stages), `routes` being the resolved routes of its virtual host (one per Envoy route, in order).
+ */
+export function decideWith(
+  compiled: CompiledRouteTable,
+  routes: readonly ResolvedRoute[],
+): (request: RequestInfo) => GatewayDecision {
+  return (request) => {
+    const hosts = request.headersDistinct?.host;
+    if (hosts !== undefined && hosts.length > 1) {
+      return { kind: 'rejected', status: 400, body: refusedBody('several Host headers'), flag: '-' };
+    }
+    const d = routeRequest(compiled, {
+      method: request.method,
+      target: request.path,
+      authority: request.headers.host ?? '',
+      headers: request.headersDistinct ?? request.headers,
+    });
+    if (d.kind === 'route') {
+      const r = routes[d.routeIndex];
+      return r ? { kind: 'route', route: r, path: d.path } : { kind: 'no-route' };
+    }
+    if (d.kind === 'no-route') return { kind: 'no-route' };
+    if (d.kind === 'rejected') return { kind: 'rejected', status: d.status, body: '', flag: '-' };
+    return { kind: 'rejected', status: 400, body: refusedBody(d.reason), flag: '-' };
+  };
+}
+
+export function refusedBody(reason: string): string {
+  return `local gateway: request refused, not emulated: ${reason}\n`;
 }
 
 export interface GatewayOptions {
   table: RoutingTable;
   metrics?: GatewayMetrics;
-  /** Upstream timeout for the response headers and between body chunks, ms. Default 30 000. */
+  /** The gateway's own limit for an upstream's response headers and between body chunks, ms. Default 30 000. */
   upstreamTimeoutMs?: number;
-  /** Random source in [0, 1) for the weighted choice (tests may seed one). Default Math.random. */
+  /** Random source in [0, 1) for the weighted choice and the retry back-off (tests may seed one). */
   random?: () => number;
 }
 
@@ -98,6 +187,73 @@ interface Picker {
   destinations: readonly WeightedDestination[];
 }
 
+/** gRPC status codes of Envoy's retry-on-gRPC policies. */
+const GRPC_RETRY: Record<string, string> = {
+  '1': 'cancelled',
+  '4': 'deadline-exceeded',
+  '8': 'resource-exhausted',
+  '13': 'internal',
+  '14': 'unavailable',
+};
+
+type Failure = 'connect-failure' | 'reset' | 'timeout';
+
+/** Whether the retry policy retries a failure before response headers (Envoy's wouldRetryFromReset). */
+function retriesFailure(plan: RetryPlan, failure: Failure): boolean {
+  const on = plan.on;
+  if (on.has('5xx') || on.has('gateway-error')) return true;
+  if (failure === 'timeout') return false;
+  if (on.has('reset')) return true;
+  return failure === 'connect-failure' && (on.has('connect-failure') || on.has('reset-before-request'));
+}
+
+/** Whether the retry policy retries an answer (Envoy's shouldRetryHeaders). */
+function retriesAnswer(
+  plan: RetryPlan,
+  status: number,
+  headers: Dispatcher.ResponseData['headers'],
+): boolean {
+  const on = plan.on;
+  if (on.has('5xx') && status >= 500) return true;
+  if (on.has('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
+  if (on.has('retriable-4xx') && status === 409) return true;
+  if (on.has('retriable-status-codes') && plan.statusCodes.has(status)) return true;
+  if (on.has('envoy-ratelimited') && headers['x-envoy-ratelimited'] !== undefined) return true;
+  const grpc = headers['grpc-status'];
+  const code = Array.isArray(grpc) ? grpc[0] : grpc;
+  const contentType = String(headers['content-type'] ?? '');
+  if (code !== undefined && contentType.startsWith('application/grpc')) {
+    const policy = GRPC_RETRY[code];
+    if (policy !== undefined && on.has(policy)) return true;
+  }
+  return false;
+}
+
+function failureOf(err: unknown, perTryTimedOut: boolean): Failure {
+  if (perTryTimedOut) return 'timeout';
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOTFOUND')
+    return 'connect-failure';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'timeout';
+  return 'reset';
+}
+
+/** Turns an Envoy RetryPolicy into what the gateway applies (null: no retries). */
+export function retryPlan(
+  policy: RetryPolicy | undefined,
+  durationMs: (d: string) => number,
+): RetryPlan | null {
+  if (policy === undefined) return null;
+  return {
+    numRetries: policy.numRetries,
+    on: new Set(policy.retryOn.split(',').filter((t) => t !== '')),
+    statusCodes: new Set(policy.retriableStatusCodes ?? []),
+    perTryTimeoutMs: policy.perTryTimeout === undefined ? 0 : durationMs(policy.perTryTimeout),
+    baseIntervalMs: policy.retryBackOff === undefined ? 25 : durationMs(policy.retryBackOff.baseInterval),
+    otherHost: (policy.retryHostPredicate ?? []).length > 0,
+  };
+}
+
 export class Gateway {
   readonly metrics: GatewayMetrics;
   readonly server: Server;
@@ -105,7 +261,7 @@ export class Gateway {
   #table: RoutingTable;
   readonly #pools = new Map<string, Pool>();
   readonly #pickers = new WeakMap<ResolvedRoute, Picker>();
-  readonly #roundRobin = new WeakMap<WeightedDestination, number>();
+  readonly #roundRobin = new WeakMap<ClusterTarget, number>();
   readonly #random: () => number;
   readonly #timeoutMs: number;
 
@@ -175,7 +331,12 @@ export class Gateway {
   }
 
   #newServer(): Server {
-    const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => this.#handle(req, res));
+    const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+      this.#handle(req, res).catch((err: Error) => {
+        if (!res.headersSent) sendText(res, 500, `local gateway error: ${err.message}`, null);
+        else res.destroy(err);
+      });
+    });
     server.headersTimeout = 65_000;
     return server;
   }
@@ -195,7 +356,8 @@ export class Gateway {
     return pool;
   }
 
-  #pick(route: ResolvedRoute): Upstream | null {
+  /** Envoy's weighted clusters: a uniform draw over the total weight, first bucket it falls in. */
+  #pickDestination(route: ResolvedRoute): WeightedDestination | null {
     let picker = this.#pickers.get(route);
     if (!picker) {
       const cumulative: number[] = [];
@@ -208,105 +370,237 @@ export class Gateway {
       this.#pickers.set(route, picker);
     }
     if (picker.total <= 0) return null;
-    // Envoy's weighted clusters: a uniform draw over the total weight, first bucket it falls in.
     const draw = this.#random() * picker.total;
     let i = 0;
     while (i < picker.cumulative.length - 1 && draw >= (picker.cumulative[i] as number)) i++;
-    const destination = picker.destinations[i];
-    if (!destination || destination.upstreams.length === 0) return null;
-    if (destination.upstreams.length === 1) return destination.upstreams[0] as Upstream;
-    const next = this.#roundRobin.get(destination) ?? 0;
-    this.#roundRobin.set(destination, next + 1);
-    return destination.upstreams[next % destination.upstreams.length] as Upstream;
+    return picker.destinations[i] ?? null;
   }
 
-  #handle(req: IncomingMessage, res: ServerResponse): void {
+  /** Round robin over the cluster's endpoints; a retry skips endpoints already tried while others are left. */
+  #pickUpstream(cluster: ClusterTarget, tried: ReadonlySet<Upstream>, otherHost: boolean): Upstream {
+    const all = cluster.upstreams;
+    if (all.length === 1) return all[0] as Upstream;
+    const candidates = otherHost && tried.size < all.length ? all.filter((u) => !tried.has(u)) : all;
+    const next = this.#roundRobin.get(cluster) ?? 0;
+    this.#roundRobin.set(cluster, next + 1);
+    return candidates[next % candidates.length] as Upstream;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const table = this.#table; // read once: this request routes with this table
+    if (req.httpVersion === '1.0') {
+      req.resume();
+      sendText(res, 426, '', null);
+      this.metrics.record(UNKNOWN_DESTINATION, 426, '-', performance.now() - started);
+      return;
+    }
     const path = req.url ?? '/';
-    const route = table.match({ method: req.method ?? 'GET', path, headers: req.headers });
-    if (!route) {
+    const decision = table.decide({
+      method: req.method ?? 'GET',
+      path,
+      headers: req.headers,
+      headersDistinct: req.headersDistinct,
+    });
+    if (decision.kind === 'no-route') {
       req.resume();
       res.writeHead(404, { 'content-length': '0' });
       res.end();
       this.metrics.record(UNKNOWN_DESTINATION, 404, 'NR', performance.now() - started);
       return;
     }
-    const upstream = this.#pick(route);
-    if (!upstream) {
+    if (decision.kind === 'rejected') {
       req.resume();
-      sendText(res, 503, 'no healthy upstream');
+      sendText(res, decision.status, decision.body, null);
+      this.metrics.record(UNKNOWN_DESTINATION, decision.status, decision.flag, performance.now() - started);
+      return;
+    }
+    const route = decision.route;
+    const ops = route.responseHeaders;
+    const destination = this.#pickDestination(route);
+    if (destination === null || !destination.cluster.exists) {
+      req.resume();
+      sendText(res, 503, '', ops);
+      this.metrics.record(UNKNOWN_DESTINATION, 503, 'NC', performance.now() - started);
+      return;
+    }
+    const cluster = destination.cluster;
+    if (cluster.upstreams.length === 0) {
+      req.resume();
+      sendText(res, 503, 'no healthy upstream', ops);
       this.metrics.record(UNKNOWN_DESTINATION, 503, 'UH', performance.now() - started);
       return;
     }
+    await this.#forward(req, res, route, cluster, decision.path, started);
+  }
 
-    const headers = forwardHeaders(req);
+  async #forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: ResolvedRoute,
+    cluster: ClusterTarget,
+    path: string,
+    started: number,
+  ): Promise<void> {
+    const ops = route.responseHeaders;
     const hasBody =
       req.headers['content-length'] !== undefined
         ? req.headers['content-length'] !== '0'
         : req.headers['transfer-encoding'] !== undefined;
-    let headersAt = 0;
-    let code = 0;
-    this.#pool(upstream.origin).stream(
-      {
-        path,
-        method: (req.method ?? 'GET') as 'GET',
-        headers,
-        body: hasBody ? req : null,
-        opaque: null,
-      },
-      ({ statusCode, headers: upstreamHeaders }) => {
-        headersAt = performance.now();
-        code = statusCode;
-        const out: Record<string, string | string[]> = {};
-        for (const [name, value] of Object.entries(upstreamHeaders)) {
-          if (value === undefined || HOP_BY_HOP.has(name)) continue;
-          out[name] = value;
-        }
-        out['x-envoy-upstream-service-time'] = String(Math.round(headersAt - started));
-        if (route.responseHeaders) applyResponseHeaders(out, route.responseHeaders);
-        res.writeHead(statusCode, out);
-        return res;
-      },
-      (err) => {
-        const elapsed = performance.now() - started;
-        // The upstream answered before reading the whole request body (e.g. a 404 to a large POST): drain the
-        // rest so the client is not left blocked mid-upload, as Envoy does.
-        if (hasBody && !req.readableEnded && !req.destroyed) req.resume();
-        if (!err) {
-          this.metrics.record(upstream, code, '-', elapsed);
+    const plan = route.retry;
+    const maxAttempts = 1 + (plan !== null && !hasBody ? plan.numRetries : 0);
+    // The route timeout spans every attempt and the whole response (Envoy's route timeout).
+    const routeAbort = new AbortController();
+    let routeTimedOut = false;
+    const routeTimer =
+      route.timeoutMs > 0
+        ? setTimeout(() => {
+            routeTimedOut = true;
+            routeAbort.abort();
+          }, route.timeoutMs)
+        : null;
+    const clientGone = () => routeAbort.abort();
+    res.once('close', clientGone);
+    const finish = () => {
+      if (routeTimer) clearTimeout(routeTimer);
+      res.off('close', clientGone);
+    };
+    const tried = new Set<Upstream>();
+    const baseHeaders = forwardHeaders(req);
+    let upstream: Upstream = cluster.upstreams[0] as Upstream;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        upstream = this.#pickUpstream(cluster, tried, plan?.otherHost === true);
+        tried.add(upstream);
+        const attemptAbort = new AbortController();
+        let perTryTimedOut = false;
+        const perTry =
+          plan !== null && plan.perTryTimeoutMs > 0
+            ? setTimeout(() => {
+                perTryTimedOut = true;
+                attemptAbort.abort();
+              }, plan.perTryTimeoutMs)
+            : null;
+        const onRouteAbort = () => attemptAbort.abort();
+        routeAbort.signal.addEventListener('abort', onRouteAbort, { once: true });
+        let answer: Dispatcher.ResponseData;
+        try {
+          answer = await this.#pool(upstream.origin).request({
+            path,
+            method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+            headers: { ...baseHeaders, 'x-envoy-attempt-count': String(attempt) },
+            body: hasBody ? req : null,
+            signal: attemptAbort.signal,
+          });
+        } catch (err) {
+          if (perTry) clearTimeout(perTry);
+          routeAbort.signal.removeEventListener('abort', onRouteAbort);
+          if (hasBody && !req.readableEnded && !req.destroyed) req.resume();
+          const elapsed = performance.now() - started;
+          if (req.destroyed && res.destroyed) {
+            this.metrics.record(upstream, 0, 'DC', elapsed);
+            return;
+          }
+          if (routeTimedOut) {
+            sendText(res, 504, 'upstream request timeout', ops);
+            this.metrics.record(upstream, 504, 'UT', elapsed);
+            return;
+          }
+          const failure = failureOf(err, perTryTimedOut);
+          if (attempt < maxAttempts && plan !== null && retriesFailure(plan, failure)) {
+            await this.#backOff(plan, attempt);
+            continue;
+          }
+          if (failure === 'timeout') {
+            sendText(res, 504, 'upstream request timeout', ops);
+            this.metrics.record(upstream, 504, 'UT', elapsed);
+          } else {
+            const reason = failure === 'connect-failure' ? 'connection failure' : 'connection termination';
+            const retried = attempt > 1 ? 'retried and the latest reset reason' : 'reset reason';
+            sendText(
+              res,
+              503,
+              `upstream connect error or disconnect/reset before headers. ${retried}: ${reason}`,
+              ops,
+            );
+            this.metrics.record(upstream, 503, 'UF', elapsed);
+          }
           return;
         }
-        if (res.headersSent) {
-          // Reset after the headers went out: the client sees the reset, as with Envoy (flag UR/DC).
-          res.destroy(err);
-          this.metrics.record(upstream, code, req.destroyed ? 'DC' : 'UR', elapsed);
-          return;
+        if (perTry) clearTimeout(perTry);
+        if (
+          attempt < maxAttempts &&
+          plan !== null &&
+          retriesAnswer(plan, answer.statusCode, answer.headers)
+        ) {
+          routeAbort.signal.removeEventListener('abort', onRouteAbort);
+          await answer.body.dump({ limit: 64 * 1024 }).catch(() => {});
+          await this.#backOff(plan, attempt);
+          continue;
         }
-        if (req.destroyed && res.destroyed) {
-          this.metrics.record(upstream, 0, 'DC', elapsed);
-          return;
-        }
-        const errorCode = (err as NodeJS.ErrnoException).code ?? '';
-        if (errorCode === 'UND_ERR_HEADERS_TIMEOUT') {
-          sendText(res, 504, 'upstream request timeout');
-          this.metrics.record(upstream, 504, 'UT', elapsed);
-        } else {
-          const reason = errorCode === 'ECONNREFUSED' ? 'connection failure' : 'connection termination';
-          sendText(
-            res,
-            503,
-            `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`,
-          );
-          this.metrics.record(upstream, 503, 'UF', elapsed);
-        }
-      },
-    );
+        await this.#relay(req, res, answer, upstream, started, ops, routeAbort.signal, () => routeTimedOut);
+        routeAbort.signal.removeEventListener('abort', onRouteAbort);
+        return;
+      }
+    } finally {
+      finish();
+    }
+  }
+
+  /** Envoy's fully jittered exponential back-off: a random wait in [0, (2^n - 1) × base], at most 10 × base. */
+  #backOff(plan: RetryPlan, retry: number): Promise<void> {
+    const ceiling = Math.min((2 ** retry - 1) * plan.baseIntervalMs, 10 * plan.baseIntervalMs);
+    return new Promise((resolve) => setTimeout(resolve, Math.floor(this.#random() * ceiling)));
+  }
+
+  async #relay(
+    req: IncomingMessage,
+    res: ServerResponse,
+    answer: Dispatcher.ResponseData,
+    upstream: Upstream,
+    started: number,
+    ops: ResponseHeaders | null,
+    signal: AbortSignal,
+    timedOut: () => boolean,
+  ): Promise<void> {
+    const headersAt = performance.now();
+    const out: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(name)) continue;
+      out[name] = value;
+    }
+    out['x-envoy-upstream-service-time'] = String(Math.round(headersAt - started));
+    if (ops) applyResponseHeaders(out, ops);
+    if (res.destroyed) {
+      answer.body.destroy();
+      this.metrics.record(upstream, answer.statusCode, 'DC', performance.now() - started);
+      return;
+    }
+    res.writeHead(answer.statusCode, out);
+    try {
+      for await (const chunk of answer.body) {
+        if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', resolve));
+        if (signal.aborted) break;
+      }
+      if (signal.aborted) throw new Error(timedOut() ? 'route timeout' : 'client gone');
+      res.end();
+      // The upstream answered before reading the whole request body (e.g. a 404 to a large POST): drain the rest
+      // so the client is not left blocked mid-upload, as Envoy does.
+      if (!req.readableEnded && !req.destroyed) req.resume();
+      this.metrics.record(upstream, answer.statusCode, '-', performance.now() - started);
+    } catch (err) {
+      answer.body.destroy();
+      // Reset after the headers went out: the client sees the reset, as with Envoy (UT / UR / DC).
+      res.destroy(err as Error);
+      const flag = timedOut() ? 'UT' : req.destroyed ? 'DC' : 'UR';
+      this.metrics.record(upstream, answer.statusCode, flag, performance.now() - started);
+    }
   }
 }
 
-/** Istio's `headers.response` on a proxied answer: `set` replaces the app's value, `add` appends one. */
+/** Envoy's route response headers on an answer: remove, then set (replace), then add (append). */
 function applyResponseHeaders(out: Record<string, string | string[]>, ops: ResponseHeaders): void {
+  for (const name of ops.remove) delete out[name];
   for (const [name, value] of ops.set) out[name] = value;
   for (const [name, value] of ops.add) {
     const had = out[name];
@@ -314,9 +608,15 @@ function applyResponseHeaders(out: Record<string, string | string[]>, ops: Respo
   }
 }
 
-function sendText(res: ServerResponse, status: number, body: string): void {
+/** An answer the gateway gives itself; the route's response headers apply when a route was chosen. */
+function sendText(res: ServerResponse, status: number, body: string, ops: ResponseHeaders | null): void {
   if (res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+  const headers: Record<string, string | string[]> =
+    body === ''
+      ? { 'content-length': '0' }
+      : { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(body)) };
+  if (ops) applyResponseHeaders(headers, ops);
+  res.writeHead(status, headers);
   res.end(body);
 }
 

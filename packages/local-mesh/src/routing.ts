@@ -1,31 +1,42 @@
 /**
- * Builds the gateway's routing table from the repository's files through @rollouts/stages: the stage's
- * VirtualService (routes compiled once, Istio's matching), the DestinationRule's subsets, and the chart's
- * workloads (pod labels from charts/webapp/values.yaml, never typed again). A subset goes to every local
- * workload whose labels it selects.
+ * Builds the gateway's routing table from the repository's files through @rollouts/stages: the stage's route
+ * table as Istio's ingress gateway gets it (stageRouteTable: the VirtualService translated into Envoy routes, the
+ * Gateway's hosts, the DestinationRule's subsets as clusters, the chart's workloads as their endpoints), and the
+ * running workloads each endpoint is served by. What the gateway compares with Istio is what it runs.
  *
- * Also emulated: the VirtualService `hosts` (the request's Host, port stripped, must be one of them, as at
- * Istio's ingress gateway; `*` and `*.suffix` wildcards work) and each route's `headers.response` set / add.
- * Not emulated (accepted by the stages library, no effect here): timeout, retries, corsPolicy, the `gateways`
- * binding.
+ * A stage is applied only after the checks the cluster path runs before `kubectl apply`
+ * (`rollout lint --stage <stage>`, scripts/stage.sh): a file Istio's validation would refuse, a field the gateway
+ * does not emulate, or any lint error (a stage the gateway would not reach, an unknown subset, ...) refuses the
+ * stage (BadStageError, status 422, the findings named) and the gateway keeps serving the previous one.
  */
 import {
-  compileRoutes,
+  compileRouteTable,
   destinationWeights,
+  durationMs,
   findRepoRoot,
-  loadDestinationRule,
+  type GatewayRouteTable,
+  lint,
+  lintErrors,
   loadStage,
   loadWorkloads,
   ManifestError,
-  matchRoute,
+  repoContext,
   responseHeadersOf,
   type Stage,
+  stageRouteTable,
   UnknownStageError,
-  versionsOfSubset,
   type Workload,
 } from '@rollouts/stages';
 import { BadStageError, type TableSource } from './admin.js';
-import type { RequestInfo, ResolvedRoute, RoutingTable, Upstream, WeightedDestination } from './gateway.js';
+import {
+  type ClusterTarget,
+  decideWith,
+  type ResolvedRoute,
+  type RoutingTable,
+  retryPlan,
+  type Upstream,
+  type WeightedDestination,
+} from './gateway.js';
 
 /** The repository root (the directory with pnpm-workspace.yaml) at or above `from`. */
 export function repoRoot(from: string = process.cwd()): string {
@@ -38,36 +49,14 @@ export function workloadVersions(root: string): string[] {
 }
 
 /** Service name the metrics report (the chart's app label). */
-function upstreamFor(workload: Workload, origin: string): Upstream {
+function upstreamFor(workload: Pick<Workload, 'labels' | 'version'>, origin: string): Upstream {
   const app = workload.labels.app ?? 'webapp';
   return { workload: `${app}-${workload.version}`, app, version: workload.version, service: app, origin };
 }
 
-/** Matches a Host header (port stripped, case-insensitive) against a VirtualService's hosts. */
-export function hostMatcher(hosts: readonly string[]): (host: string | undefined) => boolean {
-  const exact = new Set<string>();
-  const suffixes: string[] = [];
-  let any = false;
-  for (const h of hosts) {
-    const host = h.toLowerCase();
-    if (host === '*') any = true;
-    else if (host.startsWith('*.')) suffixes.push(host.slice(1));
-    else exact.add(host);
-  }
-  return (raw) => {
-    if (any) return true;
-    if (raw === undefined) return false;
-    let host = raw.toLowerCase();
-    if (host.startsWith('[')) {
-      const end = host.indexOf(']');
-      host = end === -1 ? host : host.slice(0, end + 1);
-    } else {
-      const colon = host.lastIndexOf(':');
-      if (colon !== -1) host = host.slice(0, colon);
-    }
-    if (exact.has(host)) return true;
-    return suffixes.some((s) => host.endsWith(s) && host.length > s.length);
-  };
+export interface TableSourceOptions {
+  /** Run the stage's lint before applying it (default true; tests of the gateway itself may turn it off). */
+  lint?: boolean;
 }
 
 /**
@@ -75,7 +64,11 @@ export function hostMatcher(hosts: readonly string[]): (host: string | undefined
  * (e.g. {v1: 'http://127.0.0.1:3001', v2: 'http://127.0.0.1:3002'}). The files are read afresh on every build,
  * so an edited manifest takes effect on the next switch.
  */
-export function createTableSource(root: string, origins: Readonly<Record<string, string>>): TableSource {
+export function createTableSource(
+  root: string,
+  origins: Readonly<Record<string, string>>,
+  options: TableSourceOptions = {},
+): TableSource {
   return {
     build(name, overrideWeights) {
       let stage: Stage;
@@ -83,49 +76,98 @@ export function createTableSource(root: string, origins: Readonly<Record<string,
         stage = loadStage(root, name);
       } catch (err) {
         if (err instanceof UnknownStageError) throw new BadStageError(err.message, err.validStages);
-        if (err instanceof ManifestError) throw new BadStageError(err.message);
+        if (err instanceof ManifestError) throw refused(name, [err.message]);
         throw err;
       }
-      return buildTable(root, stage, origins, overrideWeights ?? null);
+      if (options.lint !== false) {
+        const errors = lintErrors(lint(root, { stage: name }));
+        if (errors.length > 0) {
+          throw refused(
+            name,
+            errors.map((f) => `${f.file}: ${f.field}: ${f.message} [${f.rule}]`),
+          );
+        }
+      }
+      let table: GatewayRouteTable;
+      try {
+        table = stageRouteTable(stage, repoContext(root));
+      } catch (err) {
+        if (err instanceof ManifestError) throw refused(name, [err.message]);
+        throw err;
+      }
+      return buildTable(stage, table, origins, overrideWeights ?? null);
     },
   };
 }
 
-function buildTable(
-  root: string,
+function refused(stage: string, findings: string[]): BadStageError {
+  return new BadStageError(
+    `stage ${stage} refused before any traffic moved (the gateway keeps serving the previous stage):\n  ${findings.join('\n  ')}`,
+    [],
+    422,
+    findings,
+  );
+}
+
+/** The routing table of a stage from its route table: each Envoy route with its clusters and their workloads. */
+export function buildTable(
   stage: Stage,
+  table: GatewayRouteTable,
   origins: Readonly<Record<string, string>>,
   overrideWeights: Readonly<Record<string, number>> | null,
 ): RoutingTable {
-  const dr = loadDestinationRule(root);
-  const workloads = loadWorkloads(root);
-  const byVersion = new Map(workloads.map((w) => [w.version, w]));
   const vs = stage.virtualService;
-  const compiled = compileRoutes(vs);
+  const targets = new Map<string, ClusterTarget>();
+  for (const c of table.clusters) {
+    const upstreams = c.endpoints.flatMap((e) => {
+      const origin = origins[e.version];
+      return origin ? [upstreamFor(e, origin)] : [];
+    });
+    targets.set(c.name, Object.freeze({ name: c.name, subset: c.subset, exists: c.exists, upstreams }));
+  }
+  const missing = (name: string): ClusterTarget => ({ name, subset: null, exists: false, upstreams: [] });
+  const vh = table.routeConfiguration.virtualHosts[0];
+  const sources = table.sources[0] ?? [];
   let overridden = false;
 
-  const routes: ResolvedRoute[] = vs.spec.http.map((route, index) => {
-    const dests = route.route;
-    let weights = destinationWeights(route);
-    const subsetNames = dests.map((d) => d.destination.subset ?? null);
+  const routes: ResolvedRoute[] = (vh?.routes ?? []).map((route, i) => {
+    const source = sources[i] as { http: number };
+    const http = vs.spec.http[source.http] as Stage['virtualService']['spec']['http'][number];
+    const action = route.route;
+    let destinations: WeightedDestination[];
+    const subsetNames = http.route.map((d) => d.destination.subset ?? null);
     if (overrideWeights && sameSet(Object.keys(overrideWeights), subsetNames)) {
-      weights = subsetNames.map((s) => overrideWeights[s as string] as number);
+      // The test hook: the VirtualService route's own destinations with the forced weights (0 kept, never drawn).
       overridden = true;
-    }
-    const destinations: WeightedDestination[] = dests.map((d, i) => {
-      const subset = d.destination.subset ?? null;
-      const upstreams = versionsOfSubset(dr, workloads, subset).flatMap((version) => {
-        const origin = origins[version];
-        const workload = byVersion.get(version);
-        return origin && workload ? [upstreamFor(workload, origin)] : [];
+      const clusterOf = (subset: string) =>
+        [...targets.values()].find((t) => t.subset === subset) ?? missing(subset);
+      destinations = subsetNames.map((s) => {
+        const cluster = clusterOf(s as string);
+        return {
+          weight: overrideWeights[s as string] as number,
+          subset: s,
+          cluster,
+          upstreams: cluster.upstreams,
+        };
       });
-      return { weight: weights[i] as number, subset, upstreams };
-    });
+    } else {
+      const weighted =
+        action.cluster !== undefined
+          ? [{ name: action.cluster, weight: destinationWeights(http)[0] as number }]
+          : (action.weightedClusters?.clusters ?? []);
+      destinations = weighted.map((w) => {
+        const cluster = targets.get(w.name) ?? missing(w.name);
+        return { weight: w.weight, subset: cluster.subset, cluster, upstreams: cluster.upstreams };
+      });
+    }
     return {
-      index,
-      name: route.name ?? null,
+      index: source.http,
+      name: route.name ?? http.name ?? null,
+      route,
       destinations: Object.freeze(destinations),
-      responseHeaders: responseHeadersOf(route),
+      responseHeaders: responseHeadersOf(http),
+      retry: retryPlan(action.retryPolicy, durationMs),
+      timeoutMs: durationMs(action.timeout),
     };
   });
 
@@ -142,20 +184,16 @@ function buildTable(
     throw new BadStageError('overrideWeights must not all be 0');
   }
 
-  const hostOk = hostMatcher(vs.spec.hosts);
-  const table: RoutingTable = {
+  const frozen = Object.freeze(routes);
+  const decide = decideWith(compileRouteTable(table), frozen);
+  return Object.freeze({
     stage: stage.name,
     appliedAt: new Date().toISOString(),
     overrideWeights: overrideWeights ? Object.freeze({ ...overrideWeights }) : null,
-    routes: Object.freeze(routes),
-    match(req: RequestInfo) {
-      const host = req.headers.host;
-      if (!hostOk(host)) return null;
-      const m = matchRoute(compiled, req);
-      return m ? (routes[m.index] ?? null) : null;
-    },
-  };
-  return Object.freeze(table);
+    routeTable: table,
+    routes: frozen,
+    decide,
+  });
 }
 
 function sameSet(keys: readonly string[], subsets: readonly (string | null)[]): boolean {

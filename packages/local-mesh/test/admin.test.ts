@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdmin, createTableSource, Gateway } from '../src/index.js';
-import { countBy, FIXTURE_ROOT, send, startUpstream, type Upstream } from './helpers.js';
+import { countBy, FIXTURE_ROOT, NO_LINT, send, startUpstream, type Upstream } from './helpers.js';
 
 let upstreams: Upstream[];
 let gateway: Gateway;
@@ -25,6 +25,7 @@ beforeAll(async () => {
   const source = createTableSource(
     FIXTURE_ROOT,
     Object.fromEntries(upstreams.map((u) => [u.version, u.origin])),
+    NO_LINT,
   );
   gateway = new Gateway({ table: source.build('split-25') });
   origin = `http://127.0.0.1:${await gateway.listen(0)}`;

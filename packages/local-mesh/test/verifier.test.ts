@@ -15,7 +15,7 @@ import {
   VerificationInterrupted,
   verifyStage,
 } from '../src/index.js';
-import { FIXTURE_ROOT, startUpstream, type Upstream } from './helpers.js';
+import { FIXTURE_ROOT, NO_LINT, startUpstream, type Upstream } from './helpers.js';
 
 // The repository's plan: 5 random checks share the family alpha.
 const plan = planVerification({ randomStages: 5 });
@@ -26,7 +26,11 @@ let client: LoadClient;
 
 beforeAll(async () => {
   upstreams = await Promise.all(['v1', 'v2', 'v3'].map(startUpstream));
-  source = createTableSource(FIXTURE_ROOT, Object.fromEntries(upstreams.map((u) => [u.version, u.origin])));
+  source = createTableSource(
+    FIXTURE_ROOT,
+    Object.fromEntries(upstreams.map((u) => [u.version, u.origin])),
+    NO_LINT,
+  );
   gateway = new Gateway({ table: source.build('split-25') });
   client = new LoadClient({ origin: `http://127.0.0.1:${await gateway.listen(0)}` });
 });
@@ -141,7 +145,7 @@ describe('verifier', () => {
       v2: v2.origin,
       v3: (upstreams[2] as Upstream).origin,
     };
-    const local = new Gateway({ table: createTableSource(FIXTURE_ROOT, origins).build('split-25') });
+    const local = new Gateway({ table: createTableSource(FIXTURE_ROOT, origins, NO_LINT).build('split-25') });
     const localClient = new LoadClient({ origin: `http://127.0.0.1:${await local.listen(0)}` });
     let served = 0;
     v2.server.on('request', () => {
