@@ -68,6 +68,7 @@ preflight() {
   require_tools docker kind kubectl helm istioctl curl
   require_docker
   require_istioctl_pin
+  require_helm_major
   local f
   for f in "${KIND_CONFIG}" "${ISTIO_OPERATOR}" "${NAMESPACE_MANIFEST}" "${DOCKERFILE}" "${CHART}/Chart.yaml" \
     "${CHART}/values.yaml" istio/base; do
@@ -257,7 +258,13 @@ install_chart() {
   if helm_kube status webapp -n "${NAMESPACE}" >/dev/null 2>&1; then
     verb="exists, upgraded in place"
   fi
-  if ! helm_kube upgrade --install webapp "${CHART}" -n "${NAMESPACE}" --wait --timeout 5m; then
+  # Helm 4 applies server-side. --force-conflicts: the chart wins over another field manager's change of one of
+  # its fields (a `kubectl scale`, a `kubectl edit`) as it did with Helm 3's client-side apply, instead of failing
+  # on the conflict. --server-side=true, not Helm's "auto": --force-conflicts needs server-side apply, and "auto"
+  # keeps a release installed by Helm 3 on client-side apply. --wait=watcher: until every resource is ready (without
+  # --wait, Helm 4 waits for hooks only).
+  if ! helm_kube upgrade --install webapp "${CHART}" -n "${NAMESPACE}" --server-side=true --force-conflicts \
+    --wait=watcher --timeout 5m; then
     log "error: the chart did not become ready"
     kube -n "${NAMESPACE}" get pods -o wide >&2 || true
     kube -n "${NAMESPACE}" get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 >&2 || true

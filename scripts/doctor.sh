@@ -10,8 +10,9 @@
 # on cgroup v2 only, kind v0.31.0 release notes). The buildx plugin: missing is a warning (images are then built
 # by the legacy builder, which works, without BuildKit's cache).
 # Tools: missing is a blocker (with how to get it); a version other than the pin is a warning, except istioctl,
-# whose version is the Istio that `istioctl install` installs (a blocker). Port 8080 (kind maps it to the gateway)
-# must be free unless our cluster holds it. CPU architecture: amd64 or arm64.
+# whose version is the Istio that `istioctl install` installs (a blocker), and a helm of another major version
+# (the scripts use Helm 4's flags: a blocker). Port 8080 (kind maps it to the gateway) must be free unless our
+# cluster holds it. CPU architecture: amd64 or arm64.
 #
 # Knobs: HOST_PORT (8080; the host port of scripts/kind-config.yaml: change both together), CLUSTER_NAME.
 set -o errexit -o nounset -o pipefail
@@ -131,6 +132,8 @@ check_tool() {
     ok "${tool} ${have_version} (${where})"
   elif [[ "${tool}" == istioctl ]]; then
     blocker "istioctl ${have_version:-?} (${where}) would install Istio ${have_version:-?}, pinned ${want}: run 'make tools'"
+  elif [[ "${tool}" == helm && "$(major_of "${have_version}")" != "$(major_of "${want}")" ]]; then
+    blocker "helm ${have_version:-?} (${where}) is not Helm $(major_of "${want}") (the scripts use its flags), pinned ${want}: run 'make tools'"
   else
     warning "${tool} ${have_version:-?} (${where}), pinned ${want}: 'make tools' installs the pin into ./bin"
   fi

@@ -184,6 +184,22 @@ pinned_version() {
   printf '%s\n' "${v#v}"
 }
 
+# major_of VERSION: the major version of x.y.z (a leading v is dropped).
+major_of() {
+  local v="${1#v}"
+  printf '%s\n' "${v%%.*}"
+}
+
+# require_helm_major: the helm calls use Helm 4's flags (`--wait=watcher`, `--server-side`, `--force-conflicts`),
+# which Helm 3 rejects, so helm must be of the pinned major version (another minor or patch only warns in doctor).
+require_helm_major() {
+  local have_version want
+  have_version="$(tool_version helm)"
+  want="$(major_of "${HELM_VERSION}")"
+  [[ -n "${have_version}" && "$(major_of "${have_version}")" == "${want}" ]] ||
+    die "helm ${have_version:-of unknown version} ($(command -v helm)) is not Helm ${want}: the scripts use Helm ${want}'s flags and versions.env pins HELM_VERSION=${HELM_VERSION}: run 'make tools'"
+}
+
 # require_istioctl_pin: `istioctl install` installs istioctl's own version, so it must be the pinned one.
 require_istioctl_pin() {
   local have_version

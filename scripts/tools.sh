@@ -58,6 +58,8 @@ fetch_kubectl() {
   verify "${WORK}/kubectl" "${WORK}/sums" kubectl
 }
 
+# Helm 4 publishes as Helm 3 did (its Makefile and scripts/get-helm-4): get.helm.sh/helm-vX.Y.Z-OS-ARCH.tar.gz holding
+# OS-ARCH/helm, with a .sha256sum ("hash  name") and a .sha256 (bare hash) beside it.
 fetch_helm() {
   local name="helm-${HELM_VERSION}-${OS}-${ARCH}.tar.gz"
   download "https://get.helm.sh/${name}" "${WORK}/${name}"

@@ -28,7 +28,7 @@ build_call() {
     "kind load docker-image --name rollouts webapp:v1" \
     "$(build_call v2 v2)" \
     "kind load docker-image --name rollouts webapp:v2" \
-    "helm --kube-context kind-rollouts upgrade --install webapp charts/webapp -n rollouts --wait --timeout 5m" \
+    "helm --kube-context kind-rollouts upgrade --install webapp charts/webapp -n rollouts --server-side=true --force-conflicts --wait=watcher --timeout 5m" \
     "kubectl --context kind-rollouts apply -f istio/base" \
     "rollout path stable" \
     "rollout lint --stage stable" \
@@ -124,7 +124,7 @@ build_call() {
   local stray
   stray="$(grep -E '^(kubectl|helm|istioctl) ' "${STUB_LOG}" |
     grep -v -e '--context kind-demo' -e '--kube-context kind-demo' -e '^kubectl config get-contexts' \
-      -e '^istioctl version' || true)"
+      -e '^istioctl version' -e '^helm version' || true)"
   [[ -z "${stray}" ]] || { echo "calls without --context kind-demo: ${stray}" >&2; false; }
 }
 
@@ -299,4 +299,53 @@ build_call() {
   assert_output_contains "systemd.unified_cgroup_hierarchy=1"
   refute_called "kind create"
   refute_called "build -f apps/webapp/Dockerfile"
+}
+
+@test "helm 4: the chart is applied server-side with conflicts forced, and up waits for it with the watcher strategy" {
+  # Another field manager (a `kubectl scale`) owns a field of the chart: server-side apply without
+  # --force-conflicts would fail where Helm 3's client-side apply overwrote it.
+  export STUB_HELM_CONFLICT=1
+  run_script cluster-up.sh
+  assert_status 0
+  [[ "$(cat "${STUB_STATE}/helm-release-method")" == ssa ]]
+  [[ "$(cat "${STUB_STATE}/helm-wait")" == watcher ]]
+}
+
+@test "a release installed by Helm 3 (client-side apply) is upgraded server-side by Helm 4" {
+  given_cluster stable
+  echo csa >"${STUB_STATE}/helm-release-method"
+  export STUB_HELM_CONFLICT=1
+  run_script cluster-up.sh
+  assert_status 0
+  assert_output_contains "exists, upgraded in place"
+  [[ "$(cat "${STUB_STATE}/helm-release-method")" == ssa ]]
+}
+
+@test "a Helm 3 on PATH is refused before anything is created (the helm calls use Helm 4's flags)" {
+  export STUB_HELM_VERSION=3.19.0
+  run_script cluster-up.sh
+  assert_failure
+  assert_output_contains "helm 3.19.0"
+  assert_output_contains "is not Helm 4"
+  assert_output_contains "HELM_VERSION=${HELM_VERSION}"
+  assert_output_contains "make tools"
+  refute_called "kind create"
+}
+
+@test "the helm calls of up parse with the real Helm of the pin (bin/helm, when the test set-up built it)" {
+  local real="${REAL_ROOT}/bin/helm" call args
+  [[ -x "${real}" ]] || skip "no bin/helm ('make test' builds it)"
+  run "${real}" version --template '{{.Version}}'
+  [[ "${output}" == "${HELM_VERSION}" ]] || skip "bin/helm is '${output}', not ${HELM_VERSION}"
+  run_script cluster-up.sh
+  assert_status 0
+  # Flags are parsed before helm looks for the cluster: with no kubeconfig, a call whose flags Helm 4 accepts
+  # fails only on the cluster.
+  for call in "upgrade --install" "status webapp"; do
+    call="$(grep -m 1 -F "helm --kube-context kind-rollouts ${call}" "${STUB_LOG}")"
+    read -r -a args <<<"${call#helm }"
+    run env HOME="${SANDBOX}" KUBECONFIG="${SANDBOX}/no-kubeconfig" "${real}" "${args[@]}"
+    assert_failure
+    assert_output_contains 'kubernetes cluster unreachable: context "kind-rollouts" does not exist'
+  done
 }

@@ -17,6 +17,7 @@ setup() {
   assert_output_contains "ok     port ${HOST_PORT} free"
   assert_output_contains "ok     docker cgroup v2"
   assert_output_contains "ok     docker buildx v0.29.1: images are built with BuildKit"
+  assert_output_contains "ok     helm ${HELM_VERSION#v}"
   assert_output_contains ", 0 blockers"
 }
 
@@ -114,4 +115,18 @@ setup() {
   run_script doctor.sh
   assert_status 0
   assert_output_contains "WARN   docker reports cgroup version '': cannot check it"
+}
+
+@test "doctor blocks on a Helm 3 (the scripts use Helm 4's flags) and only warns about another Helm 4" {
+  export STUB_HELM_VERSION=3.19.0
+  run_script doctor.sh
+  assert_status 1
+  assert_output_contains "FAIL   helm 3.19.0"
+  assert_output_contains "is not Helm 4"
+
+  export STUB_HELM_VERSION=4.2.0
+  run_script doctor.sh
+  assert_status 0
+  assert_output_contains "WARN   helm 4.2.0"
+  assert_output_contains "pinned ${HELM_VERSION#v}"
 }
