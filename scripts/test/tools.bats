@@ -143,3 +143,15 @@ release_fixtures() {
   assert_output_contains "unsupported CPU architecture 's390x'"
   refute_called "curl"
 }
+
+@test "Istio comes from addresses that still serve 1.31: GitHub releases and raw.githubusercontent.com, not the retired GCP hosts" {
+  # Istio 1.31 stopped publishing to gcr.io/istio-release, registry.istio.io and istio-release.storage.googleapis.com.
+  run grep -nE 'gcr\.io/istio-release|registry\.istio\.io|istio-release\.storage\.googleapis\.com' \
+    "${REAL_ROOT}"/scripts/*.sh "${REAL_ROOT}"/scripts/*.yaml
+  assert_status 1
+  # shellcheck disable=SC2016 # the scripts' text
+  grep -qF 'base="https://github.com/istio/istio/releases/download/${ISTIO_VERSION}"' "${REAL_ROOT}/scripts/tools.sh"
+  # shellcheck disable=SC2016
+  grep -qF 'ADDONS_URL="https://raw.githubusercontent.com/istio/istio/${ISTIO_VERSION}/samples/addons"' \
+    "${REAL_ROOT}/scripts/dashboards.sh"
+}
