@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demo.js';
 import { applyCommand, rollbackCommand, statusCommand, verifyCommand } from './commands/gateway.js';
 import {
   expectCommand,
+  explainCommand,
   lintCommand,
   pathCommand,
   rollbackTargetCommand,
@@ -24,7 +25,10 @@ Stages (read from istio/stages/*.yaml)
   stages [--json | --markdown]       every stage, its strategy and expected split (with and without override header)
   path <stage>                       the stage's manifest path
   expect <stage> [--json] [PLAN]     expected split per request profile and the sample plan (k6 reads --json)
-  rollback-target <stage>            the stage a rollback returns to (green after blue-green, else stable)
+  explain <stage> [--json]           the route table Istio's ingress gateway gets for the stage (Envoy's shape; --json
+                                     compares field by field with istioctl proxy-config routes ... -o json)
+  rollback-target <stage>            the stage a rollback returns to: the one of its strategy labelled
+                                     rollouts/stable: "true" (stable, green)
   lint [--stage S] [--rendered FILE] lint istio/ against the chart (values, or helm template output) and the Makefile;
                                      --stage: only that stage's file, istio/base and its Makefile target
 
@@ -128,6 +132,13 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         const [stage] = positional(p, 1, usage);
         return expectCommand(root, io, stage as string, p.values.json === true, planOf(p));
       }
+      case 'explain': {
+        const usage = 'explain <stage> [--json]';
+        const p = parse(rest, { json: { type: 'boolean' } });
+        if (p.values.help) return help(io, usage);
+        const [stage] = positional(p, 1, usage);
+        return explainCommand(root, io, stage as string, p.values.json === true);
+      }
       case 'rollback-target': {
         const p = parse(rest, {});
         if (p.values.help) return help(io, 'rollback-target <stage>');
@@ -222,7 +233,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       }
       default:
         throw new UsageError(
-          `unknown command ${JSON.stringify(command)}; commands: stages, path, expect, rollback-target, lint, local, apply, rollback, verify, status, demo (rollout help)`,
+          `unknown command ${JSON.stringify(command)}; commands: stages, path, expect, explain, rollback-target, lint, local, apply, rollback, verify, status, demo (rollout help)`,
         );
     }
   } catch (err) {

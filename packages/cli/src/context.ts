@@ -6,7 +6,14 @@ import {
   type PlanRequest,
   parsePort,
 } from '@rollouts/local-mesh';
-import { findRepoRoot, loadStage, type Stage, UnknownStageError } from '@rollouts/stages';
+import {
+  findRepoRoot,
+  listStages,
+  loadStage,
+  type Stage,
+  stageNames,
+  UnknownStageError,
+} from '@rollouts/stages';
 import { CliError, EXIT_USAGE, UsageError } from './errors.js';
 import { readLocalState } from './state.js';
 
@@ -40,6 +47,22 @@ export function stageByName(root: string, name: string): Stage {
     if (err instanceof UnknownStageError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/**
+ * Checks that a stage file of that name exists (unknown: bad input, exit 2) without loading it: a file that does not
+ * load is refused later, where its findings are reported (the gateway's checks before applying it).
+ */
+export function requireStageName(root: string, name: string): void {
+  const names = stageNames(root);
+  if (names.includes(name)) return;
+  let valid = names;
+  try {
+    valid = listStages(root).map((s) => s.name);
+  } catch {
+    // the file names, unordered
+  }
+  throw new UsageError(new UnknownStageError(name, valid).message);
 }
 
 export type Target = 'local' | 'cluster';

@@ -17,7 +17,7 @@ import {
   verificationPlan,
   workloadVersions,
 } from '@rollouts/local-mesh';
-import { expectedSplit, formatSplit, listStages, loadStage } from '@rollouts/stages';
+import { expectedSplit, formatSplit, loadStage, scanStages } from '@rollouts/stages';
 import { abortOnSignals, adminCall, type Io, seconds } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
 import { stateDir, writeJson } from '../state.js';
@@ -51,7 +51,9 @@ export async function demoCommand(
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
   }
-  const stages = listStages(root);
+  // A stage file that does not load is reported and fails the demo; the other stages are still walked.
+  const { stages, broken } = scanStages(root);
+  for (const b of broken) io.err(`demo: stage ${b.name} left out (not applied): ${b.error.message}`);
   const plan = verificationPlan(root, options.plan);
   io.out(
     `demo: ${stages.length} stages (${stages.map((s) => s.name).join(', ')}); family alpha ${plan.familyAlpha} over ${plan.randomStages} random checks, power ${plan.power} at ${plan.delta * 100} points off`,
@@ -86,7 +88,7 @@ export async function demoCommand(
     const steps: { step: string; stage: string }[] = stages.map((s) => ({ step: s.name, stage: s.name }));
     const last = stages.at(-1);
     if (last) {
-      const back = rollbackTargetOf(root, loadStage(root, last.name));
+      const back = rollbackTargetOf(root, last.name);
       steps.push({ step: `rollback (${last.name} → ${back})`, stage: back });
     }
     for (const [i, step] of steps.entries()) {
@@ -127,6 +129,7 @@ export async function demoCommand(
     if (interrupt.signal.aborted) throw interrupted('demo stopped, no summary written');
     const wallMs = performance.now() - wallStart;
     const failed = rows.filter((r) => r.verdict === 'fail');
+    const brokenNames = broken.map((b) => b.name);
     const sorted = rows.map((r) => r.requests).sort((a, b) => a - b);
     const median =
       sorted.length === 0
@@ -160,7 +163,7 @@ export async function demoCommand(
     );
     const summaryFile = options.jsonFile ?? `${stateDir(root)}/demo-summary.json`;
     writeJson(summaryFile, {
-      verdict: failed.length === 0 ? 'pass' : 'fail',
+      verdict: failed.length === 0 && brokenNames.length === 0 ? 'pass' : 'fail',
       wallTimeMs: wallMs,
       startupMs,
       totalRequests: total,
@@ -168,11 +171,13 @@ export async function demoCommand(
       ports,
       plan,
       steps: rows,
-      failed: failed.map((r) => r.step),
+      failed: [...failed.map((r) => r.step), ...brokenNames],
+      broken: broken.map((b) => ({ stage: b.name, error: b.error.message })),
     });
     io.out(`demo: summary JSON ${summaryFile}`);
     if (failed.length > 0) io.err(`demo: FAILED steps: ${failed.map((r) => r.step).join(', ')}`);
-    return failed.length === 0 ? EXIT_OK : EXIT_FAIL;
+    if (brokenNames.length > 0) io.err(`demo: stages left out: ${brokenNames.join(', ')}`);
+    return failed.length === 0 && brokenNames.length === 0 ? EXIT_OK : EXIT_FAIL;
   } catch (err) {
     // A step that failed because the mesh was being stopped is the interruption, not a failure of the mesh.
     if (interrupt.signal.aborted && !(err instanceof InterruptedError))

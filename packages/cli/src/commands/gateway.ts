@@ -20,6 +20,7 @@ import {
   appliedStage,
   GatewayDownError,
   type Io,
+  requireStageName,
   resolveTarget,
   seconds,
   stageByName,
@@ -108,6 +109,10 @@ async function switchStage(
     ...(overrideWeights ? { overrideWeights } : {}),
   });
   const body = json as { error?: string; validStages?: string[]; previous?: string; gatewayPort?: number };
+  if (status === 422) {
+    // Refused by the checks the cluster path runs before `kubectl apply`: nothing changed, exit 1.
+    throw new CliError(`the gateway refused stage ${name}: ${body.error ?? 'refused'}`);
+  }
   if (status === 400) {
     const valid = body.validStages?.length ? ` (valid stages: ${body.validStages.join(', ')})` : '';
     throw new UsageError(`the gateway refused stage ${name}: ${body.error ?? 'bad request'}${valid}`);
@@ -132,7 +137,7 @@ export async function applyCommand(
   },
 ): Promise<number> {
   const target = resolveTarget(options.target);
-  stageByName(root, name); // unknown stage: exit 2 before anything else
+  requireStageName(root, name); // unknown stage: exit 2 before anything else
   const weights = parseWeights(options.forceWeights);
   if (target === 'cluster') {
     throw new UsageError(
@@ -164,7 +169,7 @@ export async function rollbackCommand(
     );
   }
   const applied = await appliedStage(adminUrl(root));
-  const to = rollbackTargetOf(root, stageByName(root, applied.stage));
+  const to = rollbackTargetOf(root, applied.stage);
   io.out(`rollback: ${applied.stage} → ${to}`);
   return applyCommand(root, io, to, {
     target,

@@ -9,27 +9,48 @@ import {
   verificationPlan,
 } from '@rollouts/local-mesh';
 import {
+  type ClusterInfo,
+  type CompiledRouteTable,
+  compileRouteTable,
   expectedSplit,
   formatSplit,
+  type GatewayRouteTable,
+  type HeaderMatcher,
   lint,
+  lintErrors,
   listStages,
+  type Profile,
   profiles,
+  type Route,
+  rollbackTarget,
+  routeRequest,
   type Stage,
+  type Strategy,
+  scanStages,
+  stageRouteTable,
+  stageStrategy,
   stageTable,
   UnknownStageError,
 } from '@rollouts/stages';
 import { type Io, stageByName } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
 
+/** Stage files that do not load, on stderr (the others are still listed): exit 1 when there is one. */
+function reportBroken(root: string, io: Io): number {
+  const { broken } = scanStages(root);
+  for (const b of broken) io.err(`rollout: stage ${b.name} left out: ${b.error.message}`);
+  return broken.length > 0 ? EXIT_FAIL : EXIT_OK;
+}
+
 export function stagesCommand(root: string, io: Io, format: 'text' | 'json' | 'markdown'): number {
   const rows = stageTable(root);
   if (format === 'json') {
     io.out(JSON.stringify(rows, null, 2));
-    return EXIT_OK;
+    return reportBroken(root, io);
   }
   if (format === 'markdown') {
     io.out(markdownTable(rows));
-    return EXIT_OK;
+    return reportBroken(root, io);
   }
   const lines = [['stage', 'strategy', 'requests without header', 'with override header', 'file']];
   for (const row of rows) {
@@ -37,7 +58,7 @@ export function stagesCommand(root: string, io: Io, format: 'text' | 'json' | 'm
     lines.push([row.stage, row.strategy, formatSplit(row.default), overrides || '-', row.file]);
   }
   io.out(table(lines));
-  return EXIT_OK;
+  return reportBroken(root, io);
 }
 
 /**
@@ -90,6 +111,10 @@ export function lintCommand(
     throw err;
   }
   const against = rendered !== undefined ? `the rendered chart ${rendered}` : 'charts/webapp/values.yaml';
+  // Warnings (weights that do not add up to 100) are reported; only errors refuse the stage.
+  for (const f of findings.filter((x) => x.severity === 'warning'))
+    io.out(`warning: ${f.file}: ${f.field}: ${f.message} [${f.rule}]`);
+  findings = lintErrors(findings);
   if (findings.length === 0) {
     io.out(
       stage !== undefined
@@ -108,21 +133,149 @@ export function pathCommand(root: string, io: Io, name: string): number {
   return EXIT_OK;
 }
 
-/** The stage to roll back to: the first stage (lowest share of the new version) of the same strategy. */
-export function rollbackTargetOf(root: string, stage: Stage): string {
-  const first = listStages(root).find((s) => s.strategy === stage.strategy);
-  if (!first) throw new CliError(`no ${stage.strategy} stage found to roll back to`);
-  return first.name;
+/**
+ * The stage to roll back to: the stage of the same strategy labelled `rollouts/stable: "true"` (stable, green).
+ * Only labels are read, so a broken stage file (the applied one included) does not stop a rollback.
+ */
+export function rollbackTargetOf(root: string, stage: Stage | string): string {
+  let strategy: Strategy;
+  try {
+    strategy = typeof stage === 'string' ? stageStrategy(root, stage) : stage.strategy;
+  } catch (err) {
+    if (err instanceof UnknownStageError) throw new UsageError(err.message);
+    throw err;
+  }
+  return rollbackTarget(root, strategy);
 }
 
 export function rollbackTargetCommand(root: string, io: Io, name: string): number {
-  io.out(rollbackTargetOf(root, stageByName(root, name)));
+  io.out(rollbackTargetOf(root, name));
+  return EXIT_OK;
+}
+
+/** The istioctl command that prints the same route configuration on the cluster. */
+export function istioctlRoutesCommand(routeName: string): string {
+  return `istioctl proxy-config routes deploy/istio-ingressgateway -n istio-system --name ${routeName} -o json`;
+}
+
+function describeHeader(h: HeaderMatcher): string {
+  let what: string;
+  if (h.stringMatch?.exact !== undefined) what = `exact ${JSON.stringify(h.stringMatch.exact)}`;
+  else if (h.stringMatch?.prefix !== undefined) what = `prefix ${JSON.stringify(h.stringMatch.prefix)}`;
+  else if (h.stringMatch?.safeRegex !== undefined)
+    what = `regex ${JSON.stringify(h.stringMatch.safeRegex.regex)}`;
+  else what = 'present';
+  const missing = h.treatMissingHeaderAsEmpty ? ' (missing = "")' : '';
+  return `${h.invertMatch ? 'NOT ' : ''}header ${h.name} ${what}${missing}`;
+}
+
+function describeMatch(route: Route): string {
+  const m = route.match;
+  const path =
+    m.path !== undefined
+      ? `path ${JSON.stringify(m.path)}`
+      : m.safeRegex !== undefined
+        ? `path regex ${JSON.stringify(m.safeRegex.regex)}`
+        : `prefix ${JSON.stringify(m.prefix ?? '')}`;
+  const cs = m.caseSensitive === false && m.safeRegex === undefined ? ' (any case)' : '';
+  return [path + cs, ...(m.headers ?? []).map(describeHeader)].join(', ');
+}
+
+function describeClusters(route: Route, clusters: readonly ClusterInfo[]): string {
+  const weighted =
+    route.route.cluster !== undefined
+      ? [{ name: route.route.cluster, weight: 1 }]
+      : (route.route.weightedClusters?.clusters ?? []);
+  const total = weighted.reduce((a, w) => a + w.weight, 0);
+  return weighted
+    .map((w) => {
+      const c = clusters.find((x) => x.name === w.name);
+      const behind = !c
+        ? ''
+        : !c.exists
+          ? ` (no such cluster: ${c.missing}: 503)`
+          : c.endpoints.length === 0
+            ? ' (no endpoint: 503)'
+            : ` (${c.endpoints.map((e) => e.workload).join(', ')})`;
+      const share = ((w.weight / total) * 100).toFixed(2).replace(/\.?0+$/, '');
+      return `${w.name} ${share} %${route.route.weightedClusters ? ` (weight ${w.weight})` : ''}${behind}`;
+    })
+    .join(', ');
+}
+
+/** The route table of a stage, readably: what `rollout explain` prints. */
+export function explainText(stage: Stage, root: string, t: GatewayRouteTable): string[] {
+  const rc = t.routeConfiguration;
+  const lines = [
+    `stage ${stage.name} (${relative(root, stage.file)}): route configuration ${rc.name} of the ingress gateway`,
+  ];
+  if (t.unbound !== null) lines.push(`  the VirtualService gives the gateway no route: ${t.unbound}`);
+  for (const vh of rc.virtualHosts) {
+    lines.push('', `virtual host ${vh.name}`, `  domains: ${vh.domains.join(', ')}`);
+    if (vh.routes.length === 0) lines.push('  no routes: every request gets 404');
+    for (const [i, r] of vh.routes.entries()) {
+      const retry = r.route.retryPolicy;
+      lines.push(
+        `  ${i + 1}. ${r.name ?? '(unnamed)'}`,
+        `     match: ${describeMatch(r)}`,
+        `     to: ${describeClusters(r, t.clusters)}`,
+        `     retries: ${retry === undefined ? 'none' : `${retry.numRetries} on ${retry.retryOn}${retry.retriableStatusCodes ? ` (codes ${retry.retriableStatusCodes.join(', ')})` : ''}${retry.perTryTimeout ? `, per try ${retry.perTryTimeout}` : ''}`}; timeout ${r.route.timeout === '0s' ? 'none' : r.route.timeout}`,
+      );
+      const add = r.responseHeadersToAdd ?? [];
+      const ops = [
+        ...(r.responseHeadersToRemove ?? []).map((n) => `remove ${n}`),
+        ...add.map((h) => `${h.appendAction ? 'set' : 'add'} ${h.header.key}: ${h.header.value}`),
+      ];
+      if (ops.length > 0) lines.push(`     response headers: ${ops.join('; ')}`);
+    }
+  }
+  lines.push(
+    '',
+    'The same on the cluster (Envoy prints more fields: metadata, decorator; `--json` here prints them too):',
+    `  ${istioctlRoutesCommand(rc.name)} --context kind-rollouts`,
+  );
+  return lines;
+}
+
+/** `rollout explain <stage> [--json]`: the ingress gateway's route table for a stage. */
+export function explainCommand(root: string, io: Io, name: string, json: boolean): number {
+  const stage = stageByName(root, name);
+  const t = stageRouteTable(stage);
+  if (json) {
+    io.out(
+      JSON.stringify(
+        {
+          stage: stage.name,
+          file: relative(root, stage.file),
+          command: istioctlRoutesCommand(t.routeConfiguration.name),
+          ...t,
+        },
+        null,
+        2,
+      ),
+    );
+    return EXIT_OK;
+  }
+  for (const line of explainText(stage, root, t)) io.out(line);
   return EXIT_OK;
 }
 
 /** The expected split per profile and the sample plan, as the local verifier and k6 use them. */
+function routeOfProfile(compiled: CompiledRouteTable, profile: Profile | undefined): Route | null {
+  if (profile === undefined) return null;
+  const path = profile.path ?? '/';
+  const d = routeRequest(compiled, {
+    method: profile.method ?? 'GET',
+    target: path,
+    authority: profile.host ?? 'localhost',
+    headers: profile.headers,
+  });
+  return d.kind === 'route' ? d.route : null;
+}
+
 export function expectDocument(root: string, stage: Stage, request: PlanRequest = {}) {
   const plan = verificationPlan(root, request);
+  const compiled = compileRouteTable(stageRouteTable(stage));
   const expectation = stageExpectation(root, stage);
   const ps = profiles(stage);
   return {
@@ -142,6 +295,7 @@ export function expectDocument(root: string, stage: Stage, request: PlanRequest 
     profiles: expectation.profiles.map((p, i) => {
       const profile = ps[i];
       const split = expectedSplit(stage, profile);
+      const route = routeOfProfile(compiled, profile);
       return {
         name: p.name,
         headers: p.headers,
@@ -154,6 +308,10 @@ export function expectDocument(root: string, stage: Stage, request: PlanRequest 
         unresolved: split.unresolved,
         // Headers every answer must carry (the route's headers.response.set: x-rollouts-stage: <stage>).
         responseHeaders: p.responseHeaders ?? {},
+        // The gateway route's retry policy and timeout (Istio's default: 2 retries on connect-failure, ...;
+        // no timeout). The local gateway applies them to requests without a body.
+        retryPolicy: route?.route.retryPolicy ?? null,
+        timeout: route?.route.timeout ?? null,
         check: profileCheck(plan, p),
       };
     }),
@@ -192,6 +350,12 @@ export function expectCommand(
       .join('\n'),
   );
   const plan = doc.plan;
+  const retried = doc.profiles.find((p) => p.retryPolicy !== null)?.retryPolicy;
+  if (retried) {
+    io.out(
+      `gateway retries: ${retried.numRetries} on ${retried.retryOn} (Istio's route retry policy; the local gateway retries the same failures, for requests without a body)`,
+    );
+  }
   io.out(
     `plan: family alpha ${plan.familyAlpha} over ${plan.randomChecks.length} random checks (${plan.randomChecks.join(', ') || 'none'}): alpha ${plan.alphaPerStage} each; power ${plan.power} against a share ${plan.delta * 100} points off`,
   );
