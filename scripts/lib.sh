@@ -320,8 +320,8 @@ applied_stage() {
 # ---------------------------------------------------------------------------------------------------------------
 # The gateway as a user sees it.
 
-# Istio routes by Host: the VirtualService answers only the hosts it lists (spec.hosts of the stage manifests),
-# anything else gets a 404 from the gateway. GATEWAY_HOST is the Host header the probes (and k6) send when
+# Istio routes by Host: the VirtualService answers only the hosts it lists (spec.hosts of the stage manifests; the
+# repo's stages list "*", which answers every Host), anything else gets a 404 from the gateway. GATEWAY_HOST is the Host header the probes (and k6) send when
 # GATEWAY_URL's host is not one of them; empty when it is. Set by use_gateway_host_of.
 GATEWAY_HOST=""
 
@@ -352,18 +352,18 @@ manifest_hosts() {
 # use_gateway_host_of MANIFEST: sets GATEWAY_HOST for the VirtualService of MANIFEST: empty when GATEWAY_URL's
 # host is one of its hosts, else localhost when listed, else its first host that is not a wildcard.
 use_gateway_host_of() {
-  local hosts host h list
-  hosts="$(manifest_hosts "$1")"
-  [[ -n "${hosts}" ]] || die "$1 lists no spec.hosts: cannot tell which Host the gateway routes"
-  list="$(printf '%s\n' "${hosts}" | tr '\n' ' ')"
-  list="${list% }"
+  local host h list
+  local -a hosts
+  mapfile -t hosts < <(manifest_hosts "$1")
+  ((${#hosts[@]})) || die "$1 lists no spec.hosts: cannot tell which Host the gateway routes"
+  list="${hosts[*]}"
   host="$(url_host "${GATEWAY_URL}")"
   GATEWAY_HOST=""
-  for h in ${hosts}; do
+  for h in "${hosts[@]}"; do
     [[ "${h}" != "${host}" && "${h}" != "*" ]] || return 0
   done
-  for h in localhost ${hosts}; do
-    if [[ "${h}" != *"*"* ]] && printf '%s\n' "${hosts}" | grep -qxF -- "${h}"; then
+  for h in localhost "${hosts[@]}"; do
+    if [[ "${h}" != *"*"* ]] && printf '%s\n' "${hosts[@]}" | grep -qxF -- "${h}"; then
       GATEWAY_HOST="${h}"
       break
     fi

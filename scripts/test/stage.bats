@@ -127,8 +127,18 @@ setup() {
   refute_called "proxy-status"
 }
 
+@test "the stages' hosts \"*\" answer any GATEWAY_URL host: no Host header is sent" {
+  given_cluster stable
+  export GATEWAY_URL=http://gateway.example:8080
+  run_script stage.sh canary-10
+  assert_status 0
+  refute_called "Host:"
+  grep -qx 'GATEWAY_HOST=' "${STUB_STATE}/k6-env"
+}
+
 @test "a GATEWAY_URL host the VirtualService does not list: the probes and k6 send Host: localhost" {
   given_cluster stable
+  export STUB_HOSTS="webapp.rollouts.svc.cluster.local localhost 127.0.0.1"
   export GATEWAY_URL=http://gateway.example:8080 STAGE_TIMEOUT=0
   run_script stage.sh canary-10
   assert_status 0
@@ -140,6 +150,7 @@ setup() {
 
 @test "a GATEWAY_URL host the VirtualService lists gets no Host header" {
   given_cluster stable
+  export STUB_HOSTS="webapp.rollouts.svc.cluster.local localhost 127.0.0.1"
   export GATEWAY_URL=http://127.0.0.1:8080
   run_script stage.sh canary-10
   assert_status 0
