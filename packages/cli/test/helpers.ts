@@ -36,10 +36,7 @@ export async function testEnv(extra: Record<string, string> = {}): Promise<NodeJ
   return {
     ...env,
     ROLLOUT_STATE_DIR: mkdtempSync(join(tmpdir(), 'rollout-test-')),
-    GATEWAY_PORT: String(await findFreePort()),
-    ADMIN_PORT: String(await findFreePort()),
-    V1_PORT: String(await findFreePort()),
-    V2_PORT: String(await findFreePort()),
+    ...Object.fromEntries(await Promise.all(PORT_VARIABLES.map(async (k) => [k, String(await findFreePort())]))),
     NO_COLOR: '1',
     ...extra,
   };
@@ -70,6 +67,21 @@ export function start(
 
 export function rollout(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return start(args, env).done;
+}
+
+const PORT_VARIABLES = ['GATEWAY_PORT', 'ADMIN_PORT', 'V1_PORT', 'V2_PORT'] as const;
+
+/**
+ * Runs a command that starts the local path (`local up`, `demo`) on the test's ports; when another process on a
+ * busy machine took one of them between the choice and the bind ("is already in use"), the test gets new ports
+ * (written into `env`, so later commands use them) and the command runs again, up to 4 times.
+ */
+export async function rolloutOnFreePorts(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  for (let attempt = 1; ; attempt++) {
+    const run = await rollout(args, env);
+    if (run.code === 0 || attempt === 4 || !run.stderr.includes('is already in use')) return run;
+    for (const k of PORT_VARIABLES) env[k] = String(await findFreePort());
+  }
 }
 
 /** Resolves when the child's stdout contains `text`. */

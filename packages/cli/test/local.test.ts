@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { isPortFree, pidAlive } from '@rollouts/local-mesh';
 import { listStages } from '@rollouts/stages';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, rollout, start, testEnv, waitForOutput } from './helpers.js';
+import { REPO_ROOT, rollout, rolloutOnFreePorts, start, testEnv, waitForOutput } from './helpers.js';
 
 const ports = (env: NodeJS.ProcessEnv) =>
   ['GATEWAY_PORT', 'ADMIN_PORT', 'V1_PORT', 'V2_PORT'].map((k) => Number(env[k]));
@@ -34,7 +34,7 @@ describe('rollout local up / apply / verify / rollback / down', async () => {
   });
 
   it('runs the whole interactive cycle', async () => {
-    const up = await rollout(['local', 'up'], env);
+    const up = await rolloutOnFreePorts(['local', 'up'], env);
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);
     expect(up.stdout).toContain(`starting workload v1 on 127.0.0.1:${env.V1_PORT}`);
@@ -181,7 +181,7 @@ describe('rollout demo', () => {
   it('walks every stage with verification, prints a summary and stops everything', async () => {
     const env = await testEnv();
     const started = performance.now();
-    const run = await rollout(['demo'], env);
+    const run = await rolloutOnFreePorts(['demo'], env);
     const seconds = (performance.now() - started) / 1000;
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);

@@ -237,14 +237,36 @@ export async function stopWorkload(workload: WorkloadProcess, graceMs = 5000): P
   clearTimeout(timer);
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (for tests and benchmarks that must pass ports to children). */
-export function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const { port } = server.address() as import('node:net').AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** Ports this process has handed out, so two calls never return the same one. */
+const handedOut = new Set<number>();
+
+/** The lowest port the kernel picks for outgoing connections (Linux' ip_local_port_range; 32768 elsewhere). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 11000) return low;
+  } catch {
+    // not Linux: the IANA dynamic range starts at 49152, BSD and macOS use it; 32768 is safe for both.
+  }
+  return 32768;
+}
+
+/**
+ * A port that is free on 127.0.0.1 and [::1] now, for tests and benchmarks that must pass ports to children.
+ * Drawn at random below the kernel's ephemeral range: a port the OS hands out (listen on 0) is also a source port
+ * for outgoing connections, so on a busy machine another process's connection can take it before the child binds
+ * it. Below that range only a listener can take it, and callers that start children still retry on a collision.
+ */
+export async function findFreePort(): Promise<number> {
+  const low = 10000;
+  const high = ephemeralLow() - 1;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
+    if ((await isPortFree(port, '127.0.0.1')) && (await isPortFree(port, '::1'))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found between ${low} and ${high} after 200 tries`);
 }
