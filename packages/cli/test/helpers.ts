@@ -36,7 +36,9 @@ export async function testEnv(extra: Record<string, string> = {}): Promise<NodeJ
   return {
     ...env,
     ROLLOUT_STATE_DIR: mkdtempSync(join(tmpdir(), 'rollout-test-')),
-    ...Object.fromEntries(await Promise.all(PORT_VARIABLES.map(async (k) => [k, String(await findFreePort())]))),
+    ...Object.fromEntries(
+      await Promise.all(PORT_VARIABLES.map(async (k) => [k, String(await findFreePort())])),
+    ),
     NO_COLOR: '1',
     ...extra,
   };
