@@ -319,3 +319,42 @@ func TestTagMatchesVersionsEnv(t *testing.T) {
 		}
 	}
 }
+
+// A typo in a spec: Istio drops the unknown field and compiles the rest; the oracle says so in a note.
+func TestUnknownFieldNoted(t *testing.T) {
+	s := mustSucceed(t, workload+virtualService(`["*"]`, `[rollouts/webapp-gateway]`, splitHTTP)+"  tiemout: 5s\n")
+	if !strings.Contains(strings.Join(s.Notes, "\n"), "VirtualService rollouts/webapp: spec has fields Istio's schema does not know") {
+		t.Fatalf("notes: %q", s.Notes)
+	}
+}
+
+// Gateway API objects reach Istio through the fake cluster; a Gateway whose address is the existing
+// istio-ingressgateway Service (a "manual deployment") programs the simulated gateway.
+func TestGatewayAPIManualDeployment(t *testing.T) {
+	s := mustSucceed(t, workload+`
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  gatewayClassName: istio
+  addresses: [{type: Hostname, value: istio-ingressgateway.istio-system.svc.cluster.local}]
+  listeners: [{name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: webapp, namespace: rollouts}
+spec:
+  parentRefs: [{name: gw, namespace: istio-system}]
+  rules:
+    - backendRefs: [{name: webapp, port: 80}]
+`, Request{Authority: "localhost:8080", Path: "/"})
+	r := s.Requests[0]
+	want := ClusterWeight{"outbound|80||webapp.rollouts.svc.cluster.local", 100}
+	if r.Error != nil || deref(r.Route) != "rollouts.webapp.0" || len(r.Clusters) != 1 || r.Clusters[0] != want {
+		t.Fatalf("request: %+v", r)
+	}
+	if eps := s.Clusters[want.Name].Endpoints; len(eps) != 2 {
+		t.Fatalf("endpoints: %+v", eps)
+	}
+}

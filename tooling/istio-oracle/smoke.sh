@@ -3,7 +3,8 @@
 # EndpointSlice per rendered Deployment (labels from its pod template), concatenates istio/base/*.yaml and the
 # given stage file, and asks bin/istio-oracle (built by build.sh) how the ingress gateway routes a few requests.
 # Prints the oracle's answer: one JSON line (pipe it through `python3 -m json.tool` to read it).
-# Usage: tooling/istio-oracle/smoke.sh istio/stages/canary-25.yaml
+# Usage: tooling/istio-oracle/smoke.sh [--case] istio/stages/canary-25.yaml
+#   --case: print the oracle's input line instead of running it.
 set -o errexit -o nounset -o pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,7 +14,12 @@ source "${REPO_ROOT}/versions.env"
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-(($# == 1)) || die "usage: $0 <stage file, e.g. istio/stages/canary-25.yaml>"
+print_case=false
+if [[ "${1:-}" == "--case" ]]; then
+  print_case=true
+  shift
+fi
+(($# == 1)) || die "usage: $0 [--case] <stage file, e.g. istio/stages/canary-25.yaml>"
 stage="$1"
 [[ -f "${stage}" ]] || stage="${REPO_ROOT}/${1}"
 [[ -f "${stage}" ]] || die "no stage file ${1}"
@@ -38,7 +44,7 @@ if ! "${python}" -c 'import yaml' 2>/dev/null; then
   fi
 fi
 
-"${HERE}/build.sh" >&2
+${print_case} || "${HERE}/build.sh" >&2
 
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
@@ -104,4 +110,8 @@ requests = [
 print(json.dumps({"id": stage.rsplit("/", 1)[-1], "config": config, "requests": requests}))
 PY
 
-"${REPO_ROOT}/bin/istio-oracle" <"${work}/case.jsonl"
+if ${print_case}; then
+  cat "${work}/case.jsonl"
+else
+  "${REPO_ROOT}/bin/istio-oracle" <"${work}/case.jsonl"
+fi
