@@ -106,6 +106,7 @@ func simulate(sim *simulation.Simulation, gw *gatewaySetup, routes []*route.Rout
 
 	vh := findVirtualHost(routes, result.RouteConfigMatched, result.VirtualHostMatched)
 	if vh == nil {
+		res.NotEvaluated = notEvaluated(nil, "", authority)
 		return res
 	}
 	path := call.Path
@@ -134,7 +135,8 @@ func simulate(sim *simulation.Simulation, gw *gatewaySetup, routes []*route.Rout
 		return res
 	}
 	r := vh.Routes[idx]
-	res.Route = strp(r.Name)
+	name := r.Name // "" for an unnamed VirtualService http route: still a chosen route
+	res.Route = &name
 	switch a := r.GetAction().(type) {
 	case *route.Route_Route:
 		if c := a.Route.GetCluster(); c != "" {

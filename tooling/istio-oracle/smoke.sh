@@ -113,5 +113,26 @@ PY
 if ${print_case}; then
   cat "${work}/case.jsonl"
 else
-  "${REPO_ROOT}/bin/istio-oracle" <"${work}/case.jsonl"
+  "${REPO_ROOT}/bin/istio-oracle" <"${work}/case.jsonl" | tee "${work}/answer.json"
+  # A summary on stderr: each gateway route's destinations, and the endpoints (version label) of each cluster.
+  "${python}" - "${work}/answer.json" >&2 <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))
+if not o["ok"]:
+    print("refused:", *o["errors"], sep="\n  ")
+    sys.exit(0)
+for rc in o["routes"]:
+    for vh in rc.get("virtualHosts", []):
+        print("%s  virtual host %s  domains %s" % (rc["name"], vh["name"], vh["domains"]))
+        for r in vh.get("routes", []):
+            a = r.get("route", {})
+            dests = [(c["name"], c.get("weight")) for c in a.get("weightedClusters", {}).get("clusters", [])] or [(a.get("cluster"), 100)]
+            print("  route %-16s %s" % (r.get("name"), "  ".join("%s=%s" % d for d in dests)))
+for name, c in sorted(o["clusters"].items()):
+    eps = ["%s:%s (version=%s)" % (e["address"], e["port"], (e["podLabels"] or {}).get("version")) for e in c["endpoints"]]
+    print("  cluster %s: %s" % (name, ", ".join(eps) or "no endpoints"))
+for i, r in enumerate(o["requests"]):
+    print("  request %d -> route %s %s%s" % (i, r["route"], [(c["name"], c["weight"]) for c in r["clusters"]],
+                                            "  (simulation ignored: %d conditions)" % len(r["notEvaluated"]) if r["notEvaluated"] else ""))
+PY
 fi
