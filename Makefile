@@ -50,13 +50,9 @@ local-up: build ## Start v1, v2 and the local gateway in the background (then `m
 local-down: ## Stop the local path started by `make local-up`.
 	$(ROLLOUT) local down
 
-.PHONY: run-v1
-run-v1: build ## Run the v1 build in the foreground (PORT, default 3000).
-	node apps/webapp/dist/v1/main.js
-
-.PHONY: run-v2
-run-v2: build ## Run the v2 build in the foreground (PORT, default 3000).
-	node apps/webapp/dist/v2/main.js
+.PHONY: run-v1 run-v2
+run-v1 run-v2: build ## Run one app build in the foreground on its local-path port (v1 3001, v2 3002; PORT overrides).
+	$(ROLLOUT) run $(@:run-%=%)
 
 ##@ Development
 

@@ -16,6 +16,7 @@ import {
   stagesCommand,
 } from './commands/info.js';
 import { localDown, localUp } from './commands/local.js';
+import { runCommand } from './commands/run.js';
 import { type Io, planRequest, repoRoot, stdio } from './context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 
@@ -45,6 +46,7 @@ Local path (no Docker): v1, v2 and a gateway that applies the same manifests
   status [--target local|cluster] [--json]
                                      the applied stage and its expected split
   demo [--json FILE] [PLAN]          start everything, walk every stage with verification, roll back, stop
+  run <version>                      one app build in the foreground on its local-path port (V1_PORT, ...; PORT wins)
 
 Sample plan [PLAN] (sample sizes follow from it): --family-alpha A (ROLLOUT_FAMILY_ALPHA, default 0.001: chance
 that a correct mesh fails any check), --delta D (ROLLOUT_DELTA, default 0.05: split deviation to catch),
@@ -231,9 +233,16 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
           plan: planOf(p),
         });
       }
+      case 'run': {
+        const usage = 'run <version>';
+        const p = parse(rest, {});
+        if (p.values.help) return help(io, usage);
+        const [version] = positional(p, 1, usage);
+        return await runCommand(root, io, version as string);
+      }
       default:
         throw new UsageError(
-          `unknown command ${JSON.stringify(command)}; commands: stages, path, expect, explain, rollback-target, lint, local, apply, rollback, verify, status, demo (rollout help)`,
+          `unknown command ${JSON.stringify(command)}; commands: stages, path, expect, explain, rollback-target, lint, local, apply, rollback, verify, status, demo, run (rollout help)`,
         );
     }
   } catch (err) {
