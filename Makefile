@@ -33,7 +33,7 @@ PNPM := scripts/pnpm.sh
 help: ## Show this help.
 	@if [ -t 1 ]; then c='\033[36m'; b='\033[1m'; r='\033[0m'; else c=; b=; r=; fi; \
 	awk -v c="$$c" -v b="$$b" -v r="$$r" 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make %s<target>%s [TARGET=cluster|local]\n", c, r} \
-		/^[a-zA-Z_0-9%$$()-]+:.*?##/ { t = $$1; sub(/\$$\(CLI_DIST\)/, "", t); printf "  %s%-18s%s %s\n", c, t, r, $$2 } \
+		/^[a-zA-Z_0-9%$$()-][a-zA-Z_0-9%$$() -]*:.*?##/ { t = $$1; sub(/\$$\(CLI_DIST\)/, "", t); printf "  %s%-18s%s %s\n", c, t, r, $$2 } \
 		/^##@/ { printf "\n%s%s%s\n", b, substr($$0, 5), r }' $(MAKEFILE_LIST)
 
 ##@ Local path (no Docker)
