@@ -67,7 +67,7 @@ build: install ## Build every package and both app versions.
 .PHONY: lint
 lint: install ## Lint and format-check every package and script (biome), and the shell scripts (shellcheck).
 	$(PNPM) exec turbo run lint lint:root --output-logs=errors-only
-	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh .ci/run && echo "shellcheck: clean"; \
+	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh tooling/*/*.sh .ci/run && echo "shellcheck: clean"; \
 	else echo "shellcheck not installed: skipped (make test installs it)"; fi
 
 .PHONY: typecheck

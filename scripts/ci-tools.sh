@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools the offline test suite needs, at the versions pinned in versions.env:
-#   Go module proxy : helm, helm-unittest, kubeconform, istioctl  (go install module/cmd@version)
+#   Go module proxy : helm, helm-unittest, kubeconform, istioctl  (go install module/cmd@version), and the Istio
+#                     oracle (tooling/istio-oracle/build.sh: our program on Istio's control-plane code)
 #   PyPI            : checkov, kubernetes-validate (offline Kubernetes JSON schemas for kubeconform)
 #   npm registry    : a Node 24 binary (the image's runtime) to run the suite on it too
 #   Debian          : shellcheck, bats
@@ -55,6 +56,8 @@ install_istioctl() {
     "-X ${v}.buildVersion=${ISTIO_GO_TAG} -X ${v}.buildTag=${ISTIO_GO_TAG} -X ${v}.buildStatus=Clean"
 }
 
+install_istio_oracle() { "${REPO_ROOT}/tooling/istio-oracle/build.sh"; }
+
 # One virtualenv per (checkov, kubernetes-validate) pair.
 install_python_tools() {
   local venv="${CACHE}/venv/checkov-${CHECKOV_VERSION}-kv-${KUBERNETES_VALIDATE_VERSION}"
@@ -103,7 +106,7 @@ install_debian() {
 
 main() {
   local tools=("$@")
-  ((${#tools[@]})) || tools=(debian node24 python helm helm-unittest kubeconform istioctl)
+  ((${#tools[@]})) || tools=(debian node24 python helm helm-unittest kubeconform istioctl istio-oracle)
   local start=${SECONDS} t
   for t in "${tools[@]}"; do
     case "${t}" in
@@ -114,7 +117,8 @@ main() {
       helm-unittest) install_helm_unittest ;;
       kubeconform) install_kubeconform ;;
       istioctl) install_istioctl ;;
-      *) die "unknown tool '${t}' (known: debian node24 python helm helm-unittest kubeconform istioctl)" ;;
+      istio-oracle) install_istio_oracle ;;
+      *) die "unknown tool '${t}' (known: debian node24 python helm helm-unittest kubeconform istioctl istio-oracle)" ;;
     esac
   done
   log "tools ready in $((SECONDS - start))s"

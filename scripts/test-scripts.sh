@@ -26,7 +26,7 @@ source "${REPO_ROOT}/scripts/junit.sh"
 
 # Files shellcheck reads: every bash file of scripts/ (sourced helpers and extension-less stubs included).
 shell_files() {
-  ls scripts/*.sh
+  ls scripts/*.sh tooling/*/*.sh
   ls scripts/test/*.bats scripts/test/*.bash
   ls scripts/test/stubs/*
 }
