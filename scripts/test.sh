@@ -8,6 +8,7 @@
 #   istio       istioctl validate + analyze, stage lint against the rendered chart      (scripts/test-istio.sh)
 #   scripts     shellcheck + bats with stub binaries                                    (scripts/test-scripts.sh)
 #   demo        `make demo`: every stage through the local gateway with real traffic
+#   oracle      go test of the Istio oracle (tooling/istio-oracle: Istio's control-plane code on small fixtures)
 #   fresh       a clean clone of HEAD with pnpm and turbo hidden: `make demo`, `make lint` (scripts/test-fresh-clone.sh)
 #
 # SUITES="workspace chart" scripts/test.sh runs a subset.
@@ -22,7 +23,7 @@ export TEST_RESULTS_DIR="${REPO_ROOT}/.test-results"
 export PATH="${REPO_ROOT}/bin:${PATH}"
 export FORCE_COLOR=0 NO_COLOR=1 TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 PNPM="${REPO_ROOT}/scripts/pnpm.sh"
-SUITES="${SUITES:-workspace node24 chart istio scripts demo fresh}"
+SUITES="${SUITES:-workspace node24 chart istio oracle scripts demo fresh}"
 
 rm -rf "${TEST_RESULTS_DIR}"
 mkdir -p "${TEST_RESULTS_DIR}"
@@ -71,6 +72,10 @@ suite_node24() {
     "$0" -r --workspace-concurrency=1 --filter "./apps/*" --filter "./packages/*" run test' "${PNPM}"
 }
 
+suite_oracle() {
+  (cd tooling/istio-oracle && GOFLAGS=-mod=mod GOTOOLCHAIN=local go test ./...)
+}
+
 suite_demo() {
   make --no-print-directory demo
 }
@@ -92,11 +97,12 @@ main() {
         node24) run_suite node24 suite_node24 ;;
         chart) run_suite chart scripts/test-chart.sh ;;
         istio) run_suite istio scripts/test-istio.sh ;;
+        oracle) run_suite oracle suite_oracle ;;
         scripts) run_suite scripts scripts/test-scripts.sh ;;
         demo) run_suite demo suite_demo ;;
         fresh) run_suite fresh scripts/test-fresh-clone.sh ;;
         *)
-          printf 'error: unknown suite %s (known: workspace node24 chart istio scripts demo fresh)\n' "${s}" >&2
+          printf 'error: unknown suite %s (known: workspace node24 chart istio oracle scripts demo fresh)\n' "${s}" >&2
           exit 2
           ;;
       esac
