@@ -22,7 +22,7 @@ pinned="$(awk '$1 == "istio.io/istio" { print $2 } $1 == "require" && $2 == "ist
   die "tooling/istio-oracle/go.mod requires istio.io/istio ${pinned:-(none)} but versions.env pins ISTIO_GO_VERSION=${ISTIO_GO_VERSION}; run: (cd tooling/istio-oracle && GOFLAGS=-mod=mod go get istio.io/istio@${ISTIO_GO_VERSION} && go mod tidy)"
 
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
-ldflags="-X main.istioTag=${ISTIO_GO_TAG}"
+ldflags="-s -w -X main.istioTag=${ISTIO_GO_TAG}"
 go_version="$(go env GOVERSION)"
 
 hash="$(
