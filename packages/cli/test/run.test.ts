@@ -2,9 +2,17 @@
 import { describe, expect, it } from 'vitest';
 import { rollout, start, testEnv, waitForOutput } from './helpers.js';
 
-async function versionAt(port: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/version`);
-  return ((await res.json()) as { version: string }).version;
+/** The version the app on `port` reports, once it accepts connections (polled for up to ~10 s). */
+async function versionOnceServing(port: string): Promise<string | undefined> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/version`);
+      return ((await res.json()) as { version: string }).version;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return undefined;
 }
 
 describe('rollout run', () => {
@@ -12,12 +20,7 @@ describe('rollout run', () => {
     const env = await testEnv({ SHUTDOWN_DRAIN_MS: '0' });
     const run = start(['run', 'v2'], env);
     await waitForOutput(run.child, `v2 on http://localhost:${env.V2_PORT} (V2_PORT)`);
-    let version: string | undefined;
-    for (let i = 0; i < 200 && version === undefined; i++) {
-      version = await versionAt(env.V2_PORT as string).catch(() => undefined);
-      if (version === undefined) await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(version).toBe('v2');
+    expect(await versionOnceServing(env.V2_PORT as string)).toBe('v2');
     run.child.kill('SIGINT');
     const done = await run.done;
     expect(done.code).toBe(0);
@@ -27,12 +30,7 @@ describe('rollout run', () => {
     const env = await testEnv({ SHUTDOWN_DRAIN_MS: '0' });
     const run = start(['run', 'v1'], { ...env, PORT: env.ADMIN_PORT });
     await waitForOutput(run.child, `v1 on http://localhost:${env.ADMIN_PORT} (PORT)`);
-    let version: string | undefined;
-    for (let i = 0; i < 200 && version === undefined; i++) {
-      version = await versionAt(env.ADMIN_PORT as string).catch(() => undefined);
-      if (version === undefined) await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(version).toBe('v1');
+    expect(await versionOnceServing(env.ADMIN_PORT as string)).toBe('v1');
     run.child.kill('SIGTERM');
     expect((await run.done).code).toBe(0);
   });
