@@ -201,3 +201,41 @@ export function binomialAcceptanceBand(n: number, p: number, confidence: number)
   const hi = firstIndex(0, n, (j) => binomialSf(j, n, p) <= tail);
   return { lo: belowLo === null ? 0 : belowLo + 1, hi: hi === null ? n : hi };
 }
+
+/**
+ * Exact one-sided binomial test of H0: p ≤ p0 against H1: p > p0 for k successes in n trials: the p-value
+ * P(X ≥ k) under p0 (SciPy's `binomtest(k, n, p0, alternative='greater')`).
+ */
+export function binomialTestGreater(k: number, n: number, p0: number): number {
+  checkTestArgs(k, n, p0);
+  return k === 0 ? 1 : binomialSf(k - 1, n, p0);
+}
+
+/**
+ * Exact one-sided binomial test of H0: p ≥ p0 against H1: p < p0: the p-value P(X ≤ k) under p0 (SciPy's
+ * `binomtest(k, n, p0, alternative='less')`).
+ */
+export function binomialTestLess(k: number, n: number, p0: number): number {
+  checkTestArgs(k, n, p0);
+  return binomialCdf(k, n, p0);
+}
+
+function checkTestArgs(k: number, n: number, p0: number): void {
+  checkCount('n', n);
+  checkCount('k', k);
+  checkProbability('p0', p0);
+  if (k > n) throw new RangeError(`k must be <= n, got k=${k}, n=${n}`);
+}
+
+/**
+ * The smallest k in [0, n] with P(X ≤ k) ≥ q for X ~ Binomial(n, p): the binomial quantile (SciPy's
+ * `binom.ppf(q, n, p)`).
+ */
+export function binomialQuantile(q: number, n: number, p: number): number {
+  checkCount('n', n);
+  checkProbability('p', p);
+  checkProbability('q', q);
+  // R's qbinom fuzz: a CDF that equals q up to rounding (e.g. P(X ≤ 5) = 0.5 for n = 11, p = 0.5) reaches it.
+  const target = q * (1 - 64 * Number.EPSILON);
+  return firstIndex(0, n, (k) => binomialCdf(k, n, p) >= target) ?? n;
+}

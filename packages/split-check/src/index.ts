@@ -1,19 +1,58 @@
 /**
- * @rollouts/split-check: pure statistics for traffic-split checks, what a split asks each check to do, the
- * verification table, and a seeded generator for simulations. No Node APIs and no dependencies, so k6 scripts
- * can import it as well as Node.
+ * @rollouts/split-check: pure statistics for traffic-split checks and canary analysis, what a split asks each
+ * check to do, the verification table, and a seeded generator for simulations. No Node APIs and no
+ * dependencies, so k6 scripts can import it as well as Node.
  */
 
+export {
+  type AnalysisCheck,
+  type AnalysisInput,
+  type AnalysisPlan,
+  type AnalysisResult,
+  type AnalysisStepSpec,
+  type AnalysisThresholds,
+  type AnalysisVerdict,
+  analyse,
+  type CheckId,
+  DEFAULT_THRESHOLDS,
+  formatMs,
+  formatP,
+  formatPoints,
+  formatShare,
+  parseThresholds,
+  planAnalysis,
+  ThresholdsError,
+  testsOfStep,
+  type VersionSample,
+  type VersionStats,
+} from './analysis.js';
 export {
   binomialAcceptanceBand,
   binomialCdf,
   binomialPmf,
+  binomialQuantile,
   binomialSf,
+  binomialTestGreater,
+  binomialTestLess,
   binomialTestTwoSided,
   type CountBand,
 } from './binomial.js';
 export { type ChiSquareResult, chiSquareGoodnessOfFit, chiSquareSf } from './chisquare.js';
-export { clopperPearson, type ProportionInterval, wilson } from './intervals.js';
+export {
+  clopperPearson,
+  clopperPearsonLower,
+  clopperPearsonUpper,
+  type ProportionInterval,
+  wilson,
+} from './intervals.js';
+export {
+  type Alternative,
+  type MannWhitneyOptions,
+  type MannWhitneyResult,
+  mannWhitneyOneSided,
+  mannWhitneyU,
+  rankSum,
+} from './mannwhitney.js';
 export {
   type CheckPlan,
   type PlanOptions,
@@ -21,6 +60,15 @@ export {
   planVerification,
   type VerificationPlan,
 } from './plan.js';
+export {
+  type OrderStatistic,
+  quantileLowerBound,
+  quantileLowerRank,
+  quantileSorted,
+  quantileUpperBound,
+  quantileUpperRank,
+  sortedSample,
+} from './quantile.js';
 export { mulberry32 } from './random.js';
 export {
   deterministicSampleSize,
@@ -39,6 +87,14 @@ export {
   type SprtSide,
   type SprtState,
 } from './sprt.js';
+export {
+  lookSchedule,
+  runStepAnalysis,
+  type StepAnalysis,
+  type StepAnalysisOptions,
+  type StepLook,
+  type StepSamples,
+} from './step.js';
 export {
   formatPercent,
   formatSplitTable,

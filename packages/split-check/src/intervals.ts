@@ -56,3 +56,25 @@ export function wilson(k: number, n: number, confidence: number): ProportionInte
   const half = (z * Math.sqrt((phat * (1 - phat)) / n + z2n / (4 * n))) / (1 + z2n);
   return { lo: Math.max(0, centre - half), hi: Math.min(1, centre + half) };
 }
+
+/**
+ * One-sided Clopper–Pearson upper bound: the largest p the exact test P(X ≤ k; p) ≥ 1 − confidence does not
+ * reject; the true proportion lies below it with probability at least `confidence` (1 when k = n).
+ */
+export function clopperPearsonUpper(k: number, n: number, confidence: number): number {
+  checkSuccesses(k, n);
+  checkConfidence(confidence);
+  if (k === n) return 1;
+  return bisect((p) => binomialCdf(k, n, p), 1 - confidence, false);
+}
+
+/**
+ * One-sided Clopper–Pearson lower bound: the smallest p the exact test P(X ≥ k; p) ≥ 1 − confidence does not
+ * reject (0 when k = 0).
+ */
+export function clopperPearsonLower(k: number, n: number, confidence: number): number {
+  checkSuccesses(k, n);
+  checkConfidence(confidence);
+  if (k === 0) return 0;
+  return bisect((p) => binomialSf(k - 1, n, p), 1 - confidence, true);
+}
