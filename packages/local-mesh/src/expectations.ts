@@ -36,9 +36,12 @@ function profileExpectation(stage: Stage, profile: Profile, split: Split): Profi
   if (split.routeIndex === null) out.noRoute = true;
   else {
     // What the route promises on every answer (x-rollouts-stage: <stage>): `set` values are exact; `add` ones
-    // are appended to whatever the app sends, so they are not checked.
-    const set = stage.virtualService.spec.http[split.routeIndex]?.headers?.response.set;
-    if (set && Object.keys(set).length > 0) out.responseHeaders = { ...set };
+    // are appended to whatever the app sends, so they are not checked; an empty value sets nothing (Envoy skips
+    // it), so it promises nothing either.
+    const set = Object.entries(
+      stage.virtualService.spec.http[split.routeIndex]?.headers?.response.set ?? {},
+    ).filter(([, v]) => v !== '');
+    if (set.length > 0) out.responseHeaders = Object.fromEntries(set);
   }
   return out;
 }

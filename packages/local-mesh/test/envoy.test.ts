@@ -175,6 +175,14 @@ describe('paths, case and headers', () => {
     expect(a?.headers['x-trace']).toBeUndefined();
     expect(a?.headers['x-rollouts-stage']).toBe('behaviours');
   });
+
+  it('headers.response set / add with an empty value change nothing, as Envoy skips them (differential test)', async () => {
+    const [a] = await send(origin, 1, { path: '/empty-value' });
+    expect(a?.status).toBe(200);
+    expect(a?.headers['x-trace']).toBe('upstream');
+    expect(a?.headers['x-empty']).toBeUndefined();
+    expect(a?.headers['x-rollouts-stage']).toBe('behaviours');
+  });
 });
 
 describe('hosts as Istio reads them', () => {

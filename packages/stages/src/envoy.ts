@@ -80,9 +80,13 @@ export interface RouteAction {
   maxGrpcTimeout: string;
 }
 
-/** envoy.config.core.v3.HeaderValueOption. APPEND_IF_EXISTS_OR_ADD is the enum's default: protojson omits it. */
+/**
+ * envoy.config.core.v3.HeaderValueOption. APPEND_IF_EXISTS_OR_ADD is the enum's default: protojson omits it, and an
+ * empty `value` too. Istio never sets `keep_empty_value`, so Envoy skips an option whose value is empty: the
+ * header is neither set nor added (the upstream's stays).
+ */
 export interface HeaderValueOption {
-  header: { key: string; value: string };
+  header: { key: string; value?: string };
   appendAction?: 'OVERWRITE_IF_EXISTS_OR_ADD';
 }
 

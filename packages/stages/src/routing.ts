@@ -20,7 +20,8 @@ export interface RouteRequest {
 /**
  * What a route does to the headers of an answer, ready to apply (names lower case), in Envoy's order: `remove`
  * first, then `set` (replaces, or adds), then `add` (appends a value to what the upstream sent). A value's `%%` is a
- * literal `%`, as Envoy reads it.
+ * literal `%`, as Envoy reads it. A `set` or `add` with an empty value is left out: Envoy skips an empty header
+ * value (Istio never sets `keep_empty_value`), so it neither replaces nor adds anything.
  */
 export interface ResponseHeaders {
   readonly remove: readonly string[];
@@ -53,6 +54,7 @@ export function responseHeadersOf(route: Pick<HttpRoute, 'headers'>): ResponseHe
   const response = route.headers?.response;
   const entries = (m: Record<string, string> | undefined) =>
     Object.entries(m ?? {})
+      .filter(([, v]) => v !== '')
       .sort(([a], [b]) => byteCompare(a, b))
       .map(([k, v]) => Object.freeze([k.toLowerCase(), v.replaceAll('%%', '%')] as const));
   const set = entries(response?.set);

@@ -142,14 +142,14 @@ export function isCatchAllRoute(match: RouteMatch): boolean {
   return catchAll && (match.headers ?? []).length === 0;
 }
 
+/** Istio's header options, as protojson prints them: an empty value (the proto3 default) is left out. */
 function sortedOptions(headers: Record<string, string> | undefined, overwrite: boolean): HeaderValueOption[] {
   return Object.entries(headers ?? {})
     .sort(([a], [b]) => byteCompare(a, b))
-    .map(([key, value]) =>
-      overwrite
-        ? { header: { key, value }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' }
-        : { header: { key, value } },
-    );
+    .map(([key, value]) => {
+      const header = value === '' ? { key } : { key, value };
+      return overwrite ? { header, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' } : { header };
+    });
 }
 
 /** Istio's parseRetryOn: status codes apart, the rest joined with commas. */

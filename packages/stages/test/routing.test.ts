@@ -14,6 +14,7 @@ import {
   parseVirtualService,
   profiles,
   type RouteRequest,
+  responseHeadersOf,
 } from '../src/index.js';
 
 const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/routing/${f}`, import.meta.url));
@@ -217,5 +218,12 @@ spec:
 
   it('are null on a route that changes none', () => {
     expect(matchRoute(routes, req('GET', '/'))?.responseHeaders).toBeNull();
+  });
+
+  it('leave out a set or add with an empty value: Envoy skips it (no keep_empty_value), the upstream header stays', () => {
+    expect(
+      responseHeadersOf({ headers: { response: { set: { 'x-a': '', 'x-b': 'b' }, add: { 'x-c': '' } } } }),
+    ).toEqual({ remove: [], set: [['x-b', 'b']], add: [] });
+    expect(responseHeadersOf({ headers: { response: { set: { 'x-a': '' } } } })).toBeNull();
   });
 });

@@ -358,4 +358,15 @@ describe('destinations, weights, retries and headers in the table', () => {
     ]);
     expect(r?.responseHeadersToRemove).toEqual(['x-d']);
   });
+
+  it('an empty response header value is left out of the option, as protojson prints it (differential test)', () => {
+    const v = vs(`    - name: h
+      headers: {response: {set: {x-a: ""}, add: {x-b: ""}}}
+      ${to('v1')}`);
+    const r = gatewayRouteTable(v, [dr], workloads).routeConfiguration.virtualHosts[0]?.routes[0];
+    expect(r?.responseHeadersToAdd).toEqual([
+      { header: { key: 'x-a' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+      { header: { key: 'x-b' } },
+    ]);
+  });
 });
