@@ -138,5 +138,10 @@ verify: $(CLI_DIST) ## Measure the applied stage again through GATEWAY_URL.
 status: $(CLI_DIST) ## Which stage is applied, and its expected split.
 	scripts/status.sh
 
+.PHONY: watch
+# TARGET given (command line or environment): that one; else the local path when it runs, else the cluster.
+watch: build ## Live traffic page for the applied stage on http://localhost:8090 (WATCH_PORT); Ctrl-C stops.
+	WATCH_TARGET=$(if $(filter file,$(origin TARGET)),auto,$(TARGET)) node packages/watch/dist/main.js
+
 $(CLI_DIST):
 	$(MAKE) --no-print-directory build
