@@ -39,7 +39,13 @@ export type {
   Subset,
   VirtualService,
 } from './manifest.js';
-export { parseDestinationRule, parseGateway, parseVirtualService, RETRY_ON_POLICIES } from './manifest.js';
+export {
+  parseDestinationRule,
+  parseGateway,
+  parseGoDuration,
+  parseVirtualService,
+  RETRY_ON_POLICIES,
+} from './manifest.js';
 export { type MatchRequest, UnsupportedRequestError } from './match.js';
 export { normalizePath, type PathNormalization } from './path.js';
 export { compileRe2, type FullMatcher, MAX_REGEX_LENGTH, re2Problem } from './re2.js';

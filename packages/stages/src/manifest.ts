@@ -58,7 +58,7 @@ export interface ResponseHeaderOperations {
   remove?: string[];
 }
 
-/** HTTPRetry. Durations are protobuf JSON durations ("2s", "0.25s"). */
+/** HTTPRetry. Durations in the seconds notation of protobuf JSON ("2s", "0.25s"; the file may say "250ms"). */
 export interface HttpRetry {
   attempts: number;
   perTryTimeout?: string;
@@ -75,7 +75,7 @@ export interface HttpRoute {
   route: HttpRouteDestination[];
   /** `headers.response` of the route (request headers are refused by the parser). */
   headers?: { response: ResponseHeaderOperations };
-  /** Route timeout, a protobuf JSON duration ("10s"); Istio's default is none ("0s"). */
+  /** Route timeout in the seconds notation of protobuf JSON ("10s"; the file may say "10s" or "1m"); Istio's default is none ("0s"). */
   timeout?: string;
   retries?: HttpRetry;
 }
@@ -511,18 +511,69 @@ function parseRouteHeaders(r: Reader, v: Json, field: string): { response: Respo
   return { response };
 }
 
-/** A protobuf JSON duration ("10s", "0.25s") of at least 1 ms, to the millisecond (Istio's ValidateDuration). */
-function parseDuration(r: Reader, v: Json, field: string): string {
-  if (typeof v !== 'string' || !/^\d+(\.\d{1,9})?s$/.test(v)) {
-    r.fail(
-      field,
-      `must be a duration in seconds as protobuf JSON writes it ("10s", "0.5s"), got ${describe(v)}; other notations are not read here`,
-    );
+const DURATION_UNITS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n, // U+00B5 MICRO SIGN
+  μs: 1_000n, // U+03BC GREEK SMALL LETTER MU
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+};
+const MAX_DURATION_NS = 2n ** 63n - 1n;
+
+/**
+ * Go's time.ParseDuration, which Istio's decoder (golang/protobuf's jsonpb) reads a Duration field with: `10s`,
+ * `0.5s`, `1m`, `1h30m`, `250ms`, `0`; a sign is allowed, a unit is required. Nanoseconds, or null when Go refuses it.
+ */
+export function parseGoDuration(text: string): bigint | null {
+  let s = text;
+  let negative = false;
+  if (s.startsWith('-') || s.startsWith('+')) {
+    negative = s.startsWith('-');
+    s = s.slice(1);
   }
-  const ms = Number(v.slice(0, -1)) * 1000;
-  if (ms < 1) r.invalid(field, 'duration must be greater than 1ms');
-  if (Math.abs(ms - Math.round(ms)) > 1e-6) r.invalid(field, 'only durations to ms precision are supported');
-  return v;
+  if (s === '0') return 0n;
+  if (s === '') return null;
+  let total = 0n;
+  while (s !== '') {
+    const m = /^(\d*)(?:\.(\d*))?/.exec(s) as RegExpExecArray;
+    const whole = m[1] ?? '';
+    const fraction = m[2] ?? '';
+    if (whole === '' && fraction === '') return null;
+    s = s.slice(m[0].length);
+    const unitMatch = /^[^\d.]*/.exec(s) as RegExpExecArray;
+    const unit = DURATION_UNITS[unitMatch[0]];
+    if (unit === undefined) return null;
+    s = s.slice(unitMatch[0].length);
+    // Go scales the fraction with float64 arithmetic; to the nanosecond this is the same for what Istio accepts
+    // (millisecond precision).
+    let value = BigInt(whole === '' ? '0' : whole) * unit;
+    if (fraction !== '') {
+      const scale = 10n ** BigInt(fraction.length);
+      value += (BigInt(fraction) * unit) / scale;
+    }
+    total += value;
+    if (total > MAX_DURATION_NS) return null;
+  }
+  return negative ? -total : total;
+}
+
+/**
+ * A Duration field as Istio reads it (Go's duration syntax, {@link parseGoDuration}), validated as Istio does (at
+ * least 1 ms, to the millisecond: ValidateDuration), in the seconds notation protobuf JSON prints (`1m` is `60s`,
+ * `1500ms` is `1.5s`).
+ */
+function parseDuration(r: Reader, v: Json, field: string): string {
+  if (typeof v !== 'string') r.invalid(field, `bad Duration: ${describe(v)} is not a string`);
+  const ns = parseGoDuration(v);
+  if (ns === null) r.invalid(field, `bad Duration: time: invalid duration ${JSON.stringify(v)}`);
+  if (ns < 1_000_000n) r.invalid(field, 'duration must be greater than 1ms');
+  if (ns % 1_000_000n !== 0n) r.invalid(field, 'only durations to ms precision are supported');
+  const seconds = ns / 1_000_000_000n;
+  const ms = (ns % 1_000_000_000n) / 1_000_000n;
+  return ms === 0n ? `${seconds}s` : `${seconds}.${String(ms).padStart(3, '0').replace(/0+$/, '')}s`;
 }
 
 /** The retryOn policies Envoy knows (Istio's supportedRetryOnPolicies). */

@@ -12,6 +12,7 @@ import {
   loadStage,
   normalizePath,
   parseDestinationRule,
+  parseGoDuration,
   parseVirtualService,
   resolveShortname,
   routeRequest,
@@ -344,6 +345,34 @@ describe('destinations, weights, retries and headers in the table', () => {
         retryBackOff: { baseInterval: '0.100s' },
       },
     });
+  });
+
+  it("durations in Go's syntax, as Istio's decoder reads them (1m, 1500ms), printed in seconds (differential test)", () => {
+    const v = vs(`    - name: go
+      timeout: 1m
+      retries: {attempts: 2, perTryTimeout: 1500ms, backoff: 1h1s}
+      ${to('v1')}`);
+    const route = gatewayRouteTable(v, [dr], workloads).routeConfiguration.virtualHosts[0]?.routes[0]?.route;
+    expect(route).toMatchObject({
+      timeout: '60s',
+      maxGrpcTimeout: '60s',
+      retryPolicy: { perTryTimeout: '1.500s', retryBackOff: { baseInterval: '3601s' } },
+    });
+    for (const [bad, problem] of [
+      ['1.5', 'bad Duration'],
+      ['0s', 'duration must be greater than 1ms'],
+      ['-1s', 'duration must be greater than 1ms'],
+      ['1.0005s', 'only durations to ms precision are supported'],
+    ]) {
+      expect(() => vs(`    - timeout: "${bad}"\n      ${to('v1')}`), bad).toThrow(problem);
+    }
+    expect(parseGoDuration('1h30m0.25s')).toBe(5_400_250_000_000n);
+    expect(parseGoDuration('250µs')).toBe(250_000n);
+    expect(parseGoDuration('.5s')).toBe(500_000_000n);
+    expect(parseGoDuration('0')).toBe(0n);
+    expect(parseGoDuration('5')).toBeNull();
+    expect(parseGoDuration('.s')).toBeNull();
+    expect(parseGoDuration('1d')).toBeNull();
   });
 
   it('response headers: set (overwrite) then add (append), each sorted by name, and remove', () => {
