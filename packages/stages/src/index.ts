@@ -100,6 +100,7 @@ export {
   type CompiledRouteTable,
   compileRouteTable,
   DEFAULT_GATEWAY,
+  DEFAULT_NAMESPACE,
   DEFAULT_SERVICE,
   GATEWAY_NAMESPACE,
   type GatewayRequest,

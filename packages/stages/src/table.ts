@@ -28,6 +28,9 @@ import { subsetSelects, type Workload } from './workloads.js';
 /** The namespace of Istio's ingress gateway (scripts/istio-operator.yaml): what `exportTo` is checked against. */
 export const GATEWAY_NAMESPACE = 'istio-system';
 
+/** The namespace of an object that names none (kubectl's default context namespace). */
+export const DEFAULT_NAMESPACE = 'default';
+
 /** The app's Service: its FQDN and its (only) port. */
 export interface AppService {
   host: string;
@@ -145,11 +148,17 @@ function joinHostPort(host: string, port: number): string {
  * field named) for a destination the local path cannot serve.
  */
 export function gatewayRouteTable(
-  vs: VirtualService,
+  given: VirtualService,
   destinationRules: readonly DestinationRule[],
   workloads: readonly Workload[],
   options: RouteTableOptions = {},
 ): GatewayRouteTable {
+  // `kubectl apply` puts an object without namespace into the context's namespace: `default` on the kind cluster
+  // (scripts/stage.sh names none), where Istio resolves its short names and gateway names.
+  const vs: VirtualService =
+    given.metadata.namespace === undefined
+      ? { ...given, metadata: { ...given.metadata, namespace: DEFAULT_NAMESPACE } }
+      : given;
   const gateway = options.gateway ?? DEFAULT_GATEWAY;
   const service = options.service ?? DEFAULT_SERVICE;
   const gatewayNamespace = options.gatewayNamespace ?? GATEWAY_NAMESPACE;

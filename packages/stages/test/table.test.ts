@@ -375,6 +375,42 @@ describe('destinations, weights, retries and headers in the table', () => {
     expect(parseGoDuration('1d')).toBeNull();
   });
 
+  it('a VirtualService without namespace is read in `default`, where kubectl applies it (differential test)', () => {
+    const v = parseVirtualService(
+      parse(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: webapp}
+spec:
+  hosts: [localhost]
+  gateways: [rollouts/webapp-gateway]
+  http:
+    - ${to('v1')}`),
+      'test.yaml',
+    );
+    const table = gatewayRouteTable(v, [dr], workloads);
+    expect(table.routeConfiguration.virtualHosts[0]?.domains).toEqual([
+      'localhost.default.svc.cluster.local',
+    ]);
+    expect(table.routeConfiguration.virtualHosts[0]?.routes[0]?.metadata.filterMetadata.istio.config).toBe(
+      '/apis/networking.istio.io/v1/namespaces/default/virtual-service/webapp',
+    );
+    // The short gateway name is looked up in `default` too: not the Gateway of namespace rollouts.
+    const short = parseVirtualService(
+      parse(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: webapp}
+spec:
+  hosts: ["*"]
+  gateways: [webapp-gateway]
+  http:
+    - ${to('v1')}`),
+      'test.yaml',
+    );
+    expect(gatewayRouteTable(short, [dr], workloads).unbound).toMatch(
+      /do not name the Gateway rollouts\/webapp-gateway/,
+    );
+  });
+
   it('response headers: set (overwrite) then add (append), each sorted by name, and remove', () => {
     const v = vs(`    - name: h
       headers: {response: {set: {x-b: "2", X-A: "1"}, add: {x-c: "3"}, remove: [x-d]}}
