@@ -4,8 +4,16 @@
  * stages know (x-canary: always, x-preview: blue). A header a stage has no route for is sent all the same and
  * the stage's own routes decide where it goes, as on the gateway.
  */
-import { relative } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { verificationPlan } from '@rollouts/local-mesh';
+import {
+  type AnalysisThresholds,
+  DEFAULT_THRESHOLDS,
+  parseThresholds,
+  planAnalysis,
+  ThresholdsError,
+} from '@rollouts/split-check';
 import {
   expectedSplit,
   loadStageFile,
@@ -15,7 +23,15 @@ import {
   type Stage,
   scanStages,
 } from '@rollouts/stages';
-import { type OverrideHeader, type ProfileExpectation, profileKey, type StageInfo } from './page/protocol.js';
+import { parse as parseYaml } from 'yaml';
+import {
+  type AnalysisConfig,
+  type OverrideHeader,
+  type ProfileExpectation,
+  profileKey,
+  type StageInfo,
+  type StageRoles,
+} from './page/protocol.js';
 
 export interface Expectations {
   stages: StageInfo[];
@@ -105,4 +121,53 @@ export function headersFor(
   const out: Record<string, string> = {};
   for (const o of overrides) if (names.includes(o.name)) Object.assign(out, o.headers);
   return out;
+}
+
+/** The thresholds file at the repository root (what `make progress` reads). */
+export const ANALYSIS_FILE = 'analysis.yaml';
+
+/**
+ * The canary analysis as `make progress` plans it: the thresholds of analysis.yaml (split-check's defaults when
+ * the file is not there), over the analysed steps of the stage matrix (every stage whose requests without
+ * header reach the new version; with a baseline when the old one gets some too). Throws ThresholdsError for a
+ * bad file.
+ */
+export function loadAnalysis(root: string): AnalysisConfig {
+  const file = join(root, ANALYSIS_FILE);
+  let thresholds: AnalysisThresholds = DEFAULT_THRESHOLDS;
+  const present = existsSync(file);
+  if (present) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ThresholdsError([`${ANALYSIS_FILE} is not YAML: ${(err as Error).message}`]);
+    }
+    thresholds = parseThresholds(parsed);
+  }
+  const { stages } = scanStages(root);
+  const roles: Record<string, StageRoles | null> = {};
+  const ctx = repoContext(root);
+  for (const s of stages) {
+    if (s.newVersionShare <= 0) {
+      roles[s.name] = null;
+      continue;
+    }
+    const split = expectedSplit(
+      loadStageFile(root, s.file),
+      { name: 'default', headers: {} },
+      ctx.dr,
+      ctx.workloads,
+    );
+    const others = Object.entries(split.versions).filter(([v, p]) => p > 0 && v !== s.newVersion);
+    roles[s.name] = {
+      canary: s.newVersion,
+      baseline: others.length === 1 ? (others[0] as [string, number])[0] : null,
+      share: s.newVersionShare,
+    };
+  }
+  const steps = stages
+    .filter((s) => s.newVersionShare > 0)
+    .map((s) => ({ stage: s.name, baseline: s.newVersionShare < 1 }));
+  return { file: present ? ANALYSIS_FILE : null, plan: planAnalysis(thresholds, steps), roles };
 }

@@ -29,7 +29,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Expectations, headersFor, loadExpectations } from './expectations.js';
+import { type Expectations, headersFor, loadAnalysis, loadExpectations } from './expectations.js';
 import { appendWindow, StageTracker } from './page/model.js';
 import {
   type Answer,
@@ -117,6 +117,14 @@ export async function startWatchServer(options: WatchOptions): Promise<WatchServ
     options.target === 'local' ? `make ${stage} TARGET=local` : `make ${stage}`;
   const expectations: Expectations = loadExpectations(options.root, command);
   const gatewayUrl = new URL(options.gatewayUrl).origin;
+  let analysis: WatchConfig['analysis'] = null;
+  let analysisError: string | null = null;
+  try {
+    analysis = loadAnalysis(options.root);
+  } catch (err) {
+    analysisError = `${(err as Error).message}`;
+    log(`canary analysis not shown: ${analysisError}`);
+  }
   const config: WatchConfig = {
     target: options.target,
     targetReason: options.targetReason ?? '',
@@ -130,6 +138,8 @@ export async function startWatchServer(options: WatchOptions): Promise<WatchServ
     windowSize,
     rate: { min: 1, max: maxRate },
     maxInFlight: options.maxInFlight ?? 8,
+    analysis,
+    analysisError,
   };
   const settings: WatchSettings = {
     rate: clampRate(options.rate ?? 20, maxRate),

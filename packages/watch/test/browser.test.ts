@@ -237,6 +237,15 @@ describe('the live page in Chromium', () => {
     expect(v2?.text).toContain('25 %');
     expect(await page.getAttribute('#verdict', 'data-state')).toBe('inside');
     expect(await page.textContent('#verdict')).toContain('inside the band');
+    // the canary analysis of a healthy v2: never a failure (too few answers yet for a pass, maybe)
+    await page.waitForFunction(
+      () => document.getElementById('analysis')?.textContent?.includes('v2 vs v1'),
+      null,
+      {
+        timeout: 10_000,
+      },
+    );
+    expect(['pass', 'inconclusive']).toContain(await page.getAttribute('#analysis', 'data-verdict'));
     await expectOneScreen(page);
     await shot(page, '03-canary-25-inside-band');
   });
@@ -313,6 +322,11 @@ describe('the live page in Chromium', () => {
     expect(await v2Row.getAttribute('data-errors')).toBe('yes');
     expect(await page.locator('#health tbody tr[data-version="v1"]').getAttribute('data-errors')).toBe('no');
     expect(await page.textContent('#legend')).toContain('error');
+    // and the canary analysis fails v2
+    await page.waitForFunction(() => document.getElementById('analysis')?.dataset.verdict === 'fail', null, {
+      timeout: 30_000,
+    });
+    expect(await page.textContent('#analysis')).toContain('FAIL');
     await expectOneScreen(page);
     await shot(page, '05-fault-error-squares');
   });

@@ -1,7 +1,13 @@
 /** The page's logic: windowed counts, the band and the verdict, latency and errors, the stage timeline, squares. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { binomialAcceptanceBand, clopperPearson, mulberry32 } from '@rollouts/split-check';
+import {
+  binomialAcceptanceBand,
+  clopperPearson,
+  DEFAULT_THRESHOLDS,
+  mulberry32,
+  planAnalysis,
+} from '@rollouts/split-check';
 import { describe, expect, it } from 'vitest';
 import {
   type Answer,
@@ -15,8 +21,10 @@ import {
   percentile,
   profileKey,
   StageTracker,
+  StepSamples,
   shareVerdict,
   shortVersion,
+  stepAnalysis,
   switchDelay,
   versionHealth,
   windowCounts,
@@ -210,6 +218,58 @@ describe('the stage timeline', () => {
     const resumed = new StageTracker(t.timeline);
     expect(resumed.current).toBe('stable');
     expect(resumed.observe({ seq: 5, stage: 'canary-50', at: 8 })).toBeNull();
+  });
+});
+
+describe('the canary analysis of the step', () => {
+  const plan = planAnalysis(DEFAULT_THRESHOLDS, [
+    { stage: 'canary-25', baseline: true },
+    { stage: 'canary-100', baseline: false },
+  ]);
+  const roles = { canary: 'v2', baseline: 'v1', share: 0.25 };
+
+  it('collects the step’s own answers since the stage was first seen; a new stage starts over', () => {
+    const samples = new StepSamples();
+    samples.add(split(10, 4), 'canary-25');
+    samples.add([answer({ version: 'v2', status: 500, error: 'HTTP 500', color: null })], 'canary-25');
+    samples.add(split(3, 3, { profile: 'x-canary: always' }), 'canary-25'); // an override: not the step's traffic
+    samples.add(split(2, 2, { stage: 'stable' }), 'canary-25'); // sent before the switch
+    samples.add([answer({ status: 503, version: null, error: 'HTTP 503' })], 'canary-25');
+    samples.add([answer({ status: 0, version: null, stage: null, error: 'timeout' })], 'canary-25');
+    expect(samples.sample('v2')).toMatchObject({ requests: 5, errors: 1 });
+    expect(samples.sample('v1')).toMatchObject({ requests: 6, errors: 0 });
+    expect(samples.unattributed).toBe(2);
+    samples.add(split(2, 1, { stage: 'canary-50' }), 'canary-50');
+    expect(samples.sample('v2').requests).toBe(1);
+    expect(samples.unattributed).toBe(0);
+  });
+
+  it("is split-check's analyse: inconclusive with little data, FAIL for a failing canary, pass for a healthy one", () => {
+    const few = new StepSamples();
+    few.add(split(40, 10), 'canary-25');
+    expect(stepAnalysis(plan, roles, few)?.verdict).toBe('inconclusive');
+
+    const failing = new StepSamples();
+    failing.add(
+      Array.from({ length: 200 }, (_, i) =>
+        answer(i % 4 === 0 ? { version: 'v2', status: i % 8 === 0 ? 500 : 200 } : { version: 'v1' }),
+      ),
+      'canary-25',
+    );
+    const failed = stepAnalysis(plan, roles, failing);
+    expect(failed?.verdict).toBe('fail');
+    expect(failed?.reasons[0]).toContain('v2 error rate');
+
+    const random = mulberry32(7);
+    const healthy = new StepSamples();
+    healthy.add(
+      Array.from({ length: 8000 }, () =>
+        answer({ version: random() < 0.25 ? 'v2' : 'v1', latencyMs: 2 + random() }),
+      ),
+      'canary-25',
+    );
+    expect(stepAnalysis(plan, roles, healthy)?.verdict).toBe('pass');
+    expect(stepAnalysis(plan, null, healthy)).toBeNull(); // stable: no canary traffic
   });
 });
 

@@ -4,12 +4,13 @@
  * override headers, and stage switches through the local path's admin API (and not on the cluster).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findFreePort, verificationPlan } from '@rollouts/local-mesh';
+import { DEFAULT_THRESHOLDS } from '@rollouts/split-check';
 import { listStages } from '@rollouts/stages';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -166,6 +167,25 @@ describe('what it serves', () => {
     expect(preview?.expect['x-preview: blue']?.versions).toEqual({ v2: 1 });
     expect(config.alpha).toBe(verificationPlan(REPO_ROOT).alphaPerStage);
     expect(config.confidence).toBe(1 - config.alpha);
+  });
+
+  it("the canary analysis as make progress plans it: analysis.yaml's thresholds over the analysed steps", async () => {
+    const config = (await (await fetch(`${watch.url}/api/config`)).json()) as WatchConfig;
+    expect(config.analysisError).toBeNull();
+    const analysis = config.analysis;
+    const present = existsSync(join(REPO_ROOT, 'analysis.yaml'));
+    expect(analysis?.file).toBe(present ? 'analysis.yaml' : null);
+    if (!present) expect(analysis?.plan.thresholds).toEqual(DEFAULT_THRESHOLDS);
+    expect(analysis?.plan.steps).toEqual(
+      listStages(REPO_ROOT)
+        .filter((s) => s.newVersionShare > 0)
+        .map((s) => ({ stage: s.name, baseline: s.newVersionShare < 1 })),
+    );
+    expect(analysis?.roles.stable).toBeNull();
+    expect(analysis?.roles.green).toBeNull();
+    expect(analysis?.roles['canary-25']).toEqual({ canary: 'v2', baseline: 'v1', share: 0.25 });
+    expect(analysis?.roles['blue-preview']).toEqual({ canary: 'v2', baseline: 'v1', share: 0.1 });
+    expect(analysis?.roles['canary-100']).toEqual({ canary: 'v2', baseline: null, share: 1 });
   });
 });
 

@@ -10,7 +10,9 @@ import {
   learnColors,
   percent,
   type ShareVerdict,
+  StepSamples,
   shareVerdict,
+  stepAnalysis,
   switchDelay,
   versionHealth,
   windowCounts,
@@ -76,6 +78,9 @@ let source: EventSource | null = null;
 let cells: HTMLDivElement[] = [];
 let newest: HTMLDivElement | null = null;
 let renderQueued = false;
+let samples = new StepSamples();
+let analysisAt = 0;
+let analysisDirty = true;
 
 async function boot(): Promise<void> {
   const config = (await (await fetch('/api/config')).json()) as WatchConfig;
@@ -143,6 +148,7 @@ function onSnapshot(s: Snapshot): void {
   state.status = s.status;
   state.recent = [];
   state.arrived = 0;
+  samples = new StepSamples();
   for (const c of cells) resetCell(c);
   onAnswers(s.answers);
   onSettings(s.settings);
@@ -151,12 +157,15 @@ function onSnapshot(s: Snapshot): void {
 function onAnswers(answers: Answer[]): void {
   learnColors(state.colors, answers);
   state.recent = appendWindow(state.recent, answers, state.config.windowSize);
+  samples.add(answers, state.timeline.at(-1)?.stage ?? null);
+  analysisDirty = true;
   for (const a of answers) paintCell(a);
   queueRender();
 }
 
 function onStage(change: StageChange): void {
   state.timeline.push(change);
+  analysisAt = 0; // a new step: its analysis starts over at once
   const name = $('stage');
   name.classList.add('flash');
   setTimeout(() => name.classList.remove('flash'), 1200);
@@ -366,7 +375,66 @@ function render(): void {
   });
   renderSplit(verdict, stageName, profile, counts.withoutVersion);
   renderHealth();
+  renderAnalysis(stageName);
   renderTimeline();
+}
+
+/** The canary analysis of the step so far, at most once a second (Mann–Whitney over every answer). */
+function renderAnalysis(stageName: string | null): void {
+  const box = $('analysis');
+  const analysis = state.config.analysis;
+  if (!analysis) {
+    box.dataset.verdict = 'none';
+    box.textContent = `canary analysis not shown: ${state.config.analysisError ?? 'no thresholds'}`;
+    return;
+  }
+  if (!stageName) return;
+  const roles = analysis.roles[stageName];
+  if (!roles) {
+    box.dataset.verdict = 'none';
+    box.replaceChildren(
+      el('span', { class: 'chip' }, 'analysis'),
+      `no canary traffic at ${stageName}: nothing to judge`,
+    );
+    return;
+  }
+  const now = performance.now();
+  if (!analysisDirty || now - analysisAt < 1000) {
+    if (analysisDirty) queueRenderLater(1000 - (now - analysisAt));
+    return;
+  }
+  analysisAt = now;
+  analysisDirty = false;
+  const result = stepAnalysis(analysis.plan, roles, samples);
+  if (!result) return;
+  box.dataset.verdict = result.verdict;
+  const chip = { pass: '✓ pass', fail: '✕ FAIL', inconclusive: '… inconclusive' }[result.verdict];
+  const requests = result.canary.requests + (result.baseline?.requests ?? 0);
+  // inconclusive: the last reason says how many more requests would decide
+  // a failure: the canary's own failing test first (answers that reached no version are the mesh's)
+  const failed = result.checks
+    .filter((c) => c.verdict === 'fail')
+    .sort((a, b) => Number(a.id === 'traffic') - Number(b.id === 'traffic'));
+  const why =
+    result.verdict === 'pass'
+      ? result.summary
+      : result.verdict === 'fail'
+        ? failed.map((c) => c.reason).join('; ')
+        : (result.reasons.at(-1) ?? result.summary);
+  box.replaceChildren(
+    el('span', { class: 'chip' }, chip),
+    `canary analysis: ${roles.canary}${roles.baseline ? ` vs ${roles.baseline}` : ''} · ${requests} answers`,
+    el('span', { class: 'why', title: [result.summary, ...result.reasons].join('\n') }, why),
+  );
+}
+
+let laterTimer: number | undefined;
+function queueRenderLater(ms: number): void {
+  if (laterTimer !== undefined) return;
+  laterTimer = window.setTimeout(() => {
+    laterTimer = undefined;
+    queueRender();
+  }, ms);
 }
 
 function renderConnection(): void {

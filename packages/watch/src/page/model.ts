@@ -4,8 +4,15 @@
  * errors and latency per version, and the timeline of stage changes. Pure (no DOM, no Node APIs): the browser
  * imports the built module, the server and the unit tests import the same code.
  */
-import { binomialAcceptanceBand, clopperPearson } from '@rollouts/split-check';
-import type { Answer, ProfileExpectation, StageChange } from './protocol.js';
+import {
+  type AnalysisPlan,
+  type AnalysisResult,
+  analyse,
+  binomialAcceptanceBand,
+  clopperPearson,
+  type VersionSample,
+} from '@rollouts/split-check';
+import type { Answer, ProfileExpectation, StageChange, StageRoles } from './protocol.js';
 
 /** An answer that is not a 2xx (the gateway's 404/503/504, the app's 500) or no answer at all. */
 export function isFailure(answer: Pick<Answer, 'status'>): boolean {
@@ -225,6 +232,76 @@ export function switchDelay(
 ): number | null {
   const change = timeline.find((c) => c.stage === request.stage && c.at >= request.at);
   return change ? change.at - request.at : null;
+}
+
+/** Answers kept per version for the analysis (later ones are not added). */
+const MAX_SAMPLE = 20_000;
+
+/**
+ * What the canary analysis judges: every answer since the applied stage was first seen, of requests without
+ * override header (the step's own traffic), per version (5xx counted as errors), and those that reached no
+ * version. Starts over when the stage changes.
+ */
+export class StepSamples {
+  stage: string | null = null;
+  unattributed = 0;
+  #versions = new Map<string, { requests: number; errors: number; latenciesMs: number[] }>();
+
+  /** Adds the answers of `stage` sent without header; a new stage starts the samples over. */
+  add(answers: readonly Answer[], stage: string | null): void {
+    if (stage !== this.stage) {
+      this.stage = stage;
+      this.unattributed = 0;
+      this.#versions.clear();
+    }
+    if (stage === null) return;
+    for (const a of answers) {
+      if (a.profile !== '') continue;
+      if (a.stage === null && a.version === null) {
+        this.unattributed++; // no answer at all
+        continue;
+      }
+      if (a.stage !== stage) continue;
+      if (a.version === null) {
+        this.unattributed++;
+        continue;
+      }
+      let s = this.#versions.get(a.version);
+      if (!s) {
+        s = { requests: 0, errors: 0, latenciesMs: [] };
+        this.#versions.set(a.version, s);
+      }
+      if (s.requests >= MAX_SAMPLE) continue;
+      s.requests++;
+      if (a.status >= 500) s.errors++;
+      s.latenciesMs.push(a.latencyMs);
+    }
+  }
+
+  sample(version: string): VersionSample {
+    const s = this.#versions.get(version);
+    return s ? { version, ...s } : { version, requests: 0, errors: 0, latenciesMs: [] };
+  }
+}
+
+/**
+ * The canary analysis of the step's answers so far (split-check's `analyse`, with the plan of `make progress`):
+ * null at a stage without canary traffic. The page looks continuously, not at the requests fixed in advance, so
+ * it shows where the analysis stands; `make progress` decides.
+ */
+export function stepAnalysis(
+  plan: AnalysisPlan,
+  roles: StageRoles | null | undefined,
+  samples: StepSamples,
+): AnalysisResult | null {
+  if (!roles || samples.stage === null) return null;
+  return analyse(plan, {
+    stage: samples.stage,
+    canary: samples.sample(roles.canary),
+    baseline: roles.baseline === null ? null : samples.sample(roles.baseline),
+    share: roles.share,
+    unattributed: samples.unattributed,
+  });
 }
 
 export interface Cell {

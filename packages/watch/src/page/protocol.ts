@@ -3,6 +3,7 @@
  * (GET /api/config), the answers it streams (GET /api/events, server-sent events), the settings the page changes
  * (POST /api/settings) and the stage switch it asks for (POST /api/stage, local path only).
  */
+import type { AnalysisPlan } from '@rollouts/split-check';
 
 /** One request the server sent through the gateway, and what came back. */
 export interface Answer {
@@ -67,6 +68,23 @@ export interface OverrideHeader {
   headers: Record<string, string>;
 }
 
+/** Who is judged at a stage by the canary analysis: null at a stage where the new version gets no traffic. */
+export interface StageRoles {
+  canary: string;
+  /** The version the canary is compared with (null: none gets traffic beside it, canary-100 and blue). */
+  baseline: string | null;
+  /** The canary's expected share of requests without header. */
+  share: number;
+}
+
+/** The canary analysis of @rollouts/split-check, as `make progress` plans it over the stage matrix. */
+export interface AnalysisConfig {
+  /** The thresholds file read (analysis.yaml), or null: split-check's defaults. */
+  file: string | null;
+  plan: AnalysisPlan;
+  roles: Record<string, StageRoles | null>;
+}
+
 export interface WatchConfig {
   target: 'local' | 'cluster';
   /** Why this target (e.g. "the local gateway's admin API answered at http://127.0.0.1:15000"). */
@@ -87,6 +105,9 @@ export interface WatchConfig {
   rate: { min: number; max: number };
   /** Requests in flight at most; more are not sent (the rate drops instead). */
   maxInFlight: number;
+  /** Null when the thresholds file does not load (`analysisError` says why). */
+  analysis: AnalysisConfig | null;
+  analysisError: string | null;
 }
 
 export interface WatchSettings {
