@@ -22,6 +22,7 @@
 import { binomialCdf, binomialTestGreater } from './binomial.js';
 import { clopperPearsonLower, clopperPearsonUpper } from './intervals.js';
 import { mannWhitneyOneSided } from './mannwhitney.js';
+import { MappingSyntaxError, parseMapping } from './mapping.js';
 import {
   quantileLowerBound,
   quantileLowerRank,
@@ -31,6 +32,7 @@ import {
   sortedSample,
 } from './quantile.js';
 import { normalQuantile } from './special.js';
+import { formatTable } from './table.js';
 
 /** The limits and error rates of the analysis: what `analysis.yaml` holds. */
 export interface AnalysisThresholds {
@@ -103,36 +105,58 @@ const FIELDS: Record<keyof AnalysisThresholds, Record<string, FieldSpec>> = {
  * nothing else may be there (a misspelt key would otherwise be ignored). Throws ThresholdsError listing every
  * problem.
  */
-export function parseThresholds(input: unknown): AnalysisThresholds {
+export function parseThresholds(input: unknown, lines: Record<string, number> = {}): AnalysisThresholds {
   const problems: string[] = [];
+  const at = (path: string) => (lines[path] !== undefined ? `line ${lines[path]}: ` : '');
   const isObject = (v: unknown): v is Record<string, unknown> =>
     typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(input)) throw new ThresholdsError(['expected a mapping with errorRate, latency, decision']);
   const out: Record<string, Record<string, number>> = {};
   for (const key of Object.keys(input)) {
-    if (!(key in FIELDS)) problems.push(`unknown key ${key} (expected ${Object.keys(FIELDS).join(', ')})`);
+    if (!(key in FIELDS))
+      problems.push(`${at(key)}unknown key ${key} (expected ${Object.keys(FIELDS).join(', ')})`);
   }
   for (const [section, fields] of Object.entries(FIELDS)) {
     const raw = input[section];
     if (!isObject(raw)) {
-      problems.push(`${section}: missing, expected a mapping with ${Object.keys(fields).join(', ')}`);
+      problems.push(
+        `${at(section)}${section}: ${raw === undefined ? 'missing, ' : ''}expected a mapping with ${Object.keys(fields).join(', ')}`,
+      );
       continue;
     }
     out[section] = {};
     for (const key of Object.keys(raw)) {
       if (!(key in fields))
-        problems.push(`unknown key ${section}.${key} (expected ${Object.keys(fields).join(', ')})`);
+        problems.push(
+          `${at(`${section}.${key}`)}unknown key ${section}.${key} (expected ${Object.keys(fields).join(', ')})`,
+        );
     }
     for (const [key, spec] of Object.entries(fields)) {
       const value = raw[key];
-      if (value === undefined || value === null) problems.push(`${section}.${key}: missing (${spec.words})`);
+      const path = `${section}.${key}`;
+      if (value === undefined || value === null) problems.push(`${at(path)}${path}: missing (${spec.words})`);
       else if (typeof value !== 'number' || !Number.isFinite(value) || !spec.ok(value))
-        problems.push(`${section}.${key} must be ${spec.words}; got ${JSON.stringify(value)}`);
+        problems.push(`${at(path)}${path} must be ${spec.words}; got ${JSON.stringify(value)}`);
       else (out[section] as Record<string, number>)[key] = value;
     }
   }
   if (problems.length > 0) throw new ThresholdsError(problems);
   return out as unknown as AnalysisThresholds;
+}
+
+/**
+ * Reads the thresholds file's text (analysis.yaml: nested `key: value` lines, see mapping.ts) and validates it;
+ * every problem is named with its line.
+ */
+export function readThresholds(text: string): AnalysisThresholds {
+  let parsed: ReturnType<typeof parseMapping>;
+  try {
+    parsed = parseMapping(text);
+  } catch (err) {
+    if (err instanceof MappingSyntaxError) throw new ThresholdsError([err.message]);
+    throw err;
+  }
+  return parseThresholds(parsed.value, parsed.lines);
 }
 
 /** An analysed step of the stage matrix: with a baseline (both versions get traffic) or against the SLOs only. */
@@ -713,4 +737,40 @@ function formatSignedMs(ms: number): string {
 export function formatP(p: number): string {
   if (p === 0) return '0';
   return p >= 1e-3 ? String(+p.toPrecision(3)) : p.toExponential(2);
+}
+
+const verdictCell = (v: AnalysisVerdict) => (v === 'pass' ? 'pass' : v === 'fail' ? 'FAIL' : 'inconclusive');
+
+/**
+ * The analysis as two tables, not indented: per version (requests, 5xx, p50 / p90 / p99), then per test (limit,
+ * measured, verdict).
+ */
+export function formatAnalysisTables(result: AnalysisResult): string {
+  const versions: string[][] = [['version', 'requests', '5xx', 'p50', 'p90', 'p99']];
+  for (const v of [result.baseline, result.canary]) {
+    if (!v) continue;
+    versions.push([
+      v.version,
+      String(v.requests),
+      `${v.errors} (${formatShare(v.errorRate)})`,
+      formatMs(v.p50),
+      formatMs(v.p90),
+      formatMs(v.p99),
+    ]);
+  }
+  const checks: string[][] = [['check', 'limit', 'measured', 'verdict']];
+  for (const c of result.checks) checks.push([c.metric, c.limitText, c.valueText, verdictCell(c.verdict)]);
+  return `${formatTable(versions, new Set([1, 3, 4, 5]))}\n${formatTable(checks)}`;
+}
+
+/** The thresholds in one line, as printed before a run: "error rate ≤ 1.00 % and ≤ baseline +1 point, ...". */
+export function formatThresholds(plan: AnalysisPlan): string {
+  const t = plan.thresholds;
+  return (
+    `error rate ≤ ${formatShare(t.errorRate.slo)} and ≤ baseline +${formatPoints(t.errorRate.margin)}; ` +
+    `latency ≤ baseline +${formatMs(t.latency.marginMs)} (Mann-Whitney), p99 ≤ ${formatMs(t.latency.p99SloMs)}; ` +
+    `false aborts ≤ ${formatShare(t.decision.falseAbort)} over ${plan.steps.length} analysed steps ` +
+    `(${plan.tests} tests × ${plan.looks} looks: level ${formatP(plan.alpha)} each), ` +
+    `misses ≤ ${formatShare(t.decision.miss)} per step; at most ${t.decision.maxRequestsPerStep} requests per step`
+  );
 }

@@ -15,12 +15,15 @@ export {
   analyse,
   type CheckId,
   DEFAULT_THRESHOLDS,
+  formatAnalysisTables,
   formatMs,
   formatP,
   formatPoints,
   formatShare,
+  formatThresholds,
   parseThresholds,
   planAnalysis,
+  readThresholds,
   ThresholdsError,
   testsOfStep,
   type VersionSample,
@@ -53,6 +56,7 @@ export {
   mannWhitneyU,
   rankSum,
 } from './mannwhitney.js';
+export { MappingSyntaxError, type ParsedMapping, parseMapping } from './mapping.js';
 export {
   type CheckPlan,
   type PlanOptions,

@@ -219,6 +219,14 @@ describe('runStepAnalysis', () => {
     expect(r.looks[0]?.canaryRequests).toBeGreaterThanOrEqual(637);
   });
 
+  it('tops up until the look’s canary count is reached, also when the collector grows its samples in place', async () => {
+    // The canary gets half the share the step expects: the first batch brings about half the look's requests.
+    const step = simulatedStep(0.05, {}, 24);
+    const r = await runStepAnalysis({ plan, stage: 'canary-10', share: 0.1, baseline: true, ...step });
+    expect(r.looks[0]?.canaryRequests).toBeGreaterThanOrEqual(637);
+    expect(r.result.verdict).toBe('pass');
+  });
+
   it('fails a canary with 5 % errors at the first look', async () => {
     const step = simulatedStep(0.1, { errorRate: 0.05 }, 22);
     const r = await runStepAnalysis({ plan, stage: 'canary-10', share: 0.1, baseline: true, ...step });
