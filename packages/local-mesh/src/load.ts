@@ -2,6 +2,9 @@
  * A small load generator on undici: keep-alive connections, bounded concurrency, a timeout per request.
  * Counts responses by the `x-app-version` header; any non-2xx answer or socket error is a failure, and so is a
  * 2xx answer without a header the caller expects (`expectHeaders`, e.g. the stage header of the stage measured).
+ * With `serverErrorsAsAnswers`, a 5xx answer the app gave (it carries x-app-version and the expected headers)
+ * counts as an answer of that version instead: the request reached it, and whether the version is healthy is the
+ * canary analysis' question. Every request's status, version and latency can be observed (`onSample`).
  */
 import { type Dispatcher, Pool } from 'undici';
 
@@ -35,6 +38,18 @@ export interface LoadClientOptions {
   timeoutMs?: number;
 }
 
+/** What one request gave: for the canary analysis. */
+export interface ResponseSample {
+  /** x-app-version of the answer (null: none, or no answer at all). */
+  version: string | null;
+  /** HTTP status (null: no answer: reset, timeout, refused). */
+  status: number | null;
+  /** From sending the request to the end of the body, ms. */
+  latencyMs: number;
+  /** How it was counted: the version (an answer), or the failure. */
+  outcome: string | RequestFailure;
+}
+
 export interface BatchOptions {
   count: number;
   path?: string;
@@ -44,6 +59,13 @@ export interface BatchOptions {
   expectHeaders?: Readonly<Record<string, string>>;
   /** Stop early: no new requests, in-flight ones are aborted and counted as failures. */
   signal?: AbortSignal;
+  /**
+   * A 5xx answer carrying x-app-version (and the expected headers) counts as an answer of that version, not as a
+   * failure (the app answered; the canary analysis judges its errors). Default false.
+   */
+  serverErrorsAsAnswers?: boolean;
+  /** Called once per completed request, in completion order. */
+  onSample?: (sample: ResponseSample) => void;
 }
 
 interface Totals {
@@ -129,7 +151,8 @@ export class LoadClient {
     const method = options.method ?? 'GET';
     const headers = options.headers ?? {};
     const expectHeaders = Object.entries(options.expectHeaders ?? {});
-    const { signal, maxCount, countAs, onOutcome, ordered } = options;
+    const { signal, maxCount, countAs, onOutcome, ordered, onSample } = options;
+    const serverErrorsAsAnswers = options.serverErrorsAsAnswers ?? false;
     const tally = (t: Totals, outcome: string | RequestFailure) => {
       t.completed++;
       if (typeof outcome === 'string') t.counts[outcome] = (t.counts[outcome] ?? 0) + 1;
@@ -138,8 +161,17 @@ export class LoadClient {
     const worker = async () => {
       while (!stop && issued < maxCount && !signal?.aborted) {
         const seq = issued++;
-        let outcome = await this.one(path, method, headers, signal, expectHeaders);
+        const answer = await this.#request(
+          path,
+          method,
+          headers,
+          signal,
+          expectHeaders,
+          serverErrorsAsAnswers,
+        );
+        let outcome = answer.outcome;
         if (countAs && typeof outcome !== 'string') outcome = countAs(outcome) ?? outcome;
+        onSample?.({ version: answer.version, status: answer.status, latencyMs: answer.latencyMs, outcome });
         tally(all, outcome);
         if (!ordered) {
           if (onOutcome?.(outcome, all)) stop = true;
@@ -172,6 +204,31 @@ export class LoadClient {
     signal?: AbortSignal,
     expectHeaders: readonly (readonly [string, string])[] = [],
   ): Promise<string | RequestFailure> {
+    return (await this.#request(path, method, headers, signal, expectHeaders, false)).outcome;
+  }
+
+  async #request(
+    path: string,
+    method: string,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+    expectHeaders: readonly (readonly [string, string])[],
+    serverErrorsAsAnswers: boolean,
+  ): Promise<{
+    outcome: string | RequestFailure;
+    version: string | null;
+    status: number | null;
+    latencyMs: number;
+  }> {
+    const started = performance.now();
+    let version: string | undefined;
+    let status: number | null = null;
+    const done = (outcome: string | RequestFailure) => ({
+      outcome,
+      version: version ?? null,
+      status,
+      latencyMs: performance.now() - started,
+    });
     try {
       const res = await this.#pool.request({
         path,
@@ -180,28 +237,30 @@ export class LoadClient {
         ...(signal ? { signal } : {}),
       });
       const raw = res.headers[VERSION_HEADER];
-      const version = Array.isArray(raw) ? raw.join(',') : raw;
+      version = Array.isArray(raw) ? raw.join(',') : raw;
+      status = res.statusCode;
       await res.body.dump({ limit: 1 << 20 });
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        return { kind: 'status', status: res.statusCode, ...(version ? { version } : {}) };
+      const appError = serverErrorsAsAnswers && res.statusCode >= 500 && version !== undefined;
+      if ((res.statusCode < 200 || res.statusCode >= 300) && !appError) {
+        return done({ kind: 'status', status: res.statusCode, ...(version ? { version } : {}) });
       }
       for (const [header, expected] of expectHeaders) {
         const got = res.headers[header];
         const received = Array.isArray(got) ? got.join(',') : got;
         if (received !== expected) {
-          return {
+          return done({
             kind: 'header',
             header,
             expected,
             ...(received !== undefined ? { received } : {}),
             ...(version ? { version } : {}),
-          };
+          });
         }
       }
-      return version ?? NO_VERSION;
+      return done(version ?? NO_VERSION);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      return { kind: 'error', error: e.code ?? e.message };
+      return done({ kind: 'error', error: e.code ?? e.message });
     }
   }
 

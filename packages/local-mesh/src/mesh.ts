@@ -24,6 +24,11 @@ export interface LocalMeshOptions {
   ports: LocalPorts;
   /** Stage applied at start. Default `stable`. */
   stage?: string;
+  /**
+   * Extra environment per workload version, e.g. the app's fault knobs for a demo scenario:
+   * `{v2: {FAULT_ERROR_RATE: '0.05'}}`.
+   */
+  workloadEnv?: Record<string, Record<string, string>>;
   /** Bound for each workload to answer /readyz, ms. Default 15 000. */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
@@ -83,8 +88,17 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     const started = performance.now();
     for (const version of versions) {
       const port = ports.versions[version] as number;
-      log(`starting workload ${version} on 127.0.0.1:${port}`);
-      workloads.push(startWorkload({ version, port, script: appBuild(root, version) }));
+      const env = options.workloadEnv?.[version];
+      const knobs =
+        env && Object.keys(env).length > 0
+          ? ` with ${Object.entries(env)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')}`
+          : '';
+      log(`starting workload ${version} on 127.0.0.1:${port}${knobs}`);
+      workloads.push(
+        startWorkload({ version, port, script: appBuild(root, version), ...(env ? { env } : {}) }),
+      );
     }
     await Promise.all(
       workloads.map((w) =>

@@ -1,5 +1,5 @@
 /** Readable tables for verification results (the table itself is split-check's, shared with k6). */
-import { formatSplitTable, formatTable, indent } from '@rollouts/split-check';
+import { formatPercent, formatSplitTable, formatTable, indent } from '@rollouts/split-check';
 import type { StageResult } from './verifier.js';
 
 export function formatSeconds(ms: number): string {
@@ -25,4 +25,37 @@ export function formatStageResult(result: StageResult): string {
   }
   for (const note of result.notes) lines.push(`  note: ${note}`);
   return lines.join('\n');
+}
+
+/**
+ * The split check in one line of plain language, from the default profile (and how the header routes did):
+ * "split: v2 25.0 % expected, 24.8 % seen (1288 requests), SPRT accepted: pass; header routes: 1 of 1 pass".
+ */
+export function formatSplitLine(result: StageResult): string {
+  const [main, ...overrides] = result.profiles;
+  if (!main) return `split: no profile measured: ${result.verdict === 'pass' ? 'pass' : 'FAIL'}`;
+  const verdict = (v: 'pass' | 'fail') => (v === 'pass' ? 'pass' : 'FAIL');
+  const answered = Object.values(main.counts).reduce((s, n) => s + n, 0);
+  let text: string;
+  if (main.kind === 'sprt' && main.tested) {
+    const seen = answered > 0 ? (main.counts[main.tested.version] ?? 0) / answered : 0;
+    const how =
+      main.sprt?.decision === 'accept'
+        ? 'SPRT accepted'
+        : main.sprt?.decision === 'reject'
+          ? 'SPRT rejected'
+          : 'undecided';
+    text = `${main.tested.version} ${formatPercent(main.tested.p0)} expected, ${formatPercent(seen)} seen (${answered} requests), ${how}`;
+  } else if (main.kind === 'deterministic') {
+    const row = main.rows.find((r) => r.expected === 1);
+    text = row
+      ? `${row.version} 100 % expected, ${formatPercent(row.observed)} seen (${answered} requests)`
+      : `${answered} requests`;
+  } else {
+    text = `${main.kind}, ${answered} requests`;
+  }
+  if (main.verdict === 'fail') text += ` (${main.reason})`;
+  const passed = overrides.filter((p) => p.verdict === 'pass').length;
+  const headers = overrides.length > 0 ? `; header routes: ${passed} of ${overrides.length} pass` : '';
+  return `split: ${text}: ${verdict(main.verdict)}${headers}`;
 }

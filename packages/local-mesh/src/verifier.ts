@@ -10,8 +10,14 @@
  * - three or more: a fixed n (the largest per-version fixed n) and Pearson's chi-square at the per-stage alpha.
  * Any failed request (non-2xx, reset, timeout), a response from a version the profile never sends to, or an
  * answer without the response headers the matched route sets (`x-rollouts-stage: <stage>`: the gateway serves
- * another stage than the one verified) fails the stage at once. The alpha per stage comes from planVerification: the family error over every stage with a
- * random split stays <= familyAlpha.
+ * another stage than the one verified) fails the stage at once. The alpha per stage comes from planVerification:
+ * the family error over every stage with a random split stays <= familyAlpha.
+ *
+ * When a canary analysis follows (`serverErrorsAsAnswers`, rollout progress and demo), a 5xx answer the app gave
+ * (it names its version and carries the stage's headers) proves where the request went like any other answer:
+ * it counts for the split, and the analysis judges the version's errors. Resets, timeouts, the gateway's own
+ * answers (no x-app-version) and answers of another stage still fail the split check. `onSample` sees every
+ * request's status, version and latency, for the analysis.
  */
 import { setMaxListeners } from 'node:events';
 import {
@@ -23,11 +29,19 @@ import {
   type ProfileOutcome,
   planCheck,
   type SprtState,
+  type StepSamples,
   splitSupport,
   type VerificationPlan,
   type VersionRow,
+  type VersionSample,
 } from '@rollouts/split-check';
-import { type LoadClient, NO_VERSION, type RequestFailure, summarizeFailures } from './load.js';
+import {
+  type LoadClient,
+  NO_VERSION,
+  type RequestFailure,
+  type ResponseSample,
+  summarizeFailures,
+} from './load.js';
 
 export interface ProfileExpectation {
   /** "default", or the override, e.g. "x-canary: always". */
@@ -71,6 +85,8 @@ export interface ProfileResult extends ProfileOutcome {
   /** Two versions: the version whose share the SPRT tracks, and the fixed-n acceptance band at the final n. */
   tested?: { version: string; p0: number; band: { lo: number; hi: number } | null };
   chiSquare?: { statistic: number; df: number };
+  /** 5xx answers the app gave, by version, counted for the split (only with serverErrorsAsAnswers). */
+  serverErrors: Record<string, number>;
   sprt?: Pick<SprtState, 'decision' | 'reason' | 'maxN'> & { llr: number[] };
   durationMs: number;
 }
@@ -104,6 +120,10 @@ export interface VerifyOptions {
    * rejects with {@link VerificationInterrupted} instead of returning a verdict measured on a stopped gateway.
    */
   signal?: AbortSignal;
+  /** 5xx answers of the app count for the split; the canary analysis judges them (see the module's comment). */
+  serverErrorsAsAnswers?: boolean;
+  /** Every completed request of every profile: its status, version and latency. */
+  onSample?: (profile: ProfileExpectation, sample: ResponseSample) => void;
 }
 
 /** The verification was aborted through `signal`: there is no verdict. */
@@ -195,7 +215,14 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
   }
 
   let contrary = false;
+  const serverErrors: Record<string, number> = {};
   const result = await client.run({
+    serverErrorsAsAnswers: options.serverErrorsAsAnswers ?? false,
+    onSample: (sample) => {
+      if (typeof sample.outcome === 'string' && sample.status !== null && sample.status >= 500)
+        serverErrors[sample.outcome] = (serverErrors[sample.outcome] ?? 0) + 1;
+      options.onSample?.(profile, sample);
+    },
     maxCount: plannedN,
     headers: profile.headers,
     path: profile.path ?? options.path ?? '/',
@@ -301,6 +328,10 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
     };
   });
 
+  const errorAnswers = Object.entries(serverErrors).sort(([a], [b]) => a.localeCompare(b));
+  if (errorAnswers.length > 0) {
+    reason += `; ${errorAnswers.map(([v, n]) => `${n} × 5xx from ${v}`).join(', ')} counted for the split, left to the analysis`;
+  }
   const out: ProfileResult = {
     name: profile.name,
     headers: profile.headers,
@@ -315,6 +346,7 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
     wrongHeaders: wrongHeaders.length,
     failures: { summary: summarizeFailures(result.failures), sample: result.failures.slice(0, 5) },
     pValue,
+    serverErrors,
     durationMs: result.durationMs,
   };
   if (tested) {
@@ -336,4 +368,92 @@ function normalise(versions: Record<string, number>): Record<string, number> {
   const total = Object.values(versions).reduce((s, v) => s + v, 0);
   if (!(total > 0)) throw new Error(`expected split ${JSON.stringify(versions)} has no positive share`);
   return Object.fromEntries(Object.entries(versions).map(([v, p]) => [v, p / total]));
+}
+
+/** A version's answers at a step, as the canary analysis reads them. */
+interface MutableSample extends VersionSample {
+  requests: number;
+  errors: number;
+  latenciesMs: number[];
+}
+
+/**
+ * The canary analysis' traffic at one step: the answers of the canary and of the baseline to requests of the
+ * stage's default profile (what users send), from the split check (`record` as its `onSample`) and from more
+ * requests the analysis asks for (`collect`). A 5xx answer of the app is an error of its version; a request that
+ * reached neither (reset, timeout, the gateway's own answer, another stage or version) is unattributed.
+ */
+export class StepTraffic {
+  readonly canary: MutableSample;
+  readonly baseline: MutableSample | null;
+  unattributed = 0;
+  /** The first few unattributed requests, for the report. */
+  readonly failures: RequestFailure[] = [];
+  /** Requests collected by `collect` (the split check's are not counted here). */
+  sent = 0;
+
+  constructor(
+    readonly options: {
+      client: LoadClient;
+      profile: ProfileExpectation;
+      canary: string;
+      baseline: string | null;
+      signal?: AbortSignal;
+    },
+  ) {
+    this.canary = { version: options.canary, requests: 0, errors: 0, latenciesMs: [] };
+    this.baseline = options.baseline
+      ? { version: options.baseline, requests: 0, errors: 0, latenciesMs: [] }
+      : null;
+  }
+
+  /** Takes one request's outcome (the verifier's onSample of the default profile, or collect's). */
+  record(sample: ResponseSample): void {
+    const v = typeof sample.outcome === 'string' ? sample.outcome : null;
+    const target =
+      v === this.canary.version ? this.canary : v === this.baseline?.version ? this.baseline : null;
+    if (!target) {
+      this.unattributed++;
+      if (this.failures.length < 5)
+        this.failures.push(
+          typeof sample.outcome === 'string'
+            ? {
+                kind: 'status',
+                ...(sample.status !== null ? { status: sample.status } : {}),
+                version: sample.outcome,
+              }
+            : sample.outcome,
+        );
+      return;
+    }
+    target.requests++;
+    if (sample.status !== null && sample.status >= 500) target.errors++;
+    target.latenciesMs.push(sample.latencyMs);
+  }
+
+  samples(): StepSamples {
+    return { canary: this.canary, baseline: this.baseline, unattributed: this.unattributed };
+  }
+
+  /** Sends `requests` more requests of the profile (at least for `minMs` when given: a bake). */
+  async collect(requests: number, minMs = 0): Promise<void> {
+    const { client, profile } = this.options;
+    const deadline = performance.now() + minMs;
+    // One listener per request in flight on the caller's signal: a signal of our own that follows it.
+    const signal = this.options.signal ? AbortSignal.any([this.options.signal]) : undefined;
+    if (signal) setMaxListeners(0, signal);
+    const result = await client.run({
+      maxCount: minMs > 0 ? Number.POSITIVE_INFINITY : requests,
+      headers: profile.headers,
+      path: profile.path ?? '/',
+      method: profile.method ?? 'GET',
+      ...(signal ? { signal } : {}),
+      ...(profile.responseHeaders ? { expectHeaders: profile.responseHeaders } : {}),
+      serverErrorsAsAnswers: true,
+      onSample: (sample) => this.record(sample),
+      onOutcome: (_outcome, totals) =>
+        minMs > 0 && totals.completed >= requests && performance.now() >= deadline,
+    });
+    this.sent += result.completed;
+  }
 }
