@@ -170,7 +170,7 @@ export type Verdict =
   | 'both-reject'
   /** We refuse as unsupported (allowed). */
   | 'unsupported'
-  /** A difference in the verdict itself. */
+  /** A difference: in the verdict, the route table, the endpoints or a decision. */
   | 'different';
 
 export interface RequestCounts {
