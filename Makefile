@@ -17,6 +17,11 @@ GATEWAY_URL ?= http://localhost:8080
 export GATEWAY_URL
 CLUSTER_NAME ?= rollouts
 export CLUSTER_NAME
+# A demo release fault on v2 for the local path (bad-v2, slow-v2: packages/cli/src/scenarios.ts); empty: none.
+SCENARIO ?=
+# `make progress`: the strategy walked, and how long each step bakes with traffic before its analysis (e.g. 10s).
+STRATEGY ?= canary
+BAKE ?=
 
 # Pinned tools are installed into ./bin (LOCALBIN) and found there first.
 LOCALBIN ?= $(CURDIR)/bin
@@ -36,15 +41,17 @@ help: ## Show this help.
 		/^[a-zA-Z_0-9%$$()-][a-zA-Z_0-9%$$() -]*:.*?##/ { t = $$1; sub(/\$$\(CLI_DIST\)/, "", t); printf "  %s%-18s%s %s\n", c, t, r, $$2 } \
 		/^##@/ { printf "\n%s%s%s\n", b, substr($$0, 5), r }' $(MAKEFILE_LIST)
 
+SCENARIO_FLAG = $(if $(SCENARIO),--scenario $(SCENARIO))
+
 ##@ Local path (no Docker)
 
 .PHONY: demo
-demo: build ## Start v1 + v2 + the local gateway, walk every stage with verification, print a summary, stop everything.
-	$(ROLLOUT) demo
+demo: build ## Start v1 + v2 + the local gateway, walk every stage with verification and canary analysis, stop everything (SCENARIO=bad-v2|slow-v2).
+	$(ROLLOUT) demo $(SCENARIO_FLAG)
 
 .PHONY: local-up
-local-up: build ## Start v1, v2 and the local gateway in the background (then `make <stage> TARGET=local`).
-	$(ROLLOUT) local up
+local-up: build ## Start v1, v2 and the local gateway in the background (then `make <stage> TARGET=local`; SCENARIO=).
+	$(ROLLOUT) local up $(SCENARIO_FLAG)
 
 .PHONY: local-down
 local-down: ## Stop the local path started by `make local-up`.
@@ -53,6 +60,12 @@ local-down: ## Stop the local path started by `make local-up`.
 .PHONY: run-v1 run-v2
 run-v1 run-v2: build ## Run one app build in the foreground on its local-path port (v1 3001, v2 3002; PORT overrides).
 	$(ROLLOUT) run $(@:run-%=%)
+
+##@ Progressive delivery (thresholds in analysis.yaml)
+
+.PHONY: progress
+progress: build ## Walk STRATEGY=canary|blue-green with canary analysis at each step, roll back on a failure (TARGET=local; SCENARIO=, BAKE=).
+	$(ROLLOUT) progress --target $(TARGET) --strategy $(STRATEGY) $(SCENARIO_FLAG) $(if $(BAKE),--bake $(BAKE))
 
 ##@ Development
 

@@ -16,8 +16,9 @@ import {
   stagesCommand,
 } from './commands/info.js';
 import { localDown, localUp } from './commands/local.js';
+import { progressCommand } from './commands/progress.js';
 import { runCommand } from './commands/run.js';
-import { type Io, planRequest, repoRoot, stdio } from './context.js';
+import { type Io, parseDuration, planRequest, repoRoot, stdio } from './context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 
 export const HELP = `Usage: rollout <command> [options]
@@ -34,8 +35,9 @@ Stages (read from istio/stages/*.yaml)
                                      --stage: only that stage's file, istio/base and its Makefile target
 
 Local path (no Docker): v1, v2 and a gateway that applies the same manifests
-  local up [--stage S]               start v1, v2 and the gateway in the background (pid files in $ROLLOUT_STATE_DIR/local/,
-                                     default .state/local/)
+  local up [--stage S] [--scenario N]
+                                     start v1, v2 and the gateway in the background (pid files in $ROLLOUT_STATE_DIR/local/,
+                                     default .state/local/); --scenario: v2 with a release fault (below)
   local down                         stop them (by pid) and check they are gone
   apply <stage> [--target local] [--no-verify] [--json FILE] [PLAN]
                                      switch the local gateway to <stage> (admin API), then verify it
@@ -45,8 +47,18 @@ Local path (no Docker): v1, v2 and a gateway that applies the same manifests
                                      measure the applied stage through the gateway; JSON in .state/verify/<stage>.json
   status [--target local|cluster] [--json]
                                      the applied stage and its expected split
-  demo [--json FILE] [PLAN]          start everything, walk every stage with verification, roll back, stop
+  demo [--scenario N] [--bake D] [--analysis FILE] [--json FILE] [PLAN]
+                                     start everything, walk every stage with verification and canary analysis, roll
+                                     back (at once when an analysis fails), stop
   run <version>                      one app build in the foreground on its local-path port (V1_PORT, ...; PORT wins)
+
+Progressive delivery (canary analysis at every step; thresholds in analysis.yaml)
+  progress [--strategy canary|blue-green] [--bake D] [--scenario N] [--analysis FILE] [--target local] [--json FILE] [PLAN]
+                                     walk the strategy's stages (stable → canary-10 → ... → canary-100, or green →
+                                     blue-preview → blue): split check, bake D with traffic (default 2s), analysis;
+                                     a failed analysis rolls back at once (exit 1, with the report); Ctrl-C goes back
+                                     to the stable stage. Uses the running local path, else starts its own
+  Scenarios (--scenario, else $SCENARIO): bad-v2 (v2 answers 5 % of requests with 500), slow-v2 (v2 150 ms slower)
 
 Sample plan [PLAN] (sample sizes follow from it): --family-alpha A (ROLLOUT_FAMILY_ALPHA, default 0.001: chance
 that a correct mesh fails any check), --delta D (ROLLOUT_DELTA, default 0.05: split deviation to catch),
@@ -55,7 +67,8 @@ that a correct mesh fails any check), --delta D (ROLLOUT_DELTA, default 0.05: sp
 Target: --target, else $TARGET, else local. cluster: GATEWAY_URL (default http://localhost:8080) and kubectl.
 Ports of the local path: GATEWAY_PORT (8080), ADMIN_PORT (15000), V1_PORT (3001), V2_PORT (3002).
 Exit codes: 0 ok; 1 verification failed, lint findings or a process could not start; 2 bad input;
-130 / 143 interrupted (SIGINT / SIGTERM) during a verification.`;
+130 / 143 interrupted (SIGINT / SIGTERM) during a verification.
+Analysis thresholds: --analysis FILE, else $ROLLOUT_ANALYSIS, else analysis.yaml; a bad value exits 2.`;
 
 type Parsed = ReturnType<typeof parseArgs>;
 
@@ -88,6 +101,22 @@ const PLAN_OPTIONS = {
   power: { type: 'string' },
 } as const;
 const PLAN_USAGE = '[--family-alpha A] [--delta D] [--power P]';
+
+/** The canary analysis' options, on demo and progress. */
+const ANALYSIS_OPTIONS = {
+  scenario: { type: 'string' },
+  bake: { type: 'string' },
+  analysis: { type: 'string' },
+} as const;
+
+function analysisOptionsOf(p: Parsed, defaultBakeMs: number) {
+  const bake = str(p.values.bake);
+  return {
+    ...optional('scenario', str(p.values.scenario)),
+    ...optional('analysisFile', str(p.values.analysis)),
+    bakeMs: bake === undefined ? defaultBakeMs : parseDuration('--bake', bake),
+  };
+}
 
 function planOf(p: Parsed) {
   return planRequest({
@@ -212,24 +241,49 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         });
       }
       case 'local': {
-        const usage = 'local up [--stage S] | local down';
-        const p = parse(rest, { stage: { type: 'string' } });
+        const usage = 'local up [--stage S] [--scenario N] | local down';
+        const p = parse(rest, { stage: { type: 'string' }, scenario: { type: 'string' } });
         if (p.values.help) return help(io, usage);
         const [action] = positional(p, 1, usage);
-        if (action === 'up') return await localUp(root, io, { ...optional('stage', str(p.values.stage)) });
+        if (action === 'up')
+          return await localUp(root, io, {
+            ...optional('stage', str(p.values.stage)),
+            ...optional('scenario', str(p.values.scenario)),
+          });
         if (action === 'down') {
-          if (p.values.stage !== undefined) throw new UsageError(`usage: rollout ${usage}`);
+          if (p.values.stage !== undefined || p.values.scenario !== undefined)
+            throw new UsageError(`usage: rollout ${usage}`);
           return await localDown(root, io);
         }
         throw new UsageError(`usage: rollout ${usage}`);
       }
       case 'demo': {
-        const usage = `demo [--json FILE] ${PLAN_USAGE}`;
-        const p = parse(rest, { json: { type: 'string' }, ...PLAN_OPTIONS });
+        const usage = `demo [--scenario N] [--bake D] [--analysis FILE] [--json FILE] ${PLAN_USAGE}`;
+        const p = parse(rest, { json: { type: 'string' }, ...ANALYSIS_OPTIONS, ...PLAN_OPTIONS });
         if (p.values.help) return help(io, usage);
         positional(p, 0, usage);
         return await demoCommand(root, io, {
           ...optional('jsonFile', str(p.values.json)),
+          ...analysisOptionsOf(p, 0),
+          plan: planOf(p),
+        });
+      }
+      case 'progress': {
+        const usage = `progress [--strategy canary|blue-green] [--bake D] [--scenario N] [--analysis FILE] [--target local] [--json FILE] ${PLAN_USAGE}`;
+        const p = parse(rest, {
+          strategy: { type: 'string' },
+          target: { type: 'string' },
+          json: { type: 'string' },
+          ...ANALYSIS_OPTIONS,
+          ...PLAN_OPTIONS,
+        });
+        if (p.values.help) return help(io, usage);
+        positional(p, 0, usage);
+        return await progressCommand(root, io, {
+          ...optional('strategy', str(p.values.strategy)),
+          ...optional('target', str(p.values.target)),
+          ...optional('jsonFile', str(p.values.json)),
+          ...analysisOptionsOf(p, 2000),
           plan: planOf(p),
         });
       }
@@ -242,7 +296,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
       }
       default:
         throw new UsageError(
-          `unknown command ${JSON.stringify(command)}; commands: stages, path, expect, explain, rollback-target, lint, local, apply, rollback, verify, status, demo, run (rollout help)`,
+          `unknown command ${JSON.stringify(command)}; commands: stages, path, expect, explain, rollback-target, lint, local, apply, rollback, verify, status, demo, progress, run (rollout help)`,
         );
     }
   } catch (err) {

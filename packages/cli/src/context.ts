@@ -222,3 +222,16 @@ export function abortOnSignals(onSignal?: (signal: NodeJS.Signals) => void): {
     },
   };
 }
+
+/**
+ * A duration: "2s", "500ms", "1.5m", or a plain number of seconds. Bad input (exit 2) names the option, e.g.
+ * "--bake must be a duration like 5s, 500ms or 1m; got \"soon\"".
+ */
+export function parseDuration(name: string, raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(raw);
+  if (!m) throw new UsageError(`${name} must be a duration like 5s, 500ms or 1m; got ${JSON.stringify(raw)}`);
+  const value = Number(m[1]);
+  const ms = m[2] === 'ms' ? value : m[2] === 'm' ? value * 60_000 : value * 1000;
+  if (ms > 3_600_000) throw new UsageError(`${name} must be at most 1 hour; got ${JSON.stringify(raw)}`);
+  return ms;
+}

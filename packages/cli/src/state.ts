@@ -19,6 +19,8 @@ export interface LocalState {
   adminPort: number;
   versions: Record<string, number>;
   startedAt: string;
+  /** The demo release fault the workloads run with (scenarios.ts), or null / absent: none. */
+  scenario?: string | null;
 }
 
 /** <root>/.state, or ROLLOUT_STATE_DIR (tests keep their pid files and JSON apart from a real local path). */

@@ -1,7 +1,9 @@
 /**
  * `rollout demo`: start v1, v2 (child processes) and the gateway (in this process), walk every stage in
- * walk-through order with verification, roll back, print a summary, stop everything: on success, on failure,
- * on Ctrl-C (SIGINT) and SIGTERM. Ports: GATEWAY_PORT, ADMIN_PORT, V1_PORT, V2_PORT.
+ * walk-through order with verification and, where the new version gets traffic, the canary analysis; roll back,
+ * print a summary, stop everything: on success, on failure, on Ctrl-C (SIGINT) and SIGTERM. A failed (or
+ * undecided) analysis rolls back at once and ends the walk, as a rollout would. `--scenario` starts v2 with a
+ * release fault (scenarios.ts). Ports: GATEWAY_PORT, ADMIN_PORT, V1_PORT, V2_PORT.
  */
 
 import { join } from 'node:path';
@@ -18,10 +20,19 @@ import {
   workloadVersions,
 } from '@rollouts/local-mesh';
 import { expectedSplit, formatSplit, loadStage, scanStages } from '@rollouts/stages';
-import { abortOnSignals, adminCall, type Io, seconds } from '../context.js';
-import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
+import {
+  analysisJson,
+  failureReport,
+  type LoadedAnalysis,
+  loadAnalysis,
+  runStep,
+  type StepOutcome,
+  thresholdsLine,
+} from '../analysis.js';
+import { abortOnSignals, type Io, seconds } from '../context.js';
+import { EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
+import { describeScenario, resolveScenario } from '../scenarios.js';
 import { stateDir, writeJson } from '../state.js';
-import { measure } from './gateway.js';
 import { rollbackTargetOf } from './info.js';
 
 interface DemoRow {
@@ -30,20 +41,32 @@ interface DemoRow {
   strategy: string;
   expected: string;
   verdict: 'pass' | 'fail';
+  /** The canary analysis' verdict, or null where the new version gets no traffic (or the split check failed). */
+  analysis: 'pass' | 'fail' | 'inconclusive' | null;
   requests: number;
   failedRequests: number;
   verifySeconds: number;
   file: string;
   /** Everything the verifier measured: per profile n, counts, p-value, SPRT decision, bands, intervals, failures. */
   result: StageResult;
+  /** The analysis: per version requests, 5xx and latency quantiles, every test, the looks. */
+  analysisResult: unknown;
 }
 
 export async function demoCommand(
   root: string,
   io: Io,
-  options: { jsonFile?: string; plan?: PlanRequest },
+  options: {
+    jsonFile?: string;
+    plan?: PlanRequest;
+    scenario?: string;
+    analysisFile?: string;
+    bakeMs?: number;
+  },
 ): Promise<number> {
   const wallStart = performance.now();
+  const scenario = resolveScenario(options.scenario);
+  const analysis: LoadedAnalysis = loadAnalysis(root, options.analysisFile);
   let ports: ReturnType<typeof portsFromEnv>;
   try {
     ports = portsFromEnv(process.env, workloadVersions(root));
@@ -55,9 +78,12 @@ export async function demoCommand(
   const { stages, broken } = scanStages(root);
   for (const b of broken) io.err(`demo: stage ${b.name} left out (not applied): ${b.error.message}`);
   const plan = verificationPlan(root, options.plan);
+
   io.out(
     `demo: ${stages.length} stages (${stages.map((s) => s.name).join(', ')}); family alpha ${plan.familyAlpha} over ${plan.randomStages} random checks, power ${plan.power} at ${plan.delta * 100} points off`,
   );
+  io.out(`demo: ${thresholdsLine(analysis)}`);
+  io.out(`demo: scenario ${describeScenario(scenario)}`);
 
   let mesh: LocalMesh | undefined;
   let stopping: Promise<void> | undefined;
@@ -83,6 +109,7 @@ export async function demoCommand(
       ports,
       stage: stages[0]?.name ?? 'stable',
       log: (l) => io.out(`demo: ${l}`),
+      ...(scenario ? { workloadEnv: scenario.env } : {}),
     });
     const startupMs = performance.now() - startupStart;
     const steps: { step: string; stage: string }[] = stages.map((s) => ({ step: s.name, stage: s.name }));
@@ -91,43 +118,72 @@ export async function demoCommand(
       const back = rollbackTargetOf(root, last.name);
       steps.push({ step: `rollback (${last.name} → ${back})`, stage: back });
     }
-    for (const [i, step] of steps.entries()) {
+    let abortedAt: { step: string; report: string; rolledBackTo: string } | null = null;
+    const runOne = async (i: number, step: { step: string; stage: string }, total: number) => {
       if (interrupt.signal.aborted)
         throw interrupted(`demo stopped before step ${i + 1}, no summary written`);
-      const { status, json } = await adminCall(mesh.adminUrl, 'PUT', '/stage', { stage: step.stage });
-      if (status !== 200)
-        throw new CliError(`the gateway refused stage ${step.stage}: ${JSON.stringify(json)}`);
       io.out('');
-      io.out(`demo: [${i + 1}/${steps.length}] ${step.step}: applied ${step.stage}`);
-      const { result, file } = await measure(root, io, {
+      io.out(`demo: [${i + 1}/${total}] ${step.step}: applying ${step.stage}`);
+      const outcome: StepOutcome = await runStep(root, io, {
         stage: step.stage,
-        origin: mesh.gatewayUrl,
-        target: 'local',
-        ...(options.plan ? { plan: options.plan } : {}),
+        adminUrl: (mesh as LocalMesh).adminUrl,
+        gatewayUrl: (mesh as LocalMesh).gatewayUrl,
+        analysis,
+        bakeMs: options.bakeMs ?? 0,
         signal: interrupt.signal,
+        ...(options.plan ? { plan: options.plan } : {}),
         // One file per step: the rollback verifies a stage an earlier step verified too (green).
         jsonFile: join(stateDir(root), 'verify', `${i + 1}-${step.stage}.json`),
       }).catch((err: unknown) => {
-        if (err instanceof InterruptedError)
+        if (err instanceof InterruptedError || interrupt.signal.aborted)
           throw interrupted(`demo stopped at step ${i + 1}, no summary written`);
         throw err;
       });
       const stage = loadStage(root, step.stage);
+      const result = outcome.split;
       rows.push({
         step: step.step,
         stage: step.stage,
         strategy: stage.strategy,
         expected: formatSplit(expectedSplit(stage)),
-        verdict: result.verdict,
-        requests: result.requests,
+        verdict: outcome.verdict === 'pass' ? 'pass' : 'fail',
+        analysis: outcome.analysis?.result.verdict ?? null,
+        requests: outcome.requests,
         failedRequests: result.failedRequests,
-        verifySeconds: result.durationMs / 1000,
-        file,
+        verifySeconds: outcome.durationMs / 1000,
+        file: outcome.splitFile,
         result,
+        analysisResult: analysisJson(outcome.analysis),
       });
+      return outcome;
+    };
+    let stepCount = steps.length;
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i] as { step: string; stage: string };
+      const outcome = await runOne(i, step, stepCount);
+      // A failed or undecided analysis: back to the stable stage at once, as a rollout does, and stop the walk.
+      if (outcome.analysis && outcome.analysis.result.verdict !== 'pass') {
+        const back = rollbackTargetOf(root, step.stage);
+        const report = failureReport(outcome);
+        io.out('');
+        io.err(`demo: ${step.stage}: ${report}`);
+        io.out(`demo: rolling back: ${step.stage} → ${back}`);
+        abortedAt = { step: step.step, report, rolledBackTo: back };
+        stepCount = i + 2;
+        const rollback = await runOne(
+          i + 1,
+          { step: `rollback (${step.stage} → ${back})`, stage: back },
+          stepCount,
+        );
+        io.out(
+          `demo: rolled back to ${back}${rollback.verdict === 'pass' ? ' (verified)' : ': its verification FAILED'}; the walk stops here`,
+        );
+        break;
+      }
     }
     if (interrupt.signal.aborted) throw interrupted('demo stopped, no summary written');
     const wallMs = performance.now() - wallStart;
+    // The rollback after a failed analysis passes its own verification; the step that failed is in `failed`.
     const failed = rows.filter((r) => r.verdict === 'fail');
     const brokenNames = broken.map((b) => b.name);
     const sorted = rows.map((r) => r.requests).sort((a, b) => a - b);
@@ -140,7 +196,7 @@ export async function demoCommand(
 
     io.out('');
     io.out('demo summary');
-    const lines = [['step', 'strategy', 'expected (no header)', 'requests', 'verify time', 'verdict']];
+    const lines = [['step', 'strategy', 'expected (no header)', 'requests', 'time', 'analysis', 'verdict']];
     for (const r of rows) {
       lines.push([
         r.step,
@@ -148,6 +204,7 @@ export async function demoCommand(
         r.expected,
         String(r.requests),
         `${r.verifySeconds.toFixed(2)} s`,
+        r.analysis === null ? '-' : r.analysis === 'fail' ? 'FAIL' : r.analysis,
         r.verdict === 'pass' ? 'pass' : 'FAIL',
       ]);
     }
@@ -162,8 +219,13 @@ export async function demoCommand(
       `demo: ${rows.length - failed.length}/${rows.length} steps passed; ${total} requests (median ${median} per step); start-up ${formatSeconds(startupMs)}; wall time ${seconds(wallMs)}`,
     );
     const summaryFile = options.jsonFile ?? `${stateDir(root)}/demo-summary.json`;
+    const ok = failed.length === 0 && brokenNames.length === 0 && abortedAt === null;
     writeJson(summaryFile, {
-      verdict: failed.length === 0 && brokenNames.length === 0 ? 'pass' : 'fail',
+      verdict: ok ? 'pass' : 'fail',
+      scenario: scenario?.name ?? null,
+      thresholds: analysis.plan.thresholds,
+      analysisPlan: { ...analysis.plan, thresholds: undefined, file: analysis.file },
+      rolledBack: abortedAt,
       wallTimeMs: wallMs,
       startupMs,
       totalRequests: total,
@@ -177,7 +239,11 @@ export async function demoCommand(
     io.out(`demo: summary JSON ${summaryFile}`);
     if (failed.length > 0) io.err(`demo: FAILED steps: ${failed.map((r) => r.step).join(', ')}`);
     if (brokenNames.length > 0) io.err(`demo: stages left out: ${brokenNames.join(', ')}`);
-    return failed.length === 0 && brokenNames.length === 0 ? EXIT_OK : EXIT_FAIL;
+    if (abortedAt)
+      io.err(
+        `demo: the canary analysis stopped the rollout at ${abortedAt.step} and rolled back to ${abortedAt.rolledBackTo}: ${abortedAt.report}`,
+      );
+    return ok ? EXIT_OK : EXIT_FAIL;
   } catch (err) {
     // A step that failed because the mesh was being stopped is the interruption, not a failure of the mesh.
     if (interrupt.signal.aborted && !(err instanceof InterruptedError))

@@ -2,10 +2,13 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import {
+  formatSplitLine,
   formatStageResult,
   gatewayUrlFromEnv,
   LoadClient,
   type PlanRequest,
+  type ProfileExpectation,
+  type ResponseSample,
   type StageResult,
   stageExpectation,
   VerificationInterrupted,
@@ -26,7 +29,8 @@ import {
   stageByName,
 } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
-import { verifyFile, writeJson } from '../state.js';
+import { describeScenario, SCENARIOS } from '../scenarios.js';
+import { readLocalState, verifyFile, writeJson } from '../state.js';
 import { rollbackTargetOf } from './info.js';
 
 export interface VerifyRun {
@@ -47,6 +51,10 @@ export async function measure(
     plan?: PlanRequest;
     /** Aborts the verification (the demo's Ctrl-C); without it SIGINT / SIGTERM abort it. */
     signal?: AbortSignal;
+    /** 5xx answers of the app count for the split; the canary analysis judges them (progress, demo). */
+    serverErrorsAsAnswers?: boolean;
+    /** Every request's outcome, for the canary analysis. */
+    onSample?: (profile: ProfileExpectation, sample: ResponseSample) => void;
   },
 ): Promise<VerifyRun> {
   const stage = stageByName(root, options.stage);
@@ -61,6 +69,8 @@ export async function measure(
       expectation: stageExpectation(root, stage),
       plan,
       signal: options.signal ?? (own as { signal: AbortSignal }).signal,
+      ...(options.serverErrorsAsAnswers ? { serverErrorsAsAnswers: true } : {}),
+      ...(options.onSample ? { onSample: options.onSample } : {}),
     });
   } catch (err) {
     // No table, no verdict and no JSON file: what was measured while stopping says nothing about the stage.
@@ -73,6 +83,7 @@ export async function measure(
   }
   result.notes.push(...(options.notes ?? []));
   io.out(formatStageResult(result));
+  io.out(formatSplitLine(result));
   const file = options.jsonFile ? resolve(options.jsonFile) : verifyFile(root, stage.name);
   writeJson(file, { ...result, target: options.target, file: stage.file });
   io.out(
@@ -270,6 +281,7 @@ export async function statusCommand(
       appliedAt: applied.appliedAt,
       overrideWeights: applied.overrideWeights,
       gatewayUrl: `http://localhost:${applied.gatewayPort}`,
+      scenario: readLocalState(root)?.scenario ?? null,
     };
   } else {
     stageName = clusterStage();
@@ -295,5 +307,9 @@ export async function statusCommand(
       `  weights FORCED to ${JSON.stringify(extra.overrideWeights)} (test hook): the gateway does not do what the stage says`,
     );
   for (const s of splits) io.out(`  ${s.profile}: ${formatSplit(s.split)}`);
+  if (typeof extra.scenario === 'string') {
+    const scenario = SCENARIOS.find((x) => x.name === extra.scenario) ?? null;
+    io.out(`  scenario ${describeScenario(scenario)}`);
+  }
   return EXIT_OK;
 }

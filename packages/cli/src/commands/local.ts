@@ -19,6 +19,7 @@ import {
 } from '@rollouts/local-mesh';
 import { type Io, seconds, stageByName } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
+import { describeScenario, resolveScenario } from '../scenarios.js';
 import {
   localDir,
   type PidFile,
@@ -49,13 +50,24 @@ function tail(file: string, lines = 10): string {
   }
 }
 
-export async function localUp(root: string, io: Io, options: { stage?: string }): Promise<number> {
+export async function localUp(
+  root: string,
+  io: Io,
+  options: { stage?: string; scenario?: string },
+): Promise<number> {
   const stage = stageByName(root, options.stage ?? 'stable').name;
+  const scenario = resolveScenario(options.scenario);
   const running = readPidFiles(root).filter((p) => pidRunsScript(p.pid, p.script));
   if (running.length > 0) {
     const state = readLocalState(root);
     const roles = running.map((p) => `${p.role} pid ${p.pid}`).join(', ');
     if (running.some((p) => p.role === 'gateway') && running.length >= 3) {
+      const has = state?.scenario ?? null;
+      if (has !== (scenario?.name ?? null)) {
+        throw new UsageError(
+          `the local path is already up with scenario ${has ?? 'none'}, not ${scenario?.name ?? 'none'}: \`rollout local down\` first`,
+        );
+      }
       io.out(
         `the local path is already up (${roles}; gateway http://localhost:${state?.gatewayPort}, admin 127.0.0.1:${state?.adminPort}): nothing to do. \`rollout local down\` stops it.`,
       );
@@ -100,17 +112,25 @@ export async function localUp(root: string, io: Io, options: { stage?: string })
     removeLocalState(root);
   };
   try {
+    if (scenario) io.out(`scenario ${describeScenario(scenario)}`);
     const waits: Promise<void>[] = [];
     for (const version of versions) {
       const port = ports.versions[version] as number;
       const log = join(dir, `${version}.log`);
-      io.out(`starting workload ${version} on 127.0.0.1:${port} (log ${log})`);
+      const env = scenario?.env[version];
+      const knobs = env
+        ? ` with ${Object.entries(env)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`
+        : '';
+      io.out(`starting workload ${version} on 127.0.0.1:${port}${knobs} (log ${log})`);
       const w = startWorkload({
         version,
         port,
         script: appBuild(root, version),
         detached: true,
         logFile: log,
+        ...(env ? { env } : {}),
       });
       const info: PidFile = {
         role: version,
@@ -174,6 +194,7 @@ export async function localUp(root: string, io: Io, options: { stage?: string })
       adminPort: ports.admin,
       versions: ports.versions,
       startedAt: new Date().toISOString(),
+      scenario: scenario?.name ?? null,
     });
     io.out(
       `local path up in ${seconds(performance.now() - started)}: gateway http://localhost:${ports.gateway}, stage ${stage}. ` +

@@ -1,0 +1,255 @@
+/**
+ * The canary analysis on the local path: the thresholds file, the plan over the stage matrix, and one step of a
+ * rollout (apply, split check, bake, analysis) as `rollout progress` and `rollout demo` run it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import {
+  LoadClient,
+  type PlanRequest,
+  type StageResult,
+  StepTraffic,
+  stageExpectation,
+} from '@rollouts/local-mesh';
+import {
+  type AnalysisPlan,
+  type AnalysisStepSpec,
+  formatAnalysisTables,
+  formatThresholds,
+  indent,
+  planAnalysis,
+  readThresholds,
+  runStepAnalysis,
+  type StepAnalysis,
+  ThresholdsError,
+} from '@rollouts/split-check';
+import { listStages } from '@rollouts/stages';
+import { measure } from './commands/gateway.js';
+import { adminCall, type Io } from './context.js';
+import { CliError, EXIT_USAGE, UsageError } from './errors.js';
+
+/** The thresholds file at the repository root. */
+export const ANALYSIS_FILE = 'analysis.yaml';
+
+export interface LoadedAnalysis {
+  plan: AnalysisPlan;
+  /** The file, as users should read it (relative to the repository when inside it). */
+  file: string;
+}
+
+/** A path as users should read it: relative to the repository when inside it, else absolute. */
+export function shownPath(root: string, file: string): string {
+  const rel = relative(root, file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
+
+/**
+ * The analysed steps of the stage matrix: every stage whose requests without header reach the new version, with a
+ * baseline when the old one gets some too.
+ */
+export function analysisSteps(root: string): AnalysisStepSpec[] {
+  return listStages(root)
+    .filter((s) => s.newVersionShare > 0)
+    .map((s) => ({ stage: s.name, baseline: s.newVersionShare < 1 }));
+}
+
+/**
+ * Reads the thresholds (--analysis FILE, else $ROLLOUT_ANALYSIS, else analysis.yaml at the root) and plans the
+ * analysis over the stage matrix. A missing or bad file is bad input (exit 2), every problem named with its line.
+ */
+export function loadAnalysis(root: string, fileOption?: string): LoadedAnalysis {
+  const given = fileOption ?? (process.env.ROLLOUT_ANALYSIS || undefined);
+  const file = given ? resolve(given) : join(root, ANALYSIS_FILE);
+  const shown = shownPath(root, file);
+  if (!existsSync(file)) {
+    throw new CliError(
+      `the analysis thresholds file ${shown} does not exist${given ? '' : ' (it ships with the repository: git checkout analysis.yaml)'}`,
+      EXIT_USAGE,
+    );
+  }
+  try {
+    const thresholds = readThresholds(readFileSync(file, 'utf8'));
+    return { plan: planAnalysis(thresholds, analysisSteps(root)), file: shown };
+  } catch (err) {
+    if (err instanceof ThresholdsError)
+      throw new UsageError(`bad analysis thresholds in ${shown}:\n  ${err.problems.join('\n  ')}`);
+    throw err;
+  }
+}
+
+/** The thresholds as printed before a run. */
+export function thresholdsLine(analysis: LoadedAnalysis): string {
+  return `analysis thresholds (${analysis.file}): ${formatThresholds(analysis.plan)}`;
+}
+
+/** Who is the canary at a stage, and who the baseline: null when the new version gets no traffic there. */
+export interface StageRoles {
+  canary: string;
+  baseline: string | null;
+  share: number;
+}
+
+export function stageRoles(root: string, stage: string): StageRoles | null {
+  const summary = listStages(root).find((s) => s.name === stage);
+  if (!summary || summary.newVersionShare <= 0) return null;
+  const profile = stageExpectation(root, stage).profiles[0];
+  const others = Object.entries(profile?.versions ?? {}).filter(
+    ([v, p]) => p > 0 && v !== summary.newVersion,
+  );
+  return {
+    canary: summary.newVersion,
+    baseline: others.length === 1 ? (others[0] as [string, number])[0] : null,
+    share: summary.newVersionShare,
+  };
+}
+
+export interface StepOutcome {
+  stage: string;
+  split: StageResult;
+  splitFile: string;
+  /** Null at a stage without canary traffic, or when the split check failed (no analysis then). */
+  analysis: StepAnalysis | null;
+  verdict: 'pass' | 'fail' | 'inconclusive';
+  /** Requests of the step: the split check's and the analysis' (bake included). */
+  requests: number;
+  durationMs: number;
+}
+
+/**
+ * One step: switch the gateway to `stage`, run the split check (5xx answers of the app count for the split and go
+ * to the analysis), then, where the canary gets traffic, bake for `bakeMs` and run the analysis.
+ */
+export async function runStep(
+  root: string,
+  io: Io,
+  options: {
+    stage: string;
+    adminUrl: string;
+    gatewayUrl: string;
+    analysis: LoadedAnalysis;
+    bakeMs: number;
+    signal: AbortSignal;
+    jsonFile?: string;
+    plan?: PlanRequest;
+    notes?: string[];
+  },
+): Promise<StepOutcome> {
+  const started = performance.now();
+  const { status, json } = await adminCall(options.adminUrl, 'PUT', '/stage', { stage: options.stage });
+  if (status !== 200)
+    throw new CliError(`the gateway refused stage ${options.stage}: ${JSON.stringify(json)}`);
+  const roles = stageRoles(root, options.stage);
+  const expectation = stageExpectation(root, options.stage);
+  const defaultProfile = expectation.profiles[0];
+  const client = new LoadClient({ origin: options.gatewayUrl, concurrency: 32, timeoutMs: 5000 });
+  try {
+    const traffic =
+      roles && defaultProfile
+        ? new StepTraffic({
+            client,
+            profile: defaultProfile,
+            canary: roles.canary,
+            baseline: roles.baseline,
+            signal: options.signal,
+          })
+        : null;
+    const { result: split, file } = await measure(root, io, {
+      stage: options.stage,
+      origin: options.gatewayUrl,
+      target: 'local',
+      signal: options.signal,
+      serverErrorsAsAnswers: true,
+      ...(traffic && defaultProfile
+        ? { onSample: (p, s) => (p === defaultProfile ? traffic.record(s) : undefined) }
+        : {}),
+      ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
+      ...(options.plan ? { plan: options.plan } : {}),
+      ...(options.notes ? { notes: options.notes } : {}),
+    });
+    const outcome: StepOutcome = {
+      stage: options.stage,
+      split,
+      splitFile: file,
+      analysis: null,
+      verdict: split.verdict,
+      requests: split.requests,
+      durationMs: 0,
+    };
+    if (split.verdict === 'pass' && traffic && roles) {
+      if (options.bakeMs > 0) {
+        io.out(`baking ${options.stage} for ${(options.bakeMs / 1000).toFixed(1)} s with traffic ...`);
+        await traffic.collect(0, options.bakeMs);
+      }
+      const analysis = await runStepAnalysis({
+        plan: options.analysis.plan,
+        stage: options.stage,
+        share: roles.share,
+        baseline: roles.baseline !== null,
+        samples: () => traffic.samples(),
+        collect: (n) => traffic.collect(n),
+        signal: options.signal,
+      });
+      outcome.analysis = analysis;
+      outcome.verdict = analysis.result.verdict;
+      outcome.requests += traffic.sent;
+      printAnalysis(io, analysis, traffic, roles);
+    }
+    outcome.durationMs = performance.now() - started;
+    return outcome;
+  } finally {
+    await client.close();
+  }
+}
+
+function printAnalysis(io: Io, analysis: StepAnalysis, traffic: StepTraffic, roles: StageRoles): void {
+  const r = analysis.result;
+  const look = analysis.looks.at(-1);
+  const against = roles.baseline
+    ? `against ${roles.baseline}`
+    : 'against the SLOs only (no baseline traffic here)';
+  io.out(
+    `analysis of ${r.stage}: ${roles.canary} ${against}; look ${analysis.looks.length} of ${analysis.schedule.length} at ${look?.totalRequests ?? 0} requests (looks at ${analysis.schedule.join(' / ')} ${roles.canary} requests)`,
+  );
+  for (const [i, l] of analysis.looks.slice(0, -1).entries())
+    io.out(
+      `  look ${i + 1} at ${l.totalRequests} requests (${l.canaryRequests} ${roles.canary}): ${l.verdict}: ${l.reasons.join('; ')}`,
+    );
+  io.out(indent(formatAnalysisTables(r)));
+  for (const reason of r.reasons) io.out(`  ${reason}`);
+  if (analysis.stopped) io.out(`  stopped: ${analysis.stopped}`);
+  if (traffic.failures.length > 0)
+    io.out(`  unattributed requests (first ${traffic.failures.length}): ${JSON.stringify(traffic.failures)}`);
+  io.out(`analysis: ${r.summary}`);
+}
+
+/** The JSON of a step's analysis: the result and the looks, without the samples. */
+export function analysisJson(analysis: StepAnalysis | null): unknown {
+  if (!analysis) return null;
+  return {
+    verdict: analysis.result.verdict,
+    summary: analysis.result.summary,
+    reasons: analysis.result.reasons,
+    canary: analysis.result.canary,
+    baseline: analysis.result.baseline,
+    checks: analysis.result.checks,
+    alpha: analysis.result.alpha,
+    beta: analysis.result.beta,
+    missing: analysis.result.missing,
+    looks: analysis.looks,
+    schedule: analysis.schedule,
+    stopped: analysis.stopped,
+  };
+}
+
+/** "v2 error rate 5.20 % is above the SLO ..." for the first failed (or undecided) test of a step. */
+export function failureReport(outcome: StepOutcome): string {
+  if (outcome.split.verdict === 'fail') {
+    const p = outcome.split.profiles.find((x) => x.verdict === 'fail');
+    return `split check failed${p ? ` (${p.name}: ${p.reason})` : ''}`;
+  }
+  const r = outcome.analysis?.result;
+  if (!r) return 'no analysis';
+  const failed = r.checks.filter((c) => c.verdict === 'fail');
+  if (failed.length > 0) return `analysis failed: ${failed.map((c) => c.reason).join('; ')}`;
+  return `analysis inconclusive: ${[...r.reasons, outcome.analysis?.stopped ?? ''].filter(Boolean).join('; ')}`;
+}

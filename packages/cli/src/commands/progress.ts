@@ -1,0 +1,260 @@
+/**
+ * `rollout progress`: progressive delivery without a controller, on the local path. Walks a strategy's stages
+ * (canary: stable → canary-10 → 25 → 50 → 75 → 100; blue-green: green → blue-preview → blue) and at each one
+ * checks the split, bakes with traffic and runs the canary analysis. A failed or undecided analysis (or a failed
+ * split check) rolls back to the strategy's stable stage at once and exits 1 with a report of which metric failed,
+ * by how much, at which step. Ctrl-C / SIGTERM also go back to the stable stage before exiting 130 / 143.
+ *
+ * It uses the running local path (`rollout local up`) when there is one, else starts its own (like `rollout
+ * demo`) and stops it at the end.
+ */
+import { join } from 'node:path';
+import {
+  ConfigError,
+  type LocalMesh,
+  type PlanRequest,
+  portsFromEnv,
+  startLocalMesh,
+  table,
+  workloadVersions,
+} from '@rollouts/local-mesh';
+import { listStages, rollbackTarget, STRATEGIES, type Strategy } from '@rollouts/stages';
+import {
+  analysisJson,
+  failureReport,
+  loadAnalysis,
+  runStep,
+  type StepOutcome,
+  thresholdsLine,
+} from '../analysis.js';
+import {
+  abortOnSignals,
+  adminCall,
+  adminUrl,
+  appliedStage,
+  GatewayDownError,
+  type Io,
+  resolveTarget,
+  seconds,
+} from '../context.js';
+import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
+import { describeScenario, resolveScenario, SCENARIOS, type Scenario } from '../scenarios.js';
+import { readLocalState, stateDir, writeJson } from '../state.js';
+
+export interface ProgressOptions {
+  strategy?: string;
+  target?: string;
+  scenario?: string;
+  analysisFile?: string;
+  bakeMs: number;
+  jsonFile?: string;
+  plan?: PlanRequest;
+}
+
+/** The stages a strategy walks: its stable stage first, then by rising share of the new version. */
+export function progressionOf(root: string, strategy: Strategy): string[] {
+  const stable = rollbackTarget(root, strategy);
+  const rest = listStages(root)
+    .filter((s) => s.strategy === strategy && s.name !== stable && s.newVersionShare > 0)
+    .sort((a, b) => a.newVersionShare - b.newVersionShare)
+    .map((s) => s.name);
+  return [stable, ...rest];
+}
+
+export async function progressCommand(root: string, io: Io, options: ProgressOptions): Promise<number> {
+  const target = resolveTarget(options.target);
+  const strategy = (options.strategy ?? 'canary') as Strategy;
+  if (!(STRATEGIES as readonly string[]).includes(strategy))
+    throw new UsageError(
+      `--strategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(options.strategy)}`,
+    );
+  const requested = resolveScenario(options.scenario);
+  if (target === 'cluster') {
+    throw new UsageError(
+      'rollout progress is not yet on the cluster path (the analysis there needs per-version metrics from ' +
+        'Prometheus); run it on the local path: make progress TARGET=local',
+    );
+  }
+  const analysis = loadAnalysis(root, options.analysisFile);
+  const stages = progressionOf(root, strategy);
+  const stable = stages[0] as string;
+
+  // The running local path, if any; else one of our own for this run.
+  let mesh: LocalMesh | null = null;
+  let admin = adminUrl(root);
+  let gatewayUrl: string;
+  let scenario: Scenario | null = requested;
+  try {
+    const applied = await appliedStage(admin);
+    gatewayUrl = `http://localhost:${applied.gatewayPort}`;
+    const running = readLocalState(root)?.scenario ?? null;
+    if (options.scenario !== undefined || process.env.SCENARIO) {
+      if ((requested?.name ?? null) !== running) {
+        throw new UsageError(
+          `the running local path has scenario ${running ?? 'none'}, not ${requested?.name ?? 'none'}: ` +
+            `stop it (make local-down) and start it with the scenario (make local-up SCENARIO=${requested?.name ?? ''}), ` +
+            'or stop it and let progress start its own',
+        );
+      }
+    }
+    scenario = running ? (SCENARIOS.find((s) => s.name === running) ?? null) : null;
+    io.out(`progress: using the running local path (gateway ${gatewayUrl}, stage ${applied.stage})`);
+  } catch (err) {
+    if (!(err instanceof GatewayDownError)) throw err;
+    let ports: ReturnType<typeof portsFromEnv>;
+    try {
+      ports = portsFromEnv(process.env, workloadVersions(root));
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(e.message);
+      throw e;
+    }
+    io.out('progress: no local path is running: starting one for this run');
+    mesh = await startLocalMesh({
+      root,
+      ports,
+      stage: stable,
+      log: (l) => io.out(`progress: ${l}`),
+      ...(scenario ? { workloadEnv: scenario.env } : {}),
+    });
+    admin = mesh.adminUrl;
+    gatewayUrl = mesh.gatewayUrl;
+  }
+
+  io.out(`progress: ${strategy}: ${stages.join(' → ')}; bake ${seconds(options.bakeMs)} per step`);
+  io.out(`progress: ${thresholdsLine(analysis)}`);
+  io.out(`progress: scenario ${describeScenario(scenario)}`);
+  const interrupt = abortOnSignals((signal) =>
+    io.err(`progress: ${signal} received: back to ${stable}, then stopping`),
+  );
+  const outcomes: StepOutcome[] = [];
+  const wallStart = performance.now();
+  let failedAt: { stage: string; step: number; report: string } | null = null;
+  let rollback: StepOutcome | null = null;
+  try {
+    for (const [i, stage] of stages.entries()) {
+      if (interrupt.signal.aborted) break;
+      io.out('');
+      io.out(`progress: [${i + 1}/${stages.length}] ${stage}`);
+      const outcome = await runStep(root, io, {
+        stage,
+        adminUrl: admin,
+        gatewayUrl,
+        analysis,
+        bakeMs: options.bakeMs,
+        signal: interrupt.signal,
+        jsonFile: join(stateDir(root), 'verify', `progress-${i + 1}-${stage}.json`),
+        ...(options.plan ? { plan: options.plan } : {}),
+      });
+      outcomes.push(outcome);
+      if (outcome.verdict !== 'pass') {
+        failedAt = { stage, step: i + 1, report: failureReport(outcome) };
+        break;
+      }
+    }
+    if (failedAt) {
+      io.out('');
+      io.err(`progress: ${failedAt.stage} (step ${failedAt.step} of ${stages.length}): ${failedAt.report}`);
+      io.out(`progress: rolling back: ${failedAt.stage} → ${stable}`);
+      rollback = await runStep(root, io, {
+        stage: stable,
+        adminUrl: admin,
+        gatewayUrl,
+        analysis,
+        bakeMs: 0,
+        signal: interrupt.signal,
+        jsonFile: join(stateDir(root), 'verify', `progress-rollback-${stable}.json`),
+        ...(options.plan ? { plan: options.plan } : {}),
+      });
+    }
+  } catch (err) {
+    if (!(interrupt.signal.aborted || err instanceof InterruptedError)) {
+      await backTo(io, admin, stable, 'after an error');
+      await mesh?.stop();
+      interrupt.dispose();
+      throw err;
+    }
+  }
+
+  if (interrupt.signal.aborted) {
+    // Ctrl-C: the mesh goes back to the stable stage before anything else (not verified: the user wants out).
+    await backTo(io, admin, stable, 'interrupted');
+    await mesh?.stop();
+    interrupt.dispose();
+    throw new InterruptedError(interrupt.signal.reason, `progress stopped, the mesh is back on ${stable}`);
+  }
+  interrupt.dispose();
+
+  const wallMs = performance.now() - wallStart;
+  io.out('');
+  io.out(`progress summary (${strategy}${scenario ? `, scenario ${scenario.name}` : ''})`);
+  const rows = [['step', 'requests', 'time', 'split', 'analysis']];
+  for (const o of [...outcomes, ...(rollback ? [rollback] : [])]) {
+    rows.push([
+      o === rollback ? `rollback → ${o.stage}` : o.stage,
+      String(o.requests),
+      seconds(o.durationMs),
+      o.split.verdict === 'pass' ? 'pass' : 'FAIL',
+      o.analysis ? (o.analysis.result.verdict === 'fail' ? 'FAIL' : o.analysis.result.verdict) : '-',
+    ]);
+  }
+  io.out(indentTable(table(rows, new Set([1, 2]))));
+  const file = options.jsonFile ?? join(stateDir(root), 'progress-summary.json');
+  const promoted = !failedAt;
+  writeJson(file, {
+    strategy,
+    scenario: scenario?.name ?? null,
+    verdict: promoted ? 'promoted' : 'rolled back',
+    failedAt,
+    rolledBackTo: rollback ? stable : null,
+    rollbackVerified: rollback ? rollback.split.verdict === 'pass' : null,
+    thresholds: analysis.plan.thresholds,
+    analysisFile: analysis.file,
+    wallTimeMs: wallMs,
+    steps: outcomes.map((o) => stepJson(o)),
+    rollback: rollback ? stepJson(rollback) : null,
+  });
+  io.out(`progress: summary JSON ${file}`);
+  await mesh?.stop();
+  if (promoted) {
+    io.out(
+      `progress: promoted: ${stages.at(-1)} serves the new version to everyone (${seconds(wallMs)}, ${outcomes.reduce((s, o) => s + o.requests, 0)} requests)`,
+    );
+    return EXIT_OK;
+  }
+  const f = failedAt as { stage: string; step: number; report: string };
+  io.err(
+    `progress: ROLLED BACK at ${f.stage} (step ${f.step} of ${stages.length}): ${f.report}; the mesh is on ${stable}${rollback?.split.verdict === 'pass' ? ' (verified)' : ', whose verification FAILED'}`,
+  );
+  return EXIT_FAIL;
+}
+
+function stepJson(o: StepOutcome): unknown {
+  return {
+    stage: o.stage,
+    verdict: o.verdict,
+    requests: o.requests,
+    durationMs: o.durationMs,
+    split: { verdict: o.split.verdict, file: o.splitFile, requests: o.split.requests },
+    analysis: analysisJson(o.analysis),
+  };
+}
+
+function indentTable(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
+
+/** Switches the gateway to `stage` without verifying (Ctrl-C, an error): the fastest way back. */
+async function backTo(io: Io, admin: string, stage: string, why: string): Promise<void> {
+  try {
+    const { status, json } = await adminCall(admin, 'PUT', '/stage', { stage });
+    if (status !== 200) throw new CliError(`the gateway refused ${stage}: ${JSON.stringify(json)}`);
+    io.err(
+      `progress: ${why}: the mesh is back on ${stage} (not verified; make verify TARGET=local measures it)`,
+    );
+  } catch (err) {
+    io.err(`progress: ${why}: could not go back to ${stage}: ${(err as Error).message}`);
+  }
+}
