@@ -117,8 +117,19 @@ async function setRate(p: Page, rate: number): Promise<void> {
   );
 }
 
+/** Chromium missing (or not starting) fails every test with the reason: never a silent skip. */
+let setupError: Error | null = null;
+function ready(): void {
+  if (setupError) throw setupError;
+}
+
 beforeAll(async () => {
-  context = await launch();
+  try {
+    context = await launch();
+  } catch (err) {
+    setupError = err as Error;
+    return;
+  }
   mesh = await startLocalMesh({
     root: REPO_ROOT,
     ports: {
@@ -151,7 +162,12 @@ afterAll(async () => {
 });
 
 describe('the live page in Chromium', () => {
+  it('has Chromium', () => {
+    ready();
+  });
+
   it('fills the grid with squares in the colour each answer names, on one 1280x720 screen', async () => {
+    ready();
     await page.goto(`${watch.url}/`);
     await setRate(page, 50);
     await waitFor(() => watch.settings().rate === 50, 10_000, 'the rate the page set');
@@ -178,6 +194,7 @@ describe('the live page in Chromium', () => {
   });
 
   it('shows a stage switch within 2 s: from its own button, and from a terminal (the admin API)', async () => {
+    ready();
     let started = Date.now();
     await page.click('#stages button[data-stage="canary-50"]');
     await page.waitForFunction(() => document.getElementById('stage')?.textContent === 'canary-50', null, {
@@ -251,6 +268,7 @@ describe('the live page in Chromium', () => {
   });
 
   it('the override toggle turns every new square v2', async () => {
+    ready();
     await page.click('#overrides button[data-override="x-canary: always"]');
     await page.waitForFunction(
       () =>
@@ -332,6 +350,7 @@ describe('the live page in Chromium', () => {
   });
 
   it('stops sending while the tab is hidden, and starts again when it is shown', async () => {
+    ready();
     const hide = (hidden: boolean) =>
       page.evaluate((h) => {
         Object.defineProperty(document, 'visibilityState', {
@@ -364,6 +383,7 @@ describe('the live page in Chromium', () => {
   });
 
   it('on the cluster the stage buttons show the make command, and switch nothing', async () => {
+    ready();
     const cluster = await startWatchServer({
       root: REPO_ROOT,
       target: 'cluster',
@@ -393,6 +413,7 @@ describe('the live page in Chromium', () => {
   });
 
   it('had no error in the page', () => {
+    ready();
     expect(pageErrors).toEqual([]);
   });
 });

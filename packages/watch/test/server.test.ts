@@ -484,13 +484,19 @@ describe('make watch (dist/main.js)', () => {
       GATEWAY_URL: path.gatewayUrl,
       WATCH_TARGET: '',
     });
-    const url = await waitFor(() => /Live traffic page: (\S+)\//.exec(p.out())?.[1], 30_000, 'the URL');
+    // the whole line: output arrives in chunks, and a partial URL must not match
+    const url = await waitFor(
+      () => /Live traffic page: (http:\/\/\S+)\/\n/.exec(p.out())?.[1],
+      30_000,
+      'the URL',
+    );
+    await waitFor(() => p.out().includes('Ctrl-C stops it.'), 30_000, 'the rest of the banner');
     expect(url).toBe(`http://localhost:${port}`);
     expect(p.out()).toContain('target cluster (TARGET=cluster)');
     expect(p.out()).toContain('`make <stage>`');
     expect((await fetch(`${url}/`)).status).toBe(200);
     p.child.kill('SIGTERM');
-    expect(await p.exited).toBe(0);
+    expect(await p.exited, p.err()).toBe(0);
   });
 
   it('a taken WATCH_PORT is named, exit 1', async () => {

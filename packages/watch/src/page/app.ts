@@ -204,7 +204,7 @@ function showSwitchDelay(): void {
   if (delay === null) return;
   const msg = $('switch-msg');
   msg.dataset.delayMs = String(delay);
-  msg.textContent = `✓ ${lastSwitch.message}; its first answer ${(delay / 1000).toFixed(2)} s after the switch`;
+  msg.textContent = `✓ ${lastSwitch.message}; first answer ${(delay / 1000).toFixed(2)} s later`;
 }
 
 function buildGrid(size: number): void {
