@@ -197,6 +197,19 @@ func TestHeaderMatch(t *testing.T) {
 	}
 }
 
+// Envoy keeps the brackets of an IPv6 literal Host when it drops the port (HeaderUtility::getPortStart), the
+// simulation does not (net.SplitHostPort): a domain "::1" is matched by the simulation only, and the note says so.
+func TestIPv6AuthorityNoted(t *testing.T) {
+	s := mustSucceed(t, workload+virtualService(`["::1"]`, `[rollouts/webapp-gateway]`, splitHTTP),
+		Request{Authority: "[::1]:8080", Path: "/"}, Request{Authority: "localhost", Path: "/"})
+	if notes := s.Requests[0].NotEvaluated; len(notes) != 1 || !strings.Contains(notes[0], "IPv6 literal") {
+		t.Fatalf("[::1]:8080: notEvaluated %v", notes)
+	}
+	if notes := s.Requests[1].NotEvaluated; len(notes) != 0 {
+		t.Fatalf("localhost: notEvaluated %v", notes)
+	}
+}
+
 func TestRefused(t *testing.T) {
 	for name, tc := range map[string]struct{ hosts, gateways, http, want string }{
 		"wildcard host bound to mesh": {`["*"]`, `[rollouts/webapp-gateway, mesh]`, splitHTTP, "wildcard host * is not allowed"},

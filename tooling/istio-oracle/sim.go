@@ -257,6 +257,9 @@ func notEvaluated(routes []*route.Route, path, authority string) []string {
 	if authority != strings.ToLower(authority) {
 		out = append(out, "authority has upper-case letters: the simulation matches domains case-sensitively, Envoy does not")
 	}
+	if strings.HasPrefix(authority, "[") {
+		out = append(out, "authority is an IPv6 literal: the simulation strips its brackets (net.SplitHostPort: [::1]:8080 is ::1), Envoy keeps them ([::1])")
+	}
 	return out
 }
 
