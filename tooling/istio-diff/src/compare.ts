@@ -147,6 +147,7 @@ export function notModelledReason(note: string): string {
     return 'path normalisation (not done by the simulation)';
   if (note.startsWith('authority has upper-case'))
     return 'authority case (domains compared case-sensitively)';
+  if (note.startsWith('authority is an IPv6 literal')) return IPV6_REASON;
   return note.replace(/^route\[\d+\] "[^"]*": /, '');
 }
 
@@ -371,7 +372,8 @@ export function compareCase(c: DiffCase, ours: OurSide, answer: OracleAnswer): C
       }
     }
     // Go's SplitHostPort strips the brackets of an IPv6 literal, Envoy keeps them: "[::1]:8080" is "::1" to the
-    // simulation, "[::1]" to Envoy (HeaderUtility::getPortStart).
+    // simulation, "[::1]" to Envoy (HeaderUtility::getPortStart). The oracle notes it too; checked here as well,
+    // so an oracle without that note cannot make such a request count as compared in full.
     const ipv6Literal = request.authority.startsWith('[');
     const exact =
       !ipv6Literal &&
