@@ -224,7 +224,10 @@ export function explainText(stage: Stage, root: string, t: GatewayRouteTable): s
       const add = r.responseHeadersToAdd ?? [];
       const ops = [
         ...(r.responseHeadersToRemove ?? []).map((n) => `remove ${n}`),
-        ...add.map((h) => `${h.appendAction ? 'set' : 'add'} ${h.header.key}: ${h.header.value}`),
+        ...add.map(
+          (h) =>
+            `${h.appendAction ? 'set' : 'add'} ${h.header.key}: ${h.header.value ?? '(empty: Envoy sets nothing)'}`,
+        ),
       ];
       if (ops.length > 0) lines.push(`     response headers: ${ops.join('; ')}`);
     }
