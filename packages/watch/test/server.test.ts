@@ -473,8 +473,14 @@ describe('make watch (dist/main.js)', () => {
       err += c;
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    children.push(child);
     return { child, exited, out: () => out, err: () => err };
   }
+  const children: ReturnType<typeof spawn>[] = [];
+  // a failed assertion must not leave a server running
+  afterEach(() => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
 
   it('prints the URL, serves the page, stops on SIGTERM with 0', async () => {
     const port = await findFreePort();
