@@ -10,9 +10,8 @@ import { verificationPlan } from '@rollouts/local-mesh';
 import {
   type AnalysisThresholds,
   DEFAULT_THRESHOLDS,
-  parseThresholds,
   planAnalysis,
-  ThresholdsError,
+  readThresholds,
 } from '@rollouts/split-check';
 import {
   expectedSplit,
@@ -23,7 +22,6 @@ import {
   type Stage,
   scanStages,
 } from '@rollouts/stages';
-import { parse as parseYaml } from 'yaml';
 import {
   type AnalysisConfig,
   type OverrideHeader,
@@ -129,22 +127,15 @@ export const ANALYSIS_FILE = 'analysis.yaml';
 /**
  * The canary analysis as `make progress` plans it: the thresholds of analysis.yaml (split-check's defaults when
  * the file is not there), over the analysed steps of the stage matrix (every stage whose requests without
- * header reach the new version; with a baseline when the old one gets some too). Throws ThresholdsError for a
- * bad file.
+ * header reach the new version; with a baseline when the old one gets some too). Throws split-check's
+ * ThresholdsError for a bad file.
  */
 export function loadAnalysis(root: string): AnalysisConfig {
   const file = join(root, ANALYSIS_FILE);
   let thresholds: AnalysisThresholds = DEFAULT_THRESHOLDS;
   const present = existsSync(file);
-  if (present) {
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new ThresholdsError([`${ANALYSIS_FILE} is not YAML: ${(err as Error).message}`]);
-    }
-    thresholds = parseThresholds(parsed);
-  }
+  // the same reader as `make progress` (split-check's): a bad value is named with its line
+  if (present) thresholds = readThresholds(readFileSync(file, 'utf8'));
   const { stages } = scanStages(root);
   const roles: Record<string, StageRoles | null> = {};
   const ctx = repoContext(root);

@@ -4,13 +4,13 @@
  * override headers, and stage switches through the local path's admin API (and not on the cluster).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findFreePort, verificationPlan } from '@rollouts/local-mesh';
-import { DEFAULT_THRESHOLDS } from '@rollouts/split-check';
+import { DEFAULT_THRESHOLDS, readThresholds } from '@rollouts/split-check';
 import { listStages } from '@rollouts/stages';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -175,7 +175,9 @@ describe('what it serves', () => {
     const analysis = config.analysis;
     const present = existsSync(join(REPO_ROOT, 'analysis.yaml'));
     expect(analysis?.file).toBe(present ? 'analysis.yaml' : null);
-    if (!present) expect(analysis?.plan.thresholds).toEqual(DEFAULT_THRESHOLDS);
+    expect(analysis?.plan.thresholds).toEqual(
+      present ? readThresholds(readFileSync(join(REPO_ROOT, 'analysis.yaml'), 'utf8')) : DEFAULT_THRESHOLDS,
+    );
     expect(analysis?.plan.steps).toEqual(
       listStages(REPO_ROOT)
         .filter((s) => s.newVersionShare > 0)
