@@ -61,8 +61,21 @@ export function createAdmin(
       case 'GET /stage':
         return json(res, 200, describeStage(gateway));
       case 'PUT /stage':
-      case 'POST /stage':
+      case 'POST /stage': {
+        // Loopback is not enough: a page open in the user's browser can post to 127.0.0.1 too. Browsers always
+        // send Origin on such a request, and cannot send a JSON body to another origin without a preflight this
+        // API never answers; the CLI and the watch page's server send neither an Origin nor another body type.
+        if (req.headers.origin !== undefined) {
+          return json(res, 403, {
+            error: 'the admin API takes no requests from web pages (Origin header present)',
+          });
+        }
+        const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+        if (type !== 'application/json') {
+          return json(res, 415, { error: 'send the body as JSON (content-type: application/json)' });
+        }
         return putStage(req, res);
+      }
       case 'GET /routes':
         return json(res, 200, describeRoutes(gateway.table));
       case 'GET /metrics': {

@@ -11,10 +11,15 @@ let admin: ReturnType<typeof createAdmin>;
 let origin: string;
 let adminOrigin: string;
 
-async function call(method: string, path: string, body?: unknown) {
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${adminOrigin}${path}`, {
     method,
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    ...(body !== undefined
+      ? {
+          body: typeof body === 'string' ? body : JSON.stringify(body),
+          headers: { 'content-type': 'application/json', ...headers },
+        }
+      : {}),
   });
   const text = await res.text();
   return { status: res.status, text, json: text.startsWith('{') ? JSON.parse(text) : null };
@@ -46,6 +51,16 @@ describe('admin API', () => {
     expect(stage.json).toMatchObject({ stage: 'split-25', overrideWeights: null });
     expect(Date.parse(stage.json.appliedAt)).not.toBeNaN();
     expect((await call('GET', '/ready')).status).toBe(200);
+  });
+
+  it('a stage switch from a web page (Origin) is refused with 403, a non-JSON body with 415; nothing changes', async () => {
+    const before = (await call('GET', '/stage')).json.stage;
+    const fromPage = await call('POST', '/stage', { stage: 'all-v3' }, { origin: 'http://evil.example' });
+    expect(fromPage.status).toBe(403);
+    expect(fromPage.json.error).toContain('Origin');
+    const text = await call('POST', '/stage', '{"stage":"all-v3"}', { 'content-type': 'text/plain' });
+    expect(text.status).toBe(415);
+    expect((await call('GET', '/stage')).json.stage).toBe(before);
   });
 
   it('PUT /stage switches: the next requests follow the new stage', async () => {
