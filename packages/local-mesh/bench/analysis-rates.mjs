@@ -75,7 +75,11 @@ const ports = async () => ({
 });
 
 async function applyStage(mesh, stage) {
-  const res = await fetch(`${mesh.adminUrl}/stage`, { method: 'PUT', body: JSON.stringify({ stage }) });
+  const res = await fetch(`${mesh.adminUrl}/stage`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ stage }),
+  });
   if (res.status !== 200) throw new Error(`admin answered ${res.status}: ${await res.text()}`);
 }
 

@@ -37,7 +37,11 @@ const expectation = stageExpectation(root, STAGE);
 const client = new LoadClient({ origin: mesh.gatewayUrl });
 
 async function apply(body) {
-  const res = await fetch(`${mesh.adminUrl}/stage`, { method: 'PUT', body: JSON.stringify(body) });
+  const res = await fetch(`${mesh.adminUrl}/stage`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (res.status !== 200) throw new Error(`admin answered ${res.status}: ${await res.text()}`);
 }
 
