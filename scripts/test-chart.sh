@@ -57,9 +57,11 @@ require_tools() {
 # "$ref": "/api/_definitions.json#/$defs/...": kubeconform would resolve those refs over the network. This step
 # copies one Kubernetes version's strict schemas into .cache/kubeconform-schemas/ with the ids dropped and the refs
 # made relative to the file ("_definitions.json#/$defs/..."), once per kubernetes-validate version.
+# kubernetes-validate ships one schema set per minor (v1.36.0); a patch release has the same API, so the node's
+# version (1.36.4) reads the schemas of its minor, under its own name for kubeconform -kubernetes-version.
 prepare_schemas() {
   local dir="v${KUBE_VERSION}-local-strict"
-  local src="${KUBERNETES_SCHEMAS}/${dir}" dst="${SCHEMA_CACHE}/${dir}"
+  local src="${KUBERNETES_SCHEMAS}/v${KUBE_VERSION%.*}.0-local-strict" dst="${SCHEMA_CACHE}/${dir}"
   local stamp="kubernetes-validate ${KUBERNETES_VALIDATE_VERSION}"
   if [[ -f "${dst}/.source" && "$(cat "${dst}/.source")" == "${stamp}" ]]; then
     return 0
