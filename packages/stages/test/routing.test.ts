@@ -82,15 +82,6 @@ describe('matchRoute', () => {
     const c = compileRoutes([{ route: [{ destination: { host: 'h' } }] }]);
     expect(matchRoute(c, req('PATCH', '/whatever?x'))?.index).toBe(0);
   });
-
-  it('is fast enough to run per request', () => {
-    const requests = [req('GET', '/items/1'), req('POST', '/api/x'), req('POST', '/nope', { 'x-user': 'a' })];
-    const start = performance.now();
-    for (let i = 0; i < 300_000; i++) matchRoute(compiled, requests[i % 3] as RouteRequest);
-    const perRequestUs = ((performance.now() - start) * 1000) / 300_000;
-    console.log(`matchRoute: ${perRequestUs.toFixed(3)} µs per request`);
-    expect(perRequestUs).toBeLessThan(5);
-  });
 });
 
 describe('expectedSplit on the fixture', () => {
