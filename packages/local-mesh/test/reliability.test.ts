@@ -29,7 +29,11 @@ async function freePorts() {
 }
 
 async function put(mesh: LocalMesh, body: unknown) {
-  const res = await fetch(`${mesh.adminUrl}/stage`, { method: 'PUT', body: JSON.stringify(body) });
+  const res = await fetch(`${mesh.adminUrl}/stage`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 

@@ -43,7 +43,11 @@ execFileSync('node', [CLI, 'local', 'up'], { env, stdio: 'inherit' });
 let watch;
 let browser;
 try {
-  await fetch(`${admin}/stage`, { method: 'PUT', body: JSON.stringify({ stage: 'canary-25' }) });
+  await fetch(`${admin}/stage`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ stage: 'canary-25' }),
+  });
   watch = spawn('node', [WATCH_MAIN], {
     env: { ...env, WATCH_PORT: '0', WATCH_TARGET: 'local' },
     stdio: 'pipe',

@@ -208,6 +208,7 @@ describe('the live page in Chromium', () => {
     started = Date.now();
     const res = await fetch(`${mesh.adminUrl}/stage`, {
       method: 'PUT',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ stage: 'canary-25' }),
     });
     expect(res.status).toBe(200);

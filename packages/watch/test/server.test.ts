@@ -75,7 +75,11 @@ afterEach(async () => {
   for (const r of readers.splice(0)) r.close();
   await waitFor(() => watch.status().subscribers === 0, 10_000, 'the pages to leave');
   await postJson(`${watch.url}/api/settings`, { rate: 50, overrides: [] });
-  await fetch(`${path.adminUrl}/stage`, { method: 'PUT', body: JSON.stringify({ stage: 'stable' }) });
+  await fetch(`${path.adminUrl}/stage`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ stage: 'stable' }),
+  });
   path.apps.v1.errorRate = 0;
   path.apps.v2.errorRate = 0;
   path.apps.v2.delayMs = 0;
@@ -241,7 +245,11 @@ describe('the traffic', () => {
     expect(sent).toBeGreaterThanOrEqual(Math.floor(10 * seconds * 0.5)); // a busy machine may delay timers
 
     // a slow v2 at canary-100: the rate drops, requests do not pile up
-    await fetch(`${path.adminUrl}/stage`, { method: 'PUT', body: JSON.stringify({ stage: 'canary-100' }) });
+    await fetch(`${path.adminUrl}/stage`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ stage: 'canary-100' }),
+    });
     path.apps.v2.delayMs = 400;
     path.apps.v2.maxConcurrent = 0;
     await postJson(`${watch.url}/api/settings`, { rate: 100 });
@@ -303,7 +311,11 @@ describe('the traffic', () => {
   });
 
   it('sends the override headers the page turns on, and only the stages’ own', async () => {
-    await fetch(`${path.adminUrl}/stage`, { method: 'PUT', body: JSON.stringify({ stage: 'canary-25' }) });
+    await fetch(`${path.adminUrl}/stage`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ stage: 'canary-25' }),
+    });
     const r = reader();
     await r.next('snapshot');
     const other = reader();
