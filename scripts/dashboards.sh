@@ -59,6 +59,7 @@ stop_forwards() {
 # on_signal CODE: Ctrl-C ends the session normally (exit 0), SIGTERM and SIGHUP with 128 + their number; the EXIT
 # trap then stops the forwards.
 on_signal() {
+  trap '' INT TERM HUP # a second Ctrl-C while the forwards are being stopped changes nothing
   log ""
   log "stopping the port-forwards"
   exit "$1"

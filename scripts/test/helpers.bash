@@ -195,11 +195,14 @@ assert_failure() {
 # ${SANDBOX}/script.out; SCRIPT_PID is its pid. Job control is on while it starts, so it is the leader of its own
 # process group and gets SIGINT as from a terminal (a background command of a shell without job control ignores
 # SIGINT, and a script cannot trap a signal ignored when it started). `wait_script` collects it.
+# SIGINT is also reset to its default first: a test run started in the background (CI runners, `cmd &`) inherits
+# SIGINT ignored, and bash keeps a signal ignored at its start ignored, traps or not.
 start_script() {
   local name="$1"
   shift
   set -m
-  env "PATH=${TEST_PATH}" "${REPO}/scripts/${name}" "$@" >"${SANDBOX}/script.out" 2>&1 &
+  python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+    env "PATH=${TEST_PATH}" "${REPO}/scripts/${name}" "$@" >"${SANDBOX}/script.out" 2>&1 &
   SCRIPT_PID=$!
   set +m
 }
