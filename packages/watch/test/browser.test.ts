@@ -234,6 +234,12 @@ describe('the live page in Chromium', () => {
       null,
       { timeout: 90_000 },
     );
+    // Paused while the page is read: answers arriving between two reads would make the squares and the table
+    // disagree by one.
+    await page.click('#pause');
+    await page.waitForFunction(
+      () => document.getElementById('pause')?.getAttribute('aria-pressed') === 'true',
+    );
     const n = Number(await page.getAttribute('#verdict', 'data-n'));
     const rows = await page.$$eval('#split tbody tr', (els) =>
       (els as HTMLElement[]).map((e) => ({
@@ -255,6 +261,7 @@ describe('the live page in Chromium', () => {
     expect(v2?.text).toContain('25 %');
     expect(await page.getAttribute('#verdict', 'data-state')).toBe('inside');
     expect(await page.textContent('#verdict')).toContain('inside the band');
+    await page.click('#pause'); // resume
     // the canary analysis of a healthy v2: never a failure (too few answers yet for a pass, maybe)
     await page.waitForFunction(
       () => document.getElementById('analysis')?.textContent?.includes('v2 vs v1'),
