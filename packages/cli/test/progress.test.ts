@@ -107,7 +107,7 @@ describe('a bad release is caught at canary-10 and rolled back', () => {
     );
     expect(run.stdout).toMatch(/^progress: analysis thresholds \(analysis\.yaml\): error rate ≤ 1\.00 %/m);
     expect(run.stderr).toMatch(
-      /^progress: ROLLED BACK at canary-10 \(step 2 of 6\): analysis failed: v2 is slower than v1 by more than 50\.0 ms: median \+1\d\d ms, past the margin by \d+ ms .*; the mesh is on stable \(verified\)$/m,
+      /^progress: ROLLED BACK at canary-10 \(step 2 of 6\): analysis failed: v2 is slower than v1 by more than 50\.0 ms: median \+1\d\d(\.\d+)? ms, past the margin by \d+(\.\d+)? ms .*; the mesh is on stable \(verified\)$/m,
     );
     const summary = readJson(join(env.ROLLOUT_STATE_DIR as string, 'progress-summary.json'));
     expect(summary).toMatchObject({
