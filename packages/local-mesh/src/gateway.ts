@@ -637,7 +637,8 @@ function forwardHeaders(req: IncomingMessage): Record<string, string | string[]>
   return out;
 }
 
-function listenOn(server: Server, port: number, host: string): Promise<void> {
+/** Listens exclusively on host:port; resolves once listening, rejects with the listen error (EADDRINUSE, ...). */
+export function listenOn(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => {
       server.off('listening', onListening);

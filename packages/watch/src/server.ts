@@ -22,6 +22,7 @@
  * server's own origin (a page elsewhere cannot switch stages). The admin API it calls has the protection its
  * own README gives it: loopback only.
  */
+
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -29,6 +30,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listenOn } from '@rollouts/local-mesh';
 import { type Expectations, headersFor, loadAnalysis, loadExpectations } from './expectations.js';
 import { appendWindow, StageTracker } from './page/model.js';
 import {
@@ -473,22 +475,6 @@ async function switchStage(adminUrl: string, stage: string): Promise<SwitchResul
 
 function clampRate(rate: number, max: number): number {
   return Math.min(max, Math.max(1, rate));
-}
-
-function listenOn(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => {
-      server.off('listening', onListening);
-      reject(err);
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen({ port, host, exclusive: true });
-  });
 }
 
 /** The page's policy: its own files only; the one inline script (the import map) by its hash. */
