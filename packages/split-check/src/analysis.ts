@@ -279,6 +279,11 @@ export interface AnalysisCheck {
   detail: string;
   /** One sentence: what was found. */
   reason: string;
+  /**
+   * latency-p99 with a baseline: the baseline breaches the SLO too (shown past it), so the canary's breach is not
+   * counted against it (the machine's, not the release's); the latency comparison with the baseline still judges.
+   */
+  shared?: boolean;
 }
 
 export interface AnalysisInput {
@@ -306,6 +311,8 @@ export interface AnalysisResult {
   summary: string;
   /** Why, in a sentence per failed (or undecided) test. */
   reasons: string[];
+  /** Said plainly besides the verdict: an SLO breach shared with the baseline (not counted against the canary). */
+  notes: string[];
 }
 
 const NEEDED_LIMIT = 10_000_000;
@@ -349,7 +356,16 @@ export function analyse(plan: AnalysisPlan, input: AnalysisInput): AnalysisResul
   if (b) checks.push(errorMarginCheck(c, b, t.errorRate.margin, alpha, beta, minCanary));
   if (b && bSorted)
     checks.push(shiftCheck(c, b, cSorted, bSorted, t.latency.marginMs, alpha, beta, minCanary));
-  checks.push(p99Check(cName, cSorted, t.latency.p99SloMs, alpha, beta, minCanary));
+  const canaryP99 = p99Check(cName, cSorted, t.latency.p99SloMs, alpha, beta, minCanary);
+  checks.push(
+    b && bSorted
+      ? p99AgainstBaseline(
+          canaryP99,
+          p99Check(bName, bSorted, t.latency.p99SloMs, alpha, beta, minCanary),
+          c.requests / Math.max(1, b.requests),
+        )
+      : canaryP99,
+  );
 
   const verdict: AnalysisVerdict = checks.some((x) => x.verdict === 'fail')
     ? 'fail'
@@ -374,6 +390,7 @@ export function analyse(plan: AnalysisPlan, input: AnalysisInput): AnalysisResul
         : `inconclusive: ${cName} is too close to a limit to decide with fewer than ${NEEDED_LIMIT} of its requests`,
     );
   }
+  const notes = checks.filter((x) => x.shared).map((x) => x.reason);
   const pctText = (x: number) => formatShare(x);
   const summary =
     `${cName} errors ${pctText(canaryStats.errorRate)}` +
@@ -382,6 +399,7 @@ export function analyse(plan: AnalysisPlan, input: AnalysisInput): AnalysisResul
     (baselineStats ? ` vs ${formatMs(baselineStats.p99)}` : '') +
     ` (SLO ${formatMs(t.latency.p99SloMs)})` +
     (baselineStats ? `, median ${formatSignedMs(canaryStats.p50 - baselineStats.p50)}` : '') +
+    (notes.length > 0 ? `; p99 SLO breached by ${bName} too (the machine's, not the release's)` : '') +
     `: ${verdict === 'pass' ? 'pass' : verdict === 'fail' ? 'FAIL' : 'inconclusive'}`;
   return {
     stage: input.stage,
@@ -394,7 +412,54 @@ export function analyse(plan: AnalysisPlan, input: AnalysisInput): AnalysisResul
     missing,
     summary,
     reasons,
+    notes,
   };
+}
+
+/**
+ * The absolute p99 SLO is the canary's failure only when the baseline, serving the same traffic on the same
+ * machine at the same time, meets it. A breach the baseline shares (the baseline's p99 shown past the SLO at the
+ * same level) is the machine's, not the release's: the canary's p99 check is then not counted against it (its
+ * verdict is pass, marked `shared`), and the Mann-Whitney comparison with the baseline still catches a slower
+ * canary. A canary past the SLO while the baseline is not yet shown inside it is inconclusive (more data decide
+ * whose breach it is). `ratio`: canary requests per baseline request, to express the baseline's missing requests in
+ * canary requests.
+ */
+function p99AgainstBaseline(canary: AnalysisCheck, baseline: AnalysisCheck, ratio: number): AnalysisCheck {
+  if (canary.verdict === 'pass') return canary;
+  const slo = formatMs(canary.limit);
+  const name = baseline.metric.replace(/ p99$/, '');
+  const cName = canary.metric.replace(/ p99$/, '');
+  if (baseline.verdict === 'fail') {
+    return {
+      ...canary,
+      verdict: 'pass',
+      excess: null,
+      neededCanary: null,
+      shared: true,
+      valueText: `${canary.valueText} (${name} ${baseline.valueText}: both past the SLO)`,
+      detail: `${canary.detail}; ${name}'s p99: ${baseline.detail}`,
+      reason: `${cName} p99 ${formatMs(canary.value)} is ${canary.value > canary.limit ? 'above' : 'near'} the SLO of ${slo}, but so is ${name}'s (${formatMs(baseline.value)}, at least ${formatMs(baseline.lower ?? baseline.value)}): the machine is slow for both versions, not the release; not counted against ${cName} (the comparison with ${name} judges its latency)`,
+    };
+  }
+  if (canary.verdict === 'fail' && baseline.verdict === 'inconclusive') {
+    return {
+      ...canary,
+      verdict: 'inconclusive',
+      excess: null,
+      neededCanary:
+        baseline.neededCanary === null ? null : Math.max(1, Math.ceil(baseline.neededCanary * ratio)),
+      detail: `${canary.detail}; ${name}'s p99: ${baseline.detail}`,
+      reason: `${cName} p99 ${formatMs(canary.value)} is above the SLO of ${slo}, but ${name}'s p99 ${formatMs(baseline.value)} is not yet shown inside it: whether the breach is the release's or the machine's is not yet decided`,
+    };
+  }
+  if (canary.verdict === 'fail') {
+    return {
+      ...canary,
+      reason: `${canary.reason}, while ${name}'s p99 ${formatMs(baseline.value)} is inside it`,
+    };
+  }
+  return canary;
 }
 
 function statsOf(s: VersionSample, sorted: Float64Array): VersionStats {
@@ -740,6 +805,7 @@ export function formatP(p: number): string {
 }
 
 const verdictCell = (v: AnalysisVerdict) => (v === 'pass' ? 'pass' : v === 'fail' ? 'FAIL' : 'inconclusive');
+const checkCell = (c: AnalysisCheck) => (c.shared ? 'not counted (baseline too)' : verdictCell(c.verdict));
 
 /**
  * The analysis as two tables, not indented: per version (requests, 5xx, p50 / p90 / p99), then per test (limit,
@@ -759,7 +825,7 @@ export function formatAnalysisTables(result: AnalysisResult): string {
     ]);
   }
   const checks: string[][] = [['check', 'limit', 'measured', 'verdict']];
-  for (const c of result.checks) checks.push([c.metric, c.limitText, c.valueText, verdictCell(c.verdict)]);
+  for (const c of result.checks) checks.push([c.metric, c.limitText, c.valueText, checkCell(c)]);
   return `${formatTable(versions, new Set([1, 3, 4, 5]))}\n${formatTable(checks)}`;
 }
 

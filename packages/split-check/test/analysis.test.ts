@@ -272,3 +272,84 @@ describe('parseThresholds', () => {
     ]);
   });
 });
+
+describe('the p99 SLO with a baseline: the canary fails it only when the baseline meets it', () => {
+  /** n answers around `ms`, a share `slowShare` of them `slowMs` later (seeded). */
+  function withTail(version: string, n: number, slowShare: number, seed: number, slowMs = 600) {
+    const s = sample(version, n, { seed });
+    const random = mulberry32(seed + 1000);
+    return { ...s, latenciesMs: s.latenciesMs.map((v) => (random() < slowShare ? v + slowMs : v)) };
+  }
+
+  it('a breach shared with the baseline is not the canary’s failure, and is said plainly', () => {
+    // An overloaded machine: 3 % of both versions' answers take 600 ms more, the canary no slower than v1.
+    const r = analyse(plan, {
+      stage: 'canary-75',
+      canary: withTail('v2', 6000, 0.03, 41),
+      baseline: withTail('v1', 2000, 0.03, 42),
+      share: 0.75,
+    });
+    const p99 = check(r, 'latency-p99');
+    expect(p99?.value).toBeGreaterThan(500);
+    expect(p99?.shared).toBe(true);
+    expect(p99?.verdict).toBe('pass');
+    expect(p99?.reason).toContain("but so is v1's");
+    expect(p99?.reason).toContain('the machine is slow for both versions, not the release');
+    expect(r.notes).toEqual([p99?.reason]);
+    expect(r.summary).toContain("p99 SLO breached by v1 too (the machine's, not the release's)");
+    expect(r.verdict).toBe('pass');
+  });
+
+  it('the same canary fails when its baseline meets the SLO', () => {
+    const r = analyse(plan, {
+      stage: 'canary-75',
+      canary: withTail('v2', 6000, 0.03, 41),
+      baseline: sample('v1', 2000, { seed: 42 }),
+      share: 0.75,
+    });
+    const p99 = check(r, 'latency-p99');
+    expect(p99?.verdict).toBe('fail');
+    expect(p99?.shared).toBeUndefined();
+    expect(p99?.reason).toContain("while v1's p99");
+    expect(r.notes).toEqual([]);
+    expect(r.verdict).toBe('fail');
+  });
+
+  it('a slower canary on a slow machine is still caught by the comparison with the baseline', () => {
+    const slow = withTail('v2', 3000, 0.03, 43);
+    const r = analyse(plan, {
+      stage: 'canary-50',
+      canary: { ...slow, latenciesMs: slow.latenciesMs.map((v) => v + 150) },
+      baseline: withTail('v1', 3000, 0.03, 44),
+      share: 0.5,
+    });
+    expect(check(r, 'latency-p99')?.shared).toBe(true);
+    expect(check(r, 'latency-shift')?.verdict).toBe('fail');
+    expect(r.verdict).toBe('fail');
+  });
+
+  it('a canary past the SLO while the baseline is not yet shown inside it is inconclusive, not a failure', () => {
+    // v1 has 1 % slow answers: its p99 sits on the SLO and 400 answers decide neither way.
+    const r = analyse(plan, {
+      stage: 'canary-50',
+      canary: withTail('v2', 3000, 0.05, 45),
+      baseline: withTail('v1', 400, 0.01, 46),
+      share: 0.5,
+    });
+    const p99 = check(r, 'latency-p99');
+    expect(p99?.verdict).toBe('inconclusive');
+    expect(p99?.reason).toContain("whether the breach is the release's or the machine's is not yet decided");
+    expect(r.verdict).not.toBe('pass');
+  });
+
+  it('without a baseline (canary-100) the SLO alone judges', () => {
+    const r = analyse(plan, {
+      stage: 'canary-100',
+      canary: withTail('v2', 3000, 0.03, 47),
+      baseline: null,
+      share: 1,
+    });
+    expect(check(r, 'latency-p99')?.verdict).toBe('fail');
+    expect(r.notes).toEqual([]);
+  });
+});
