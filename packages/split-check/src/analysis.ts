@@ -237,6 +237,17 @@ export interface VersionSample {
   /** 5xx answers among them. */
   errors: number;
   latenciesMs: readonly number[];
+  /**
+   * Instead of latencies (the cluster path): cumulative counts of answers at or below each bucket boundary `le`
+   * (ms, ascending, the last Infinity: every answer), as a Prometheus histogram has them.
+   */
+  buckets?: readonly HistogramBucket[];
+}
+
+/** A cumulative histogram bucket: `count` answers took at most `le` ms. */
+export interface HistogramBucket {
+  le: number;
+  count: number;
 }
 
 /** What was measured of a version, for the report. */
@@ -313,22 +324,61 @@ export interface AnalysisResult {
   reasons: string[];
   /** Said plainly besides the verdict: an SLO breach shared with the baseline (not counted against the canary). */
   notes: string[];
+  /** How latency was judged when not from every answer's latency (histogram buckets), else null. */
+  latencyMethod: string | null;
 }
 
-const NEEDED_LIMIT = 10_000_000;
+export const NEEDED_LIMIT = 10_000_000;
+
+/**
+ * The latency side of an analysis: the shift against the baseline (null without one), the p99 against the SLO
+ * of the canary and of the baseline, and per-version statistics. From the answers' latencies (`analyse`), or from
+ * histogram buckets (histogram.ts: the cluster path's Prometheus).
+ */
+export interface LatencyJudge {
+  shift(c: VersionSample, b: VersionSample): AnalysisCheck;
+  p99(s: VersionSample): AnalysisCheck;
+  stats(s: VersionSample): VersionStats;
+  /** How latency was judged, said with the result (null: from every answer's latency, the default). */
+  method: string | null;
+}
+
+/** The latency tests on every answer's latency: Mann-Whitney of the samples, order-statistic bounds of the p99. */
+function exactLatency(plan: AnalysisPlan, minCanary: number): LatencyJudge {
+  const { alpha, beta } = plan;
+  const t = plan.thresholds;
+  const sorted = new Map<VersionSample, Float64Array>();
+  const sortedOf = (s: VersionSample) => {
+    let v = sorted.get(s);
+    if (!v) {
+      v = sortedSample(s.latenciesMs);
+      sorted.set(s, v);
+    }
+    return v;
+  };
+  return {
+    shift: (c, b) => shiftCheck(c, b, sortedOf(c), sortedOf(b), t.latency.marginMs, alpha, beta, minCanary),
+    p99: (s) => p99Check(s.version, sortedOf(s), t.latency.p99SloMs, alpha, beta, minCanary),
+    stats: (s) => statsOf(s, sortedOf(s)),
+    method: null,
+  };
+}
 
 /** Judges a step's samples with the plan's levels (see the module's comment). */
-export function analyse(plan: AnalysisPlan, input: AnalysisInput): AnalysisResult {
+export function analyse(
+  plan: AnalysisPlan,
+  input: AnalysisInput,
+  latency?: (plan: AnalysisPlan, minCanary: number) => LatencyJudge,
+): AnalysisResult {
   const { alpha, beta } = plan;
   const t = plan.thresholds;
   const c = input.canary;
   const b = input.baseline;
   const cName = c.version;
   const bName = b?.version ?? 'baseline';
-  const cSorted = sortedSample(c.latenciesMs);
-  const bSorted = b ? sortedSample(b.latenciesMs) : null;
   const checks: AnalysisCheck[] = [];
   const minCanary = b ? plan.minCanary.comparison : plan.minCanary.sloOnly;
+  const judge = (latency ?? exactLatency)(plan, minCanary);
 
   const unattributed = input.unattributed ?? 0;
   if (unattributed > 0) {
@@ -354,17 +404,10 @@ export function analyse(plan: AnalysisPlan, input: AnalysisInput): AnalysisResul
 
   checks.push(errorRateCheck(c, t.errorRate.slo, alpha, beta, minCanary));
   if (b) checks.push(errorMarginCheck(c, b, t.errorRate.margin, alpha, beta, minCanary));
-  if (b && bSorted)
-    checks.push(shiftCheck(c, b, cSorted, bSorted, t.latency.marginMs, alpha, beta, minCanary));
-  const canaryP99 = p99Check(cName, cSorted, t.latency.p99SloMs, alpha, beta, minCanary);
+  if (b) checks.push(judge.shift(c, b));
+  const canaryP99 = judge.p99(c);
   checks.push(
-    b && bSorted
-      ? p99AgainstBaseline(
-          canaryP99,
-          p99Check(bName, bSorted, t.latency.p99SloMs, alpha, beta, minCanary),
-          c.requests / Math.max(1, b.requests),
-        )
-      : canaryP99,
+    b ? p99AgainstBaseline(canaryP99, judge.p99(b), c.requests / Math.max(1, b.requests)) : canaryP99,
   );
 
   const verdict: AnalysisVerdict = checks.some((x) => x.verdict === 'fail')
@@ -380,8 +423,8 @@ export function analyse(plan: AnalysisPlan, input: AnalysisInput): AnalysisResul
       missing = { canary, total: Math.ceil(canary / Math.max(input.share, 1e-9)) };
     }
   }
-  const canaryStats = statsOf(c, cSorted);
-  const baselineStats = b && bSorted ? statsOf(b, bSorted) : null;
+  const canaryStats = judge.stats(c);
+  const baselineStats = b ? judge.stats(b) : null;
   const reasons = checks.filter((x) => x.verdict !== 'pass').map((x) => x.reason);
   if (verdict === 'inconclusive') {
     reasons.push(
@@ -413,6 +456,7 @@ export function analyse(plan: AnalysisPlan, input: AnalysisInput): AnalysisResul
     summary,
     reasons,
     notes,
+    latencyMethod: judge.method,
   };
 }
 
@@ -474,11 +518,11 @@ function statsOf(s: VersionSample, sorted: Float64Array): VersionStats {
   };
 }
 
-const confidenceText = (level: number) => `${+((1 - level) * 100).toPrecision(6)} %`;
+export const confidenceText = (level: number) => `${+((1 - level) * 100).toPrecision(6)} %`;
 
-const pText = (p: number) => (p === 0 ? 'p < 1e-300' : `p = ${formatP(p)}`);
+export const pText = (p: number) => (p === 0 ? 'p < 1e-300' : `p = ${formatP(p)}`);
 
-function decide(past: boolean, inside: boolean): AnalysisVerdict {
+export function decide(past: boolean, inside: boolean): AnalysisVerdict {
   return past ? 'fail' : inside ? 'pass' : 'inconclusive';
 }
 
@@ -486,7 +530,7 @@ function decide(past: boolean, inside: boolean): AnalysisVerdict {
  * The smallest n in (from, NEEDED_LIMIT] for which `decided(n)` holds, assuming it stays true once it holds
  * (doubling, then bisection); null when even the limit is not enough.
  */
-function smallestDeciding(from: number, decided: (n: number) => boolean): number | null {
+export function smallestDeciding(from: number, decided: (n: number) => boolean): number | null {
   let lo = Math.max(1, from);
   let hi = lo;
   for (;;) {
@@ -503,7 +547,7 @@ function smallestDeciding(from: number, decided: (n: number) => boolean): number
   return hi;
 }
 
-function errorRateCheck(
+export function errorRateCheck(
   c: VersionSample,
   slo: number,
   alpha: number,
@@ -749,7 +793,7 @@ function p99Check(
   };
 }
 
-function noData(
+export function noData(
   base: Pick<AnalysisCheck, 'id' | 'metric' | 'limitText' | 'limit' | 'unit'>,
   minCanary: number,
 ): AnalysisCheck {
@@ -794,7 +838,7 @@ export function formatMs(ms: number): string {
   return `${ms.toFixed(a < 10 ? 2 : a < 100 ? 1 : 0)} ms`;
 }
 
-function formatSignedMs(ms: number): string {
+export function formatSignedMs(ms: number): string {
   return ms >= 0 ? `+${formatMs(ms)}` : `−${formatMs(-ms)}`;
 }
 

@@ -21,6 +21,8 @@ export {
   formatPoints,
   formatShare,
   formatThresholds,
+  type HistogramBucket,
+  type LatencyJudge,
   parseThresholds,
   planAnalysis,
   readThresholds,
@@ -41,6 +43,7 @@ export {
   type CountBand,
 } from './binomial.js';
 export { type ChiSquareResult, chiSquareGoodnessOfFit, chiSquareSf } from './chisquare.js';
+export { analyseHistogram, checkBuckets, histogramQuantile } from './histogram.js';
 export {
   clopperPearson,
   clopperPearsonLower,
@@ -64,6 +67,20 @@ export {
   planVerification,
   type VerificationPlan,
 } from './plan.js';
+export {
+  CLUSTER_GATEWAY_WORKLOAD,
+  counterDelta,
+  countsBy,
+  LOCAL_GATEWAY_WORKLOAD,
+  type MeshSelector,
+  type MeshSnapshot,
+  PromQueryError,
+  type PromSample,
+  parseVector,
+  QUERIES,
+  type StepCounts,
+  stepCounts,
+} from './promql.js';
 export {
   type OrderStatistic,
   quantileLowerBound,
