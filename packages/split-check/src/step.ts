@@ -8,6 +8,7 @@
  */
 
 import {
+  type AnalysisInput,
   type AnalysisPlan,
   type AnalysisResult,
   type AnalysisVerdict,
@@ -32,6 +33,8 @@ export interface StepAnalysisOptions {
   samples(): StepSamples;
   /** Sends about `requests` more requests at this step; resolves once they were answered. */
   collect(requests: number): Promise<void>;
+  /** The analysis of a look: `analyse` (every answer's latency) unless given (analyseHistogram: the cluster). */
+  judge?: (plan: AnalysisPlan, input: AnalysisInput) => AnalysisResult;
   /** Checked between collections: an aborted step throws its reason. */
   signal?: { readonly aborted: boolean; readonly reason?: unknown };
 }
@@ -97,7 +100,7 @@ export async function runStepAnalysis(options: StepAnalysisOptions): Promise<Ste
       if (total(options.samples()) === totalBefore) break; // nothing came back: analyse what there is
     }
     const s = options.samples();
-    result = analyse(plan, {
+    result = (options.judge ?? analyse)(plan, {
       stage: options.stage,
       canary: s.canary,
       baseline: options.baseline ? s.baseline : null,
