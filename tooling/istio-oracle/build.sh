@@ -21,6 +21,12 @@ pinned="$(awk '$1 == "istio.io/istio" { print $2 } $1 == "require" && $2 == "ist
 [[ "${pinned}" == "${ISTIO_GO_VERSION}" ]] ||
   die "tooling/istio-oracle/go.mod requires istio.io/istio ${pinned:-(none)} but versions.env pins ISTIO_GO_VERSION=${ISTIO_GO_VERSION}; run: (cd tooling/istio-oracle && GOFLAGS=-mod=mod go get istio.io/istio@${ISTIO_GO_VERSION} && go mod tidy)"
 
+# The Gateway API CRDs the oracle admits objects with (crds.go) are those of the module go.mod requires, which
+# must be the release versions.env pins.
+gateway_api="$(awk '$1 == "sigs.k8s.io/gateway-api" { print $2 }' "${HERE}/go.mod")"
+[[ "${gateway_api}" == "${GATEWAY_API_VERSION}" ]] ||
+  die "tooling/istio-oracle/go.mod requires sigs.k8s.io/gateway-api ${gateway_api:-(none)} but versions.env pins GATEWAY_API_VERSION=${GATEWAY_API_VERSION} (Istio's own requirement)"
+
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 ldflags="-s -w -X main.istioTag=${ISTIO_GO_TAG}"
 go_version="$(go env GOVERSION)"
@@ -28,7 +34,7 @@ go_version="$(go env GOVERSION)"
 hash="$(
   cd "${HERE}"
   {
-    printf 'go %s\nldflags %s\n' "${go_version}" "${ldflags}"
+    printf 'go %s\nldflags %s\ngateway-api %s\n' "${go_version}" "${ldflags}" "${GATEWAY_API_VERSION}"
     find . -maxdepth 1 -type f \( -name go.mod -o -name go.sum -o \( -name '*.go' ! -name '*_test.go' \) \) -print |
       LC_ALL=C sort | xargs sha256sum
   } | sha256sum | cut -c1-16
@@ -43,6 +49,11 @@ else
   log "building istio-oracle against istio.io/istio ${ISTIO_GO_VERSION} (Istio ${ISTIO_GO_TAG}) with ${go_version}"
   rm -rf "${dir}.tmp" && mkdir -p "${dir}.tmp"
   (cd "${HERE}" && go build -trimpath -ldflags "${ldflags}" -o "${dir}.tmp/istio-oracle" .)
+  # The standard-channel CRDs of the pinned Gateway API module (its zip holds config/crd/), beside the binary.
+  crds="$(cd "${HERE}" && go list -m -f '{{.Dir}}' "sigs.k8s.io/gateway-api")/config/crd/standard"
+  [[ -d "${crds}" ]] || die "sigs.k8s.io/gateway-api ${GATEWAY_API_VERSION} has no ${crds#*@*/}"
+  mkdir -p "${dir}.tmp/crds"
+  cp "${crds}"/*.yaml "${dir}.tmp/crds/"
   rm -rf "${dir}" && mv "${dir}.tmp" "${dir}"
 fi
 mkdir -p "${bin}"

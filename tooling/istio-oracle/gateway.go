@@ -149,11 +149,27 @@ type gatewaySetup struct {
 	// httpPort is the container port requests reach by default: the target port of the Service's port 80
 	// (the http2 port kind's host port 8080 leads to).
 	httpPort int
+	// workloadName is the gateway's Deployment.
+	workloadName string
 }
 
 // ensureGateway adds the repository's ingress gateway objects that the case does not supply itself, and
-// finds the gateway pod to simulate.
+// finds the gateway pod to simulate. A Gateway API Gateway that Istio deploys itself (managed.go) is simulated
+// instead of the classic ingress gateway when the case has one.
 func (p *parsed) ensureGateway() (*gatewaySetup, error) {
+	var g *gatewaySetup
+	if c := p.managedGateway(); c != nil {
+		g = p.ensureManagedGateway(c)
+	} else {
+		g = p.ensureIngressGateway()
+	}
+	if _, err := netip.ParseAddr(g.pod.Status.PodIP); err != nil {
+		return nil, fmt.Errorf("gateway Pod %s/%s: status.podIP %q: %v", g.pod.Namespace, g.pod.Name, g.pod.Status.PodIP, err)
+	}
+	return g, nil
+}
+
+func (p *parsed) ensureIngressGateway() *gatewaySetup {
 	var svc *corev1.Service
 	for _, s := range p.services() {
 		if s.Name == gatewayName && s.Namespace == gatewayNamespace {
@@ -177,9 +193,17 @@ func (p *parsed) ensureGateway() (*gatewaySetup, error) {
 		p.objects = append(p.objects, pod)
 		p.notes = append(p.notes, fmt.Sprintf("added Pod %s/%s (IP %s)", pod.Namespace, pod.Name, pod.Status.PodIP))
 	}
-	if _, err := netip.ParseAddr(pod.Status.PodIP); err != nil {
-		return nil, fmt.Errorf("gateway Pod %s/%s: status.podIP %q: %v", pod.Namespace, pod.Name, pod.Status.PodIP, err)
+	p.ensureSliceAndAccount(svc, pod)
+	g := &gatewaySetup{service: svc, pod: pod, workloadName: gatewayName}
+	g.httpPort = servicePortTarget(svc, pod, 80)
+	if g.httpPort == 0 {
+		g.httpPort = 8080
 	}
+	return g
+}
+
+// ensureSliceAndAccount adds the gateway Service's EndpointSlice and the Pod's ServiceAccount when missing.
+func (p *parsed) ensureSliceAndAccount(svc *corev1.Service, pod *corev1.Pod) {
 	hasSlice := false
 	for _, es := range p.endpointSlices() {
 		if es.Namespace == svc.Namespace && es.Labels[discoveryv1.LabelServiceName] == svc.Name {
@@ -193,25 +217,27 @@ func (p *parsed) ensureGateway() (*gatewaySetup, error) {
 	if !p.hasObject("ServiceAccount", pod.Namespace, pod.Spec.ServiceAccountName) && pod.Spec.ServiceAccountName != "" {
 		p.objects = append(p.objects, &corev1.ServiceAccount{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-			ObjectMeta: metav1.ObjectMeta{Name: pod.Spec.ServiceAccountName, Namespace: pod.Namespace, Labels: maps.Clone(gatewaySelectorLabels)},
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Spec.ServiceAccountName, Namespace: pod.Namespace, Labels: maps.Clone(svc.Labels)},
 		})
 	}
-	g := &gatewaySetup{service: svc, pod: pod}
+}
+
+// servicePortTarget is the container port behind the Service's port `port` (0: the Service has no such port).
+func servicePortTarget(svc *corev1.Service, pod *corev1.Pod, port int32) int {
 	for _, sp := range svc.Spec.Ports {
-		if sp.Port == 80 {
-			g.httpPort = int(sp.TargetPort.IntVal)
-			if sp.TargetPort.Type == intstr.String {
-				g.httpPort = int(namedPort(pod, sp.TargetPort.StrVal))
-			}
-			if g.httpPort == 0 {
-				g.httpPort = 80
-			}
+		if sp.Port != port {
+			continue
 		}
+		target := int(sp.TargetPort.IntVal)
+		if sp.TargetPort.Type == intstr.String {
+			target = int(namedPort(pod, sp.TargetPort.StrVal))
+		}
+		if target == 0 {
+			target = int(port)
+		}
+		return target
 	}
-	if g.httpPort == 0 {
-		g.httpPort = 8080
-	}
-	return g, nil
+	return 0
 }
 
 // proxy is the gateway's Envoy as istiod sees it when it connects: a router node with the pod's identity.
@@ -229,7 +255,7 @@ func (g *gatewaySetup) proxy() *model.Proxy {
 			Namespace:      ns,
 			Labels:         maps.Clone(g.pod.Labels),
 			ServiceAccount: g.pod.Spec.ServiceAccountName,
-			WorkloadName:   gatewayName,
+			WorkloadName:   g.workloadName,
 			ClusterID:      "Kubernetes",
 			InstanceIPs:    []string{g.pod.Status.PodIP},
 		},

@@ -17,6 +17,7 @@ func TestMain(m *testing.M) {
 	if err := silenceIstio(); err != nil {
 		panic(err)
 	}
+	useModuleCRDs()
 	os.Exit(m.Run())
 }
 

@@ -113,6 +113,16 @@ func parseConfig(input string) *parsed {
 		}
 		gvk := gv.WithKind(head.Kind)
 		name := objectName(head.Kind, head.Metadata.Namespace, head.Metadata.Name)
+		if strings.HasPrefix(gvk.Group, "gateway.networking.") {
+			admitted, errs := loadAdmission().admit(js, gvk)
+			if len(errs) > 0 {
+				for _, e := range errs {
+					p.errors = append(p.errors, fmt.Sprintf("%s: %s", name, e))
+				}
+				continue
+			}
+			js = admitted
+		}
 		if s, ok := collections.PilotGatewayAPI().FindByGroupVersionAliasesKind(resource.FromKubernetesGVK(&gvk)); ok {
 			p.addIstio(s, js, name)
 			continue

@@ -50,7 +50,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 "${helm}" template webapp "${REPO_ROOT}/charts/webapp" --namespace rollouts >"${work}/chart.yaml"
 
-"${python}" - "${work}/chart.yaml" "${stage}" "${REPO_ROOT}"/istio/base/*.yaml >"${work}/case.jsonl" <<'PY'
+# The base of the stage's API: istio/base/*.yaml for a VirtualService stage; for an HTTPRoute stage
+# (istio/stages/gateway-api/) the Gateway API Gateway of istio/base/gateway-api/ instead of the Istio Gateway.
+bases=()
+for f in "${REPO_ROOT}"/istio/base/*.yaml; do
+  [[ "${stage}" == */gateway-api/* && "${f}" == */gateway.yaml ]] || bases+=("${f}")
+done
+if [[ "${stage}" == */gateway-api/* ]]; then
+  bases+=("${REPO_ROOT}"/istio/base/gateway-api/*.yaml)
+fi
+"${python}" - "${work}/chart.yaml" "${stage}" "${bases[@]}" >"${work}/case.jsonl" <<'PY'
 import json, sys, yaml
 
 chart, stage, bases = sys.argv[1], sys.argv[2], sys.argv[3:]
