@@ -17,7 +17,8 @@ GATEWAY_URL ?= http://localhost:8080
 export GATEWAY_URL
 CLUSTER_NAME ?= rollouts
 export CLUSTER_NAME
-# A demo release fault on v2 for the local path (bad-v2, slow-v2: packages/cli/src/scenarios.ts); empty: none.
+# A demo release fault on v2 (bad-v2, slow-v2: packages/cli/src/scenarios.ts); empty: none. On the cluster path
+# through the chart values (make up, make progress TARGET=cluster: scripts/scenario.sh).
 SCENARIO ?=
 # `make progress`: the strategy walked, and how long each step bakes with traffic before its analysis (e.g. 10s).
 STRATEGY ?= canary
@@ -64,7 +65,7 @@ run-v1 run-v2: build ## Run one app build in the foreground on its local-path po
 ##@ Progressive delivery (thresholds in analysis.yaml)
 
 .PHONY: progress
-progress: build ## Walk STRATEGY=canary|blue-green with canary analysis at each step, roll back on a failure (TARGET=local; SCENARIO=, BAKE=).
+progress: build ## Walk STRATEGY=canary|blue-green with canary analysis at each step, roll back on a failure (TARGET=cluster|local; SCENARIO=, BAKE=).
 	$(ROLLOUT) progress --target $(TARGET) --strategy $(STRATEGY) $(SCENARIO_FLAG) $(if $(BAKE),--bake $(BAKE))
 
 ##@ Development
@@ -110,8 +111,8 @@ tools: ## Install the pinned kind, kubectl, helm, istioctl and k6 into ./bin whe
 	scripts/tools.sh
 
 .PHONY: up
-up: build ## Create the kind cluster, install Istio, build + load images, install the chart, apply `stable` (idempotent).
-	scripts/cluster-up.sh
+up: build ## Create the kind cluster, install Istio + Prometheus, build + load images, install the chart, apply `stable` (idempotent; SCENARIO=).
+	SCENARIO=$(SCENARIO) scripts/cluster-up.sh
 
 .PHONY: down
 down: ## Delete the kind cluster and everything in it.

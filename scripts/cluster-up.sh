@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make up`: kind cluster + Istio + both app images + the chart + the base mesh config + stage `stable`.
+# `make up`: kind cluster + Istio + Prometheus + both app images + the chart + the base mesh config + stage `stable`.
 # Idempotent: a second run creates nothing that exists (and says "exists, skipped"), keeps the applied stage, and
 # loads (and restarts pods for) only an image whose content the kind node does not have yet.
 #
@@ -10,7 +10,12 @@
 #
 # Knobs: CLUSTER_NAME (rollouts), KUBE_CONTEXT (kind-$CLUSTER_NAME), GATEWAY_URL (http://localhost:8080),
 # HOST_PORT (8080, kind-config's host port: must be free before the cluster is created), GIT_SHA (git rev-parse),
-# UP_TIMEOUT seconds for each bounded wait (300). Pins: versions.env.
+# UP_TIMEOUT seconds for each bounded wait (300), SCENARIO (a demo release fault on v2 through the chart values:
+# bad-v2, slow-v2; empty: healthy; scripts/scenario.sh). Pins: versions.env.
+#
+# Prometheus is Istio's addon (samples/addons/prometheus.yaml of the ISTIO_VERSION release, the one `make
+# dashboards` uses): the canary analysis of `make progress` reads istio_requests_total and
+# istio_request_duration_milliseconds from it.
 set -o errexit -o nounset -o pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -22,6 +27,7 @@ ISTIO_OPERATOR="scripts/istio-operator.yaml"
 NAMESPACE_MANIFEST="scripts/namespace.yaml"
 CHART="charts/webapp"
 DOCKERFILE="apps/webapp/Dockerfile"
+PROMETHEUS_ADDON="https://raw.githubusercontent.com/istio/istio/${ISTIO_VERSION}/samples/addons/prometheus.yaml"
 STAGES_DIST="packages/stages/dist/index.js"
 # "version tag" per enabled version of the chart, set by preflight (read_chart_versions).
 VERSIONS=()
@@ -63,6 +69,18 @@ read_chart_versions() {
 }
 IMAGES=""
 
+# --set-string KEY=VALUE pairs of the scenario's fault knobs (none: every knob off), from the scenarios' one
+# definition (scripts/scenario.sh --print); an unknown SCENARIO exits 2 before anything is created.
+SCENARIO_SETS=()
+read_scenario_values() {
+  local values line rc=0
+  values="$("${SCRIPTS_DIR}/scenario.sh" --print "${SCENARIO:-}")" || rc=$?
+  ((rc == 0)) || exit "${rc}"
+  while IFS= read -r line; do
+    [[ -z "${line}" ]] || SCENARIO_SETS+=(--set-string "${line}")
+  done <<<"${values}"
+}
+
 # Everything is checked before anything is created.
 preflight() {
   require_tools docker kind kubectl helm istioctl curl
@@ -81,6 +99,7 @@ preflight() {
   stable="$(rollout path stable)"
   use_gateway_host_of "${stable}"
   read_chart_versions
+  read_scenario_values
   # kind binds HOST_PORT when it creates the cluster, and its node image needs cgroup v2: either would fail only
   # then, half-way.
   if ! cluster_exists; then
@@ -154,6 +173,20 @@ ensure_istio() {
   rollout_status "${ISTIO_NAMESPACE}" deployment/istiod
   rollout_status "${ISTIO_NAMESPACE}" deployment/istio-ingressgateway
   rollout_status "${ISTIO_NAMESPACE}" daemonset/istio-cni-node
+}
+
+# Istio's Prometheus addon at the pinned release; applying it again changes nothing (kubectl says unchanged).
+ensure_prometheus() {
+  local out
+  # Retried: a download or the API server may need a moment.
+  out="$(retry 3 kube apply -f "${PROMETHEUS_ADDON}")" || die "cannot apply ${PROMETHEUS_ADDON}"
+  log "${out}"
+  rollout_status "${ISTIO_NAMESPACE}" deployment/prometheus
+  case "${out}" in
+    *created*) STEP_RESULT="installed (Istio ${ISTIO_VERSION} addon)" ;;
+    *configured*) STEP_RESULT="updated to the Istio ${ISTIO_VERSION} addon" ;;
+    *) STEP_RESULT="exists, unchanged" ;;
+  esac
 }
 
 ensure_namespace() {
@@ -255,6 +288,7 @@ build_and_load_images() {
 
 install_chart() {
   local verb=installed
+
   if helm_kube status webapp -n "${NAMESPACE}" >/dev/null 2>&1; then
     verb="exists, upgraded in place"
   fi
@@ -264,7 +298,7 @@ install_chart() {
   # keeps a release installed by Helm 3 on client-side apply. --wait=watcher: until every resource is ready (without
   # --wait, Helm 4 waits for hooks only).
   if ! helm_kube upgrade --install webapp "${CHART}" -n "${NAMESPACE}" --server-side=true --force-conflicts \
-    --wait=watcher --timeout 5m; then
+    --wait=watcher --timeout 5m ${SCENARIO_SETS[@]+"${SCENARIO_SETS[@]}"}; then
     log "error: the chart did not become ready"
     kube -n "${NAMESPACE}" get pods -o wide >&2 || true
     kube -n "${NAMESPACE}" get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 >&2 || true
@@ -279,7 +313,7 @@ install_chart() {
     done
     verb="${verb}, pods restarted on the new images"
   fi
-  STEP_RESULT="${verb}"
+  STEP_RESULT="${verb}${SCENARIO:+, scenario ${SCENARIO}}"
 }
 
 apply_base() {
@@ -332,6 +366,7 @@ main() {
   step "preflight: tools and repository" preflight
   step "kind cluster ${CLUSTER_NAME}" ensure_cluster
   step "Istio ${ISTIO_VERSION} (${ISTIO_OPERATOR})" ensure_istio
+  step "Prometheus (${PROMETHEUS_ADDON})" ensure_prometheus
   step "namespace ${NAMESPACE} (${NAMESPACE_MANIFEST})" ensure_namespace
   step "images ${IMAGES} into kind" build_and_load_images
   step "chart ${CHART} (release webapp)" install_chart

@@ -6,6 +6,8 @@
 setup() {
   load helpers
   setup_sandbox
+  # The scenarios' chart values are read from the built CLI (scripts/scenario.sh --print).
+  ln -s "${REAL_ROOT}/packages/cli" "${REPO}/packages/cli"
 }
 
 # build_call VERSION TAG: how up builds one version with buildx (the stub docker has it unless STUB_NO_BUILDX=1).
@@ -348,4 +350,38 @@ build_call() {
     assert_failure
     assert_output_contains 'kubernetes cluster unreachable: context "kind-rollouts" does not exist'
   done
+}
+
+@test "up installs Istio's Prometheus addon of the pinned release after Istio, and waits for it" {
+  run_script cluster-up.sh
+  assert_status 0
+  assert_order \
+    "istioctl --context kind-rollouts install -y -f scripts/istio-operator.yaml" \
+    "kubectl --context kind-rollouts apply -f https://raw.githubusercontent.com/istio/istio/${ISTIO_VERSION}/samples/addons/prometheus.yaml" \
+    "kubectl --context kind-rollouts -n istio-system rollout status deployment/prometheus" \
+    "helm --kube-context kind-rollouts upgrade --install webapp"
+  assert_output_contains "<<< Prometheus (https://raw.githubusercontent.com/istio/istio/${ISTIO_VERSION}/samples/addons/prometheus.yaml):"
+}
+
+@test "a healthy up sets every fault knob of the scenarios off on the chart" {
+  run_script cluster-up.sh
+  assert_status 0
+  assert_called "--set-string versions.v2.env.FAULT_DELAY_MS=0 --set-string versions.v2.env.FAULT_ERROR_RATE=0"
+  refute_called "FAULT_ERROR_RATE=0.05"
+}
+
+@test "SCENARIO=bad-v2 up gives v2 the scenario's error rate through the chart values, v1 untouched" {
+  SCENARIO=bad-v2 run_script cluster-up.sh
+  assert_status 0
+  assert_called "helm --kube-context kind-rollouts upgrade --install webapp charts/webapp -n rollouts --server-side=true --force-conflicts --wait=watcher --timeout 5m --set-string versions.v2.env.FAULT_DELAY_MS=0 --set-string versions.v2.env.FAULT_ERROR_RATE=0.05"
+  refute_called "versions.v1.env"
+  assert_output_contains "scenario bad-v2"
+}
+
+@test "an unknown SCENARIO stops up with the list of scenarios before anything is created" {
+  SCENARIO=worse-v2 run_script cluster-up.sh
+  assert_status 2
+  assert_output_contains 'unknown scenario "worse-v2"; scenarios: bad-v2, slow-v2'
+  refute_called "kind create cluster"
+  refute_called "upgrade --install"
 }

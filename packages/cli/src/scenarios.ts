@@ -2,6 +2,7 @@
  * Demo release faults: a bad new version to show that the canary analysis catches it. Each scenario sets the app's
  * fault knobs (apps/webapp: FAULT_ERROR_RATE, FAULT_DELAY_MS) on the new version only, on the local path. This is
  * the one place they are defined; `SCENARIO=` (make) and `--scenario` (rollout demo, local up, progress) name them.
+ * On the cluster path the same knobs go into the chart values (helmSetValues: scripts/scenario.sh, make up).
  */
 import { UsageError } from './errors.js';
 
@@ -44,4 +45,22 @@ export function resolveScenario(
 /** "bad-v2: v2 answers 5 % of requests with 500 ...". */
 export function describeScenario(scenario: Scenario | null): string {
   return scenario ? `${scenario.name}: ${scenario.description}` : 'none (a healthy release)';
+}
+
+/**
+ * The chart values of a scenario on the cluster path (`helm --set-string`, one `key=value` each): every fault knob
+ * any scenario sets, per version, under versions.<version>.env, with the scenario's value or "0" (the app's "off",
+ * the chart's default). A healthy release (null) resets every knob, so the values never keep an earlier fault.
+ */
+export function helmSetValues(scenario: Scenario | null): string[] {
+  const out: string[] = [];
+  const knobs = new Map<string, Set<string>>();
+  for (const s of SCENARIOS)
+    for (const [version, env] of Object.entries(s.env))
+      for (const k of Object.keys(env)) knobs.set(version, (knobs.get(version) ?? new Set()).add(k));
+  for (const [version, names] of [...knobs.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const name of [...names].sort())
+      out.push(`versions.${version}.env.${name}=${scenario?.env[version]?.[name] ?? '0'}`);
+  }
+  return out;
 }
