@@ -1,10 +1,12 @@
 /** What every command needs: the repository root, output, the target, and the local gateway's admin API. */
 import {
+  adminTokenFor,
   adminUrlFromEnv,
   ConfigError,
   DEFAULT_PORTS,
   type PlanRequest,
   parsePort,
+  registerAdminToken,
 } from '@rollouts/local-mesh';
 import {
   findRepoRoot,
@@ -15,7 +17,7 @@ import {
   UnknownStageError,
 } from '@rollouts/stages';
 import { CliError, EXIT_USAGE, UsageError } from './errors.js';
-import { readLocalState } from './state.js';
+import { readAdminToken, readLocalState } from './state.js';
 
 export interface Io {
   out(line?: string): void;
@@ -78,6 +80,7 @@ export function resolveTarget(flag: string | undefined): Target {
 
 /** The admin API: ADMIN_PORT when set, else the port `rollout local up` recorded, else 15000. */
 export function adminUrl(root: string): string {
+  let url: string;
   if (process.env.ADMIN_PORT) {
     try {
       parsePort('ADMIN_PORT', process.env.ADMIN_PORT, DEFAULT_PORTS.admin);
@@ -85,10 +88,14 @@ export function adminUrl(root: string): string {
       if (err instanceof ConfigError) throw new UsageError(err.message);
       throw err;
     }
-    return adminUrlFromEnv();
+    url = adminUrlFromEnv();
+  } else {
+    url = `http://127.0.0.1:${readLocalState(root)?.adminPort ?? DEFAULT_PORTS.admin}`;
   }
-  const state = readLocalState(root);
-  return `http://127.0.0.1:${state?.adminPort ?? DEFAULT_PORTS.admin}`;
+  // The token `rollout local up` wrote: adminCall sends it on a stage switch.
+  const token = readAdminToken(root);
+  if (token) registerAdminToken(url, token);
+  return url;
 }
 
 export interface AppliedStage {
@@ -115,15 +122,23 @@ export async function adminCall(
   method: 'GET' | 'PUT',
   path: string,
   body?: unknown,
+  timeoutMs = 5000,
 ): Promise<{ status: number; json: unknown }> {
   let res: Response;
   let text: string;
   try {
+    const token = adminTokenFor(url);
     res = await fetch(`${url}${path}`, {
       method,
-      signal: AbortSignal.timeout(5000),
+      signal: AbortSignal.timeout(timeoutMs),
       ...(body !== undefined
-        ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+        ? {
+            body: JSON.stringify(body),
+            headers: {
+              'content-type': 'application/json',
+              ...(token ? { authorization: `Bearer ${token}` } : {}),
+            },
+          }
         : {}),
     });
     text = await res.text();

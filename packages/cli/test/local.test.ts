@@ -39,22 +39,25 @@ describe('rollout local up / apply / verify / rollback / down', async () => {
     expect(up.code).toBe(0);
     expect(up.stdout).toContain(`starting workload v1 on 127.0.0.1:${env.V1_PORT}`);
     expect(up.stdout).toMatch(/local path up in [\d.]+ s/);
-    const pids = pidFiles(env);
-    expect(pids.map((p) => p.role).sort()).toEqual(['gateway', 'v1', 'v2']);
-    expect(pids.every((p) => pidAlive(p.pid))).toBe(true);
-
-    const again = await rollout(['local', 'up'], env);
-    expect(again.code).toBe(0);
-    expect(again.stdout).toContain('already up');
-    expect(
-      pidFiles(env)
-        .map((p) => p.pid)
-        .sort(),
-    ).toEqual(pids.map((p) => p.pid).sort());
-
+    expect(pidFiles(env).map((p) => p.role)).toEqual(['gateway']);
     const status = await rollout(['status'], env);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^local: stage stable \(canary\)/);
+    expect(status.stdout).toMatch(/workload v1: ready, pid \d+, since \S+, 0 restarts/);
+    expect(status.stdout).toMatch(/workload v2: ready, pid \d+/);
+    const workloads = JSON.parse((await rollout(['status', '--json'], env)).stdout).workloads as {
+      pid: number;
+    }[];
+    const pids = [...pidFiles(env), ...workloads];
+    expect(pids).toHaveLength(3);
+    expect(pids.every((p) => pidAlive(p.pid))).toBe(true);
+
+    // A second `local up` leaves the running one alone and says so.
+    const again = await rollout(['local', 'up'], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('the local path is already running');
+    expect(again.stderr).toContain('nothing was changed');
+    expect(pids.every((p) => pidAlive(p.pid))).toBe(true);
 
     const apply = await rollout(['apply', 'canary-25', '--target', 'local'], env);
     expect(apply.code).toBe(0);

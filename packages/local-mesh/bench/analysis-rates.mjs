@@ -77,7 +77,7 @@ const ports = async () => ({
 async function applyStage(mesh, stage) {
   const res = await fetch(`${mesh.adminUrl}/stage`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${mesh.admin.token}` },
     body: JSON.stringify({ stage }),
   });
   if (res.status !== 200) throw new Error(`admin answered ${res.status}: ${await res.text()}`);

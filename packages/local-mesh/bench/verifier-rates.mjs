@@ -39,7 +39,7 @@ const client = new LoadClient({ origin: mesh.gatewayUrl });
 async function apply(body) {
   const res = await fetch(`${mesh.adminUrl}/stage`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${mesh.admin.token}` },
     body: JSON.stringify(body),
   });
   if (res.status !== 200) throw new Error(`admin answered ${res.status}: ${await res.text()}`);

@@ -2,6 +2,8 @@
  * The admin API of the local gateway, on loopback like Envoy's admin interface:
  *   GET  /stage    -> {stage, appliedAt, overrideWeights, gatewayPort}
  *   PUT  /stage    {"stage": "canary-25"}                               -> switch atomically, 200 {stage, appliedAt, previous}
+ *                  only with `Authorization: Bearer <token>` (the token `rollout local up` writes to
+ *                  .state/local/admin-token, mode 0600) and `content-type: application/json`
  *   PUT  /stage    {"stage": "canary-25", "overrideWeights": {"v2": 20, "v1": 80}}
  *                  forces the weights of the route whose destinations are exactly those subsets (a test hook: the
  *                  verifier must then fail). Unknown stage or bad body -> 400; a stage the checks of the cluster
@@ -10,8 +12,16 @@
  *   GET  /routes   -> the applied route table: Envoy's RouteConfiguration, the clusters with the local workloads
  *                  behind them, and a summary per route (weights, upstreams)
  *   GET  /metrics  -> Prometheus text: istio_requests_total, istio_request_duration_milliseconds, ...
+ *   GET  /workloads -> each workload's health: {workloads: [{version, ready, pid, restarts, ...}]}
  *   GET  /ready    -> 200 {ready: true, ...}
+ *
+ * Loopback is not a boundary on its own: a page open in the user's browser can send requests to 127.0.0.1, and a
+ * DNS-rebinding page can make its own host name point there. So every request must name this API by its loopback
+ * address (Host 127.0.0.1:<port> or localhost:<port>), none may carry an Origin (this API serves no pages), and the
+ * one request that changes anything needs the token, a JSON body and PUT. Reads need no token: they change nothing
+ * and Prometheus scrapes /metrics.
  */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Gateway, RoutingTable } from './gateway.js';
@@ -41,33 +51,68 @@ const MAX_BODY = 64 * 1024;
 
 export interface AdminServer {
   server: Server;
+  /** The bearer token a stage switch must carry. */
+  readonly token: string;
   listen(port: number, host?: string): Promise<number>;
   close(): Promise<void>;
 }
 
-export function createAdmin(
-  gateway: Gateway,
-  source: TableSource,
-  log: (line: string) => void = () => {},
-): AdminServer {
+/** A fresh admin token: 32 random bytes, base64url. */
+export function newAdminToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export interface AdminOptions {
+  log?: (line: string) => void;
+  /** The token PUT /stage requires; default: a fresh one (read it from `admin.token`). */
+  token?: string;
+  /** Called after each stage switch (e.g. to record the applied stage). */
+  onApplied?: (table: RoutingTable) => void;
+  /** Each workload's health, for GET /workloads (absent: the endpoint answers an empty list). */
+  workloads?: () => readonly unknown[];
+}
+
+export function createAdmin(gateway: Gateway, source: TableSource, options: AdminOptions = {}): AdminServer {
+  const log = options.log ?? (() => {});
+  const token = options.token ?? newAdminToken();
+  if (token.length < 16) throw new Error('the admin token must be at least 16 characters');
+  const expected = Buffer.from(`Bearer ${token}`);
   const server = createServer((req, res) => {
     handle(req, res).catch((err: Error) => json(res, 500, { error: err.message }));
   });
 
+  /** The Host names this API answers to: its loopback address and port (no other name can be rebound here). */
+  function hostAllowed(host: string | undefined): boolean {
+    const port = (server.address() as AddressInfo | null)?.port;
+    return host === `127.0.0.1:${port}` || host === `localhost:${port}`;
+  }
+
+  function authorized(header: string | undefined): boolean {
+    const given = Buffer.from(header ?? '');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!hostAllowed(req.headers.host)) {
+      return json(res, 403, {
+        error: `Host ${JSON.stringify(req.headers.host ?? '')} is not this admin API's address: call it as 127.0.0.1:${(server.address() as AddressInfo).port}`,
+      });
+    }
+    if (req.headers.origin !== undefined) {
+      return json(res, 403, {
+        error: 'the admin API takes no requests from web pages (Origin header present)',
+      });
+    }
     const url = new URL(req.url ?? '/', 'http://admin');
     const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case 'GET /stage':
         return json(res, 200, describeStage(gateway));
-      case 'PUT /stage':
-      case 'POST /stage': {
-        // Loopback is not enough: a page open in the user's browser can post to 127.0.0.1 too. Browsers always
-        // send Origin on such a request, and cannot send a JSON body to another origin without a preflight this
-        // API never answers; the CLI and the watch page's server send neither an Origin nor another body type.
-        if (req.headers.origin !== undefined) {
-          return json(res, 403, {
-            error: 'the admin API takes no requests from web pages (Origin header present)',
+      case 'PUT /stage': {
+        if (!authorized(req.headers.authorization)) {
+          return json(res, 401, {
+            error:
+              'a stage switch needs the admin token: send Authorization: Bearer <token>, the token in .state/local/admin-token (`rollout apply` does)',
           });
         }
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
@@ -76,6 +121,8 @@ export function createAdmin(
         }
         return putStage(req, res);
       }
+      case 'GET /workloads':
+        return json(res, 200, { workloads: options.workloads?.() ?? [] });
       case 'GET /routes':
         return json(res, 200, describeRoutes(gateway.table));
       case 'GET /metrics': {
@@ -87,9 +134,22 @@ export function createAdmin(
       case 'GET /ready':
         return json(res, 200, { ready: true, stage: gateway.table.stage, gatewayPort: gateway.port });
       default:
+        if (url.pathname === '/stage') {
+          res.setHeader('allow', 'GET, PUT');
+          return json(res, 405, {
+            error: `${req.method} /stage is not allowed: GET reads the stage, PUT switches it`,
+          });
+        }
         return json(res, 404, {
           error: `no admin endpoint ${route}`,
-          endpoints: ['GET /stage', 'PUT /stage', 'GET /routes', 'GET /metrics', 'GET /ready'],
+          endpoints: [
+            'GET /stage',
+            'PUT /stage',
+            'GET /routes',
+            'GET /workloads',
+            'GET /metrics',
+            'GET /ready',
+          ],
         });
     }
   }
@@ -133,6 +193,7 @@ export function createAdmin(
     }
     const previous = gateway.table.stage;
     gateway.apply(table);
+    options.onApplied?.(table);
     log(
       `applied stage ${table.stage}${table.overrideWeights ? ` with forced weights ${JSON.stringify(table.overrideWeights)}` : ''} (was ${previous})`,
     );
@@ -141,6 +202,7 @@ export function createAdmin(
 
   return {
     server,
+    token,
     listen: (port, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -1,39 +1,78 @@
 #!/usr/bin/env node
 /**
- * The local gateway as a process of its own (what `rollout local up` starts in the background).
+ * The local path as a process of its own (what `rollout local up` starts in the background): the gateway, its
+ * admin API, and the workloads as its children, kept running and in rotation as kubelet and Istio would
+ * (supervisor.ts). It leads its own process group, so the workloads go with it.
+ *
  * Environment: ROLLOUT_ROOT (repository root; found from the working directory when unset), GATEWAY_PORT,
- * ADMIN_PORT, V1_PORT, V2_PORT (the workloads, already running), STAGE (applied at start, default stable).
- * Stops on SIGTERM / SIGINT: new connections are refused, requests in flight finish.
+ * ADMIN_PORT, V1_PORT, V2_PORT, STAGE (applied at start, default stable), and optionally
+ *   ADMIN_TOKEN_FILE  a file (mode 0600) holding the token stage switches must carry (default: a fresh token)
+ *   STAGE_FILE        where each applied stage is recorded as JSON, so a restarted local path keeps it
+ *   LOG_DIR           each workload's output goes to <LOG_DIR>/<version>.log
+ *   WORKLOAD_ENV      JSON {version: {NAME: value}}: extra environment per workload (a demo scenario's knobs)
+ * Stops on SIGTERM / SIGINT: new connections are refused, requests in flight finish, the workloads drain.
  */
-import { createAdmin } from './admin.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, portsFromEnv } from './config.js';
-import { Gateway } from './gateway.js';
-import { listenAs, PortInUseError } from './processes.js';
-import { createTableSource, repoRoot, workloadVersions } from './routing.js';
+import { startLocalMesh } from './mesh.js';
+import { PortInUseError } from './processes.js';
+import { repoRoot, workloadVersions } from './routing.js';
 
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} local-gateway: ${line}\n`);
+
+function workloadEnv(raw: string | undefined): Record<string, Record<string, string>> {
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(`WORKLOAD_ENV must be JSON like {"v2": {"FAULT_ERROR_RATE": "0.05"}}, got ${raw}`);
+  }
+  const ok =
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    Object.values(parsed).every(
+      (env) =>
+        typeof env === 'object' && env !== null && Object.values(env).every((v) => typeof v === 'string'),
+    );
+  if (!ok) throw new ConfigError(`WORKLOAD_ENV must map versions to {NAME: "value"} objects, got ${raw}`);
+  return parsed as Record<string, Record<string, string>>;
+}
 
 async function main(): Promise<void> {
   const root = process.env.ROLLOUT_ROOT || repoRoot(process.cwd());
   const versions = workloadVersions(root);
   const ports = portsFromEnv(process.env, versions);
-  const upstreams = Object.fromEntries(versions.map((v) => [v, `http://127.0.0.1:${ports.versions[v]}`]));
-  const source = createTableSource(root, upstreams);
-  const gateway = new Gateway({ table: source.build(process.env.STAGE || 'stable') });
-  const gatewayPort = await listenAs('gateway', ports.gateway, () => gateway.listen(ports.gateway));
-  const admin = createAdmin(gateway, source, log);
-  const adminPort = await listenAs('admin', ports.admin, () => admin.listen(ports.admin));
+  const tokenFile = process.env.ADMIN_TOKEN_FILE;
+  const stageFile = process.env.STAGE_FILE;
+  const logDir = process.env.LOG_DIR;
+  const record = (stage: string) => {
+    if (stageFile)
+      writeFileSync(stageFile, `${JSON.stringify({ stage, appliedAt: new Date().toISOString() })}\n`);
+  };
+  const mesh = await startLocalMesh({
+    root,
+    ports,
+    stage: process.env.STAGE || 'stable',
+    workloadEnv: workloadEnv(process.env.WORKLOAD_ENV),
+    log,
+    ...(tokenFile ? { adminToken: readFileSync(tokenFile, 'utf8').trim() } : {}),
+    ...(logDir ? { logFiles: Object.fromEntries(versions.map((v) => [v, join(logDir, `${v}.log`)])) } : {}),
+    onApplied: record,
+  });
+  record(mesh.gateway.table.stage);
   log(
-    `listening on http://localhost:${gatewayPort}, admin 127.0.0.1:${adminPort}, stage ${gateway.table.stage}, upstreams ${JSON.stringify(upstreams)}`,
+    `pid ${process.pid}: gateway ${mesh.gatewayUrl}, admin ${mesh.adminUrl}, stage ${mesh.gateway.table.stage}`,
   );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
     log(`${signal}: stopping`);
-    const force = setTimeout(() => process.exit(1), 5000);
+    const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
-    Promise.all([admin.close(), gateway.close()]).then(() => process.exit(0));
+    mesh.stop().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

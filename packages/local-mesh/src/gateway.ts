@@ -165,7 +165,21 @@ export interface GatewayOptions {
   upstreamTimeoutMs?: number;
   /** Random source in [0, 1) for the weighted choice and the retry back-off (tests may seed one). */
   random?: () => number;
+  /**
+   * Whether an upstream is in rotation now (its workload runs and passes its readiness probe), as Istio's EDS
+   * keeps only ready endpoints. Default: every upstream is.
+   */
+  ready?: (upstream: Upstream) => boolean;
 }
+
+/** Methods Envoy treats as idempotent: a request that died with a reused connection is safe to send again. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/**
+ * undici's errors for a connection the upstream closed or reset before any answer came back: on a kept-alive
+ * connection this is most often the upstream going away between requests (Envoy's connection-pool race).
+ */
+const CLOSED_CONNECTION = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -264,9 +278,11 @@ export class Gateway {
   readonly #roundRobin = new WeakMap<ClusterTarget, number>();
   readonly #random: () => number;
   readonly #timeoutMs: number;
+  readonly #ready: (upstream: Upstream) => boolean;
 
   constructor(options: GatewayOptions) {
     this.#table = options.table;
+    this.#ready = options.ready ?? (() => true);
     this.metrics = options.metrics ?? createGatewayMetrics();
     this.metrics.stageApplied(options.table.stage);
     this.#random = options.random ?? Math.random;
@@ -376,9 +392,18 @@ export class Gateway {
     return picker.destinations[i] ?? null;
   }
 
-  /** Round robin over the cluster's endpoints; a retry skips endpoints already tried while others are left. */
-  #pickUpstream(cluster: ClusterTarget, tried: ReadonlySet<Upstream>, otherHost: boolean): Upstream {
-    const all = cluster.upstreams;
+  /** The cluster's endpoints in rotation now. */
+  #healthy(cluster: ClusterTarget): readonly Upstream[] {
+    return cluster.upstreams.filter((u) => this.#ready(u));
+  }
+
+  /** Round robin over the cluster's ready endpoints; a retry skips endpoints already tried while others are left. */
+  #pickUpstream(
+    cluster: ClusterTarget,
+    all: readonly Upstream[],
+    tried: ReadonlySet<Upstream>,
+    otherHost: boolean,
+  ): Upstream {
     if (all.length === 1) return all[0] as Upstream;
     const candidates = otherHost && tried.size < all.length ? all.filter((u) => !tried.has(u)) : all;
     const next = this.#roundRobin.get(cluster) ?? 0;
@@ -425,7 +450,8 @@ export class Gateway {
       return;
     }
     const cluster = destination.cluster;
-    if (cluster.upstreams.length === 0) {
+    if (this.#healthy(cluster).length === 0) {
+      // No ready endpoint: the share this cluster was drawn for fails at once; the split is not changed.
       req.resume();
       sendText(res, 503, 'no healthy upstream', ops);
       this.metrics.record(UNKNOWN_DESTINATION, 503, 'UH', performance.now() - started);
@@ -470,7 +496,15 @@ export class Gateway {
     let upstream: Upstream = cluster.upstreams[0] as Upstream;
     try {
       for (let attempt = 1; ; attempt++) {
-        upstream = this.#pickUpstream(cluster, tried, plan?.otherHost === true);
+        const healthy = this.#healthy(cluster);
+        if (healthy.length === 0) {
+          // Every endpoint left rotation while this request was being retried.
+          if (hasBody && !req.readableEnded && !req.destroyed) req.resume();
+          sendText(res, 503, 'no healthy upstream', ops);
+          this.metrics.record(UNKNOWN_DESTINATION, 503, 'UH', performance.now() - started);
+          return;
+        }
+        upstream = this.#pickUpstream(cluster, healthy, tried, plan?.otherHost === true);
         tried.add(upstream);
         const attemptAbort = new AbortController();
         let perTryTimedOut = false;
@@ -507,7 +541,19 @@ export class Gateway {
             return;
           }
           const failure = failureOf(err, perTryTimedOut);
-          if (attempt < maxAttempts && plan !== null && retriesFailure(plan, failure)) {
+          // A kept-alive connection the upstream closed under an idempotent request without a body, before any
+          // answer: nothing was processed, so the retry policy sees a connect failure (Istio's default policy
+          // retries those).
+          const staleConnection =
+            failure === 'reset' &&
+            !hasBody &&
+            IDEMPOTENT.has(req.method ?? 'GET') &&
+            CLOSED_CONNECTION.has((err as NodeJS.ErrnoException).code ?? '');
+          if (
+            attempt < maxAttempts &&
+            plan !== null &&
+            retriesFailure(plan, staleConnection ? 'connect-failure' : failure)
+          ) {
             await this.#backOff(plan, attempt);
             continue;
           }
@@ -620,7 +666,43 @@ function sendText(res: ServerResponse, status: number, body: string, ops: Respon
   res.end(body);
 }
 
-function forwardHeaders(req: IncomingMessage): Record<string, string | string[]> {
+/**
+ * Request headers an edge Envoy strips from external requests (Envoy's cleanInternalHeaders): a client must not
+ * steer retries, timeouts, tracing or stats, or claim to be internal.
+ */
+const EDGE_STRIPPED = [
+  'x-envoy-decorator-operation',
+  'x-envoy-downstream-service-cluster',
+  'x-envoy-downstream-service-node',
+  'x-envoy-retriable-status-codes',
+  'x-envoy-retriable-header-names',
+  'x-envoy-retry-on',
+  'x-envoy-retry-grpc-on',
+  'x-envoy-max-retries',
+  'x-envoy-upstream-alt-stat-name',
+  'x-envoy-upstream-rq-timeout-ms',
+  'x-envoy-upstream-rq-per-try-timeout-ms',
+  'x-envoy-upstream-rq-timeout-alt-response',
+  'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-force-trace',
+  'x-envoy-ip-tags',
+  'x-envoy-original-url',
+  'x-envoy-hedge-on-per-try-timeout',
+  'x-envoy-internal',
+  'x-envoy-external-address',
+];
+
+/**
+ * The headers sent upstream, as Istio's ingress gateway sets them. Its connection manager has
+ * use_remote_address: true, xff_num_trusted_hops: 0 (meshConfig gatewayTopology.numTrustedProxies unset) and,
+ * since Envoy 1.33, no internal address ranges, so every request is an external one:
+ * - x-forwarded-for: the client's value is kept but not trusted; the connection's address is appended;
+ * - x-envoy-external-address: the connection's address, the only client address a backend may trust;
+ * - x-forwarded-proto: replaced by the connection's scheme (http), whatever the client sent;
+ * - x-request-id: a new one (preserve_external_request_id is false);
+ * - the internal x-envoy-* headers are removed.
+ */
+export function forwardHeaders(req: IncomingMessage): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connectionTokens = req.headers.connection
     ? new Set(req.headers.connection.split(',').map((t) => t.trim().toLowerCase()))
@@ -629,11 +711,13 @@ function forwardHeaders(req: IncomingMessage): Record<string, string | string[]>
     if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens?.has(name)) continue;
     out[name] = value;
   }
-  const remote = req.socket.remoteAddress ?? '';
+  for (const name of EDGE_STRIPPED) delete out[name];
+  const remote = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const xff = req.headers['x-forwarded-for'];
-  out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${remote}` : remote;
-  out['x-forwarded-proto'] ??= 'http';
-  out['x-request-id'] ??= randomUUID();
+  out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(',') : xff},${remote}` : remote;
+  out['x-envoy-external-address'] = remote;
+  out['x-forwarded-proto'] = 'http';
+  out['x-request-id'] = randomUUID();
   return out;
 }
 

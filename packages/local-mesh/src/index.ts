@@ -8,4 +8,5 @@ export * from './metrics.js';
 export * from './processes.js';
 export * from './report.js';
 export * from './routing.js';
+export * from './supervisor.js';
 export * from './verifier.js';

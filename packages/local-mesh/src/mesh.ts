@@ -8,16 +8,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AdminServer, createAdmin } from './admin.js';
 import type { LocalPorts } from './config.js';
-import { Gateway } from './gateway.js';
-import {
-  assertPortsFree,
-  listenAs,
-  startWorkload,
-  stopWorkload,
-  type WorkloadProcess,
-  waitReady,
-} from './processes.js';
+import { Gateway, type Upstream } from './gateway.js';
+import { assertPortsFree, listenAs } from './processes.js';
 import { createTableSource, workloadVersions } from './routing.js';
+import { SupervisedWorkload, type SupervisedWorkloadOptions, workloadsHealth } from './supervisor.js';
+
+/** The tokens of the admin APIs this process started or was told about, by admin URL. */
+const adminTokens = new Map<string, string>();
+
+/** Records the token of the admin API at `url` (what `rollout local up` wrote to .state/local/admin-token). */
+export function registerAdminToken(url: string, token: string): void {
+  adminTokens.set(url, token);
+}
+
+/** The token a stage switch at `url` must carry, when known. */
+export function adminTokenFor(url: string): string | undefined {
+  return adminTokens.get(url);
+}
 
 export interface LocalMeshOptions {
   root: string;
@@ -31,13 +38,23 @@ export interface LocalMeshOptions {
   workloadEnv?: Record<string, Record<string, string>>;
   /** Bound for each workload to answer /readyz, ms. Default 15 000. */
   readyTimeoutMs?: number;
+  /** The workloads' readiness probe and restart back-off (supervisor.ts; defaults LOCAL_PROBE, LOCAL_BACKOFF). */
+  probe?: SupervisedWorkloadOptions['probe'];
+  backoff?: SupervisedWorkloadOptions['backoff'];
+  /** Where each workload's output goes (`version` -> file); default: kept in memory for error messages. */
+  logFiles?: Record<string, string>;
+  /** The admin API's token (default: a fresh one). */
+  adminToken?: string;
+  /** Called after each stage switch through the admin API. */
+  onApplied?: (stage: string) => void;
   log?: (line: string) => void;
 }
 
 export interface LocalMesh {
   gateway: Gateway;
   admin: AdminServer;
-  workloads: WorkloadProcess[];
+  /** The workloads, kept running and in or out of rotation by their readiness (supervisor.ts). */
+  workloads: SupervisedWorkload[];
   gatewayUrl: string;
   adminUrl: string;
   stop(): Promise<void>;
@@ -70,19 +87,27 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     ...Object.fromEntries(versions.map((v) => [v, ports.versions[v] as number])),
   });
 
-  const workloads: WorkloadProcess[] = [];
+  const workloads: SupervisedWorkload[] = [];
   let gateway: Gateway | undefined;
   let admin: AdminServer | undefined;
   // Last resort if this process exits without stop() (an uncaught error): no workload may outlive it.
   const killOnExit = () => {
-    for (const w of workloads) w.child.kill('SIGKILL');
+    for (const w of workloads) {
+      if (w.pid !== null) {
+        try {
+          process.kill(w.pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
   };
   process.once('exit', killOnExit);
   const stop = async () => {
     process.off('exit', killOnExit);
     await admin?.close();
     await gateway?.close();
-    await Promise.all(workloads.map((w) => stopWorkload(w)));
+    await Promise.all(workloads.map((w) => w.stop()));
   };
   try {
     const started = performance.now();
@@ -95,31 +120,40 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
               .map(([k, v]) => `${k}=${v}`)
               .join(' ')}`
           : '';
-      log(`starting workload ${version} on 127.0.0.1:${port}${knobs}`);
+      const logFile = options.logFiles?.[version];
+      log(`starting workload ${version} on 127.0.0.1:${port}${knobs}${logFile ? ` (log ${logFile})` : ''}`);
       workloads.push(
-        startWorkload({ version, port, script: appBuild(root, version), ...(env ? { env } : {}) }),
+        new SupervisedWorkload({
+          version,
+          port,
+          script: appBuild(root, version),
+          log,
+          ...(env ? { env } : {}),
+          ...(logFile ? { logFile } : {}),
+          ...(options.probe ? { probe: options.probe } : {}),
+          ...(options.backoff ? { backoff: options.backoff } : {}),
+        }),
       );
     }
-    await Promise.all(
-      workloads.map((w) =>
-        waitReady(w.url, {
-          timeoutMs: options.readyTimeoutMs ?? 15_000,
-          exited: w.exited,
-          what: `workload ${w.version} (${w.url})`,
-        }).catch((err: Error) => {
-          const tail = w.stderrTail();
-          throw new Error(tail ? `${err.message}; its stderr:\n${tail}` : err.message);
-        }),
-      ),
-    );
+    await Promise.all(workloads.map((w) => w.firstReady(options.readyTimeoutMs ?? 15_000)));
     const upstreams = Object.fromEntries(workloads.map((w) => [w.version, w.url]));
+    const byOrigin = new Map(workloads.map((w) => [w.url, w]));
     const source = createTableSource(root, upstreams);
-    const gw = new Gateway({ table: source.build(options.stage ?? 'stable') });
+    const gw = new Gateway({
+      table: source.build(options.stage ?? 'stable'),
+      ready: (u: Upstream) => byOrigin.get(u.origin)?.ready ?? true,
+    });
     gateway = gw;
     const gatewayPort = await listenAs('gateway', ports.gateway, () => gw.listen(ports.gateway));
-    const adm = createAdmin(gw, source);
+    const adm = createAdmin(gw, source, {
+      log,
+      ...(options.adminToken ? { token: options.adminToken } : {}),
+      onApplied: (table) => options.onApplied?.(table.stage),
+      workloads: () => workloadsHealth(workloads),
+    });
     admin = adm;
     const adminPort = await listenAs('admin', ports.admin, () => adm.listen(ports.admin));
+    registerAdminToken(`http://127.0.0.1:${adminPort}`, adm.token);
     log(
       `gateway on http://localhost:${gatewayPort} (admin 127.0.0.1:${adminPort}), stage ${gateway.table.stage}; ready in ${((performance.now() - started) / 1000).toFixed(2)} s`,
     );

@@ -2,8 +2,8 @@
  * Process management for the local path: port checks, starting the app builds as child processes,
  * waiting for readiness, and stopping processes by pid (and checking that they are gone).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { request } from 'undici';
@@ -73,6 +73,9 @@ export async function listenAs<T>(role: string, port: number, listen: () => Prom
   }
 }
 
+/** The local workloads' SHUTDOWN_DRAIN_MS (the chart's is 5000 ms, for a 2 s × 2 probe). */
+export const LOCAL_DRAIN_MS = 1500;
+
 export interface WorkloadProcessOptions {
   version: string;
   port: number;
@@ -104,7 +107,9 @@ export function startWorkload(options: WorkloadProcessOptions): WorkloadProcess 
     PORT: String(options.port),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
-    SHUTDOWN_DRAIN_MS: '0',
+    // After SIGTERM, /readyz fails for this long while requests are still served: the readiness probe
+    // (supervisor.ts, 2 × 200 ms) takes the workload out of rotation before it closes, as on the cluster.
+    SHUTDOWN_DRAIN_MS: String(LOCAL_DRAIN_MS),
     SHUTDOWN_TIMEOUT_MS: '5000',
     ...options.env,
   };
@@ -269,4 +274,58 @@ export async function findFreePort(): Promise<number> {
     }
   }
   throw new Error(`no free port found between ${low} and ${high} after 200 tries`);
+}
+
+/** What identifies a running process beyond its pid (pids are reused): its start time, group and arguments. */
+export interface ProcessIdentity {
+  pid: number;
+  /** Opaque: the kernel's start time (clock ticks since boot on Linux, `ps -o lstart` elsewhere). */
+  startTime: string;
+  /** Process group id. */
+  pgid: number;
+  argv: string[];
+}
+
+/** The identity of a live process, or null when there is none with that pid (or it is a zombie). */
+export function processIdentity(pid: number): ProcessIdentity | null {
+  if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a !== '');
+    // fields[0] is field 3 of proc_pid_stat(5): pgrp is field 5, starttime field 22.
+    return { pid, pgid: Number(fields[2]), startTime: String(fields[19]), argv };
+  } catch {
+    // no /proc (macOS, BSD): ps gives the same facts
+    const r = spawnSync('ps', ['-o', 'pgid=', '-o', 'lstart=', '-o', 'command=', '-p', String(pid)], {
+      encoding: 'utf8',
+    });
+    const m = /^\s*(\d+)\s+(\S+\s+\S+\s+\d+\s+[\d:]+\s+\d+)\s+(.*)$/.exec(r.stdout.trim());
+    if (r.status !== 0 || !m) return null;
+    return { pid, pgid: Number(m[1]), startTime: m[2] as string, argv: (m[3] as string).split(' ') };
+  }
+}
+
+/** Pids of the live processes in process group `pgid` (Linux; elsewhere via ps). */
+export function groupMembers(pgid: number): number[] {
+  if (!Number.isInteger(pgid) || pgid <= 1) return [];
+  try {
+    const out: number[] = [];
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      const identity = processIdentity(Number(name));
+      if (identity?.pgid === pgid) out.push(identity.pid);
+    }
+    return out;
+  } catch {
+    const r = spawnSync('ps', ['-A', '-o', 'pid=', '-o', 'pgid='], { encoding: 'utf8' });
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/).map(Number))
+      .filter(([, g]) => g === pgid)
+      .map(([p]) => p as number);
+  }
 }

@@ -1,6 +1,6 @@
 /** The admin API: stage switch (atomic, validated), forced weights, Istio metrics, readiness. */
 import { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdmin, createTableSource, Gateway } from '../src/index.js';
 import { countBy, FIXTURE_ROOT, NO_LINT, send, startUpstream, type Upstream } from './helpers.js';
@@ -11,18 +11,20 @@ let admin: ReturnType<typeof createAdmin>;
 let origin: string;
 let adminOrigin: string;
 
+/** A request to the admin API; a body goes as JSON with the admin token unless `headers` say otherwise. */
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${adminOrigin}${path}`, {
-    method,
-    ...(body !== undefined
-      ? {
-          body: typeof body === 'string' ? body : JSON.stringify(body),
-          headers: { 'content-type': 'application/json', ...headers },
-        }
-      : {}),
+  const res = await request(`${adminOrigin}${path}`, {
+    method: method as Dispatcher.HttpMethod,
+    headers: {
+      ...(body !== undefined
+        ? { 'content-type': 'application/json', authorization: `Bearer ${admin.token}` }
+        : {}),
+      ...headers,
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
-  const text = await res.text();
-  return { status: res.status, text, json: text.startsWith('{') ? JSON.parse(text) : null };
+  const text = await res.body.text();
+  return { status: res.statusCode, text, json: text.startsWith('{') ? JSON.parse(text) : null };
 }
 
 beforeAll(async () => {
@@ -53,14 +55,75 @@ describe('admin API', () => {
     expect((await call('GET', '/ready')).status).toBe(200);
   });
 
-  it('a stage switch from a web page (Origin) is refused with 403, a non-JSON body with 415; nothing changes', async () => {
-    const before = (await call('GET', '/stage')).json.stage;
-    const fromPage = await call('POST', '/stage', { stage: 'all-v3' }, { origin: 'http://evil.example' });
-    expect(fromPage.status).toBe(403);
-    expect(fromPage.json.error).toContain('Origin');
-    const text = await call('POST', '/stage', '{"stage":"all-v3"}', { 'content-type': 'text/plain' });
-    expect(text.status).toBe(415);
-    expect((await call('GET', '/stage')).json.stage).toBe(before);
+  describe('refuses what a web page or another local user could send, and nothing changes', () => {
+    const force = { stage: 'split-25', overrideWeights: { v1: 0, v2: 100 } };
+    const unchanged = async () => {
+      const now = (await call('GET', '/stage')).json;
+      expect(now).toMatchObject({ stage: 'split-25', overrideWeights: null });
+    };
+    beforeAll(async () => {
+      expect((await call('PUT', '/stage', { stage: 'split-25' })).status).toBe(200);
+    });
+
+    it('the page\'s "simple" request: a text/plain POST with forced weights and no token (405)', async () => {
+      const r = await call('POST', '/stage', JSON.stringify(force), {
+        'content-type': 'text/plain',
+        authorization: '',
+      });
+      expect(r.status).toBe(405);
+      expect(r.json.error).toContain('POST /stage is not allowed');
+      await unchanged();
+    });
+
+    it('a request with an Origin, even with the token (403)', async () => {
+      const r = await call('PUT', '/stage', force, { origin: 'http://evil.example' });
+      expect(r.status).toBe(403);
+      expect(r.json.error).toContain('Origin');
+      await unchanged();
+    });
+
+    it('a body that is not JSON (415)', async () => {
+      const r = await call('PUT', '/stage', JSON.stringify(force), { 'content-type': 'text/plain' });
+      expect(r.status).toBe(415);
+      await unchanged();
+    });
+
+    it('no token, or a wrong one (401)', async () => {
+      for (const authorization of [
+        '',
+        `Bearer ${admin.token.slice(1)}x`,
+        admin.token,
+        `Basic ${admin.token}`,
+      ]) {
+        const r = await call('PUT', '/stage', force, { authorization });
+        expect(r.status, authorization).toBe(401);
+        expect(r.json.error).toContain('admin token');
+      }
+      await unchanged();
+    });
+
+    it('a Host that is not the loopback address and port (DNS rebinding), for reads too (403)', async () => {
+      const port = new URL(adminOrigin).port;
+      for (const host of [
+        `rebind.attacker.example:${port}`,
+        '127.0.0.1',
+        `127.0.0.1:${Number(port) + 1}`,
+        '',
+      ]) {
+        const put = await call('PUT', '/stage', force, { host });
+        expect(put.status, host).toBe(403);
+        expect(put.json.error).toContain('not this admin API');
+        expect((await call('GET', '/routes', undefined, { host })).status, host).toBe(403);
+      }
+      await unchanged();
+      expect((await call('GET', '/stage', undefined, { host: `localhost:${port}` })).status).toBe(200);
+    });
+
+    it('an admin API refuses a token shorter than 16 characters', () => {
+      expect(() => createAdmin(gateway, { build: () => gateway.table }, { token: 'short' })).toThrow(
+        /at least 16/,
+      );
+    });
   });
 
   it('PUT /stage switches: the next requests follow the new stage', async () => {

@@ -175,8 +175,37 @@ describe('gateway on fixture manifests', () => {
     expect(res.headers['x-app-version']).toBe('v1');
     expect(Number(res.headers['x-envoy-upstream-service-time'])).toBeGreaterThanOrEqual(0);
     const seen = upstreams[0]?.seen.find((s) => s.url === '/api/upload');
-    expect(seen?.headers['x-request-id']).toBe('abc');
-    expect(seen?.headers['x-forwarded-for']).toBeDefined();
+    // An edge request: Envoy gives it a request id of its own (preserve_external_request_id is false).
+    expect(seen?.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seen?.headers['x-forwarded-for']).toBe('127.0.0.1');
+  });
+
+  it("treats client-sent X-Forwarded-* and internal x-envoy-* headers as Istio's edge gateway does", async () => {
+    const pool = new Pool(origin);
+    const res = await pool.request({
+      method: 'GET',
+      path: '/forwarded',
+      headers: {
+        'x-forwarded-for': '203.0.113.7, 198.51.100.1',
+        'x-forwarded-proto': 'https',
+        'x-envoy-internal': 'true',
+        'x-envoy-retry-on': '5xx',
+        'x-envoy-upstream-rq-timeout-ms': '1',
+        'x-envoy-external-address': '203.0.113.7',
+      },
+    });
+    await res.body.dump();
+    await pool.close();
+    expect(res.statusCode).toBe(200);
+    const seen = upstreams.flatMap((u) => u.seen).find((s) => s.url === '/forwarded');
+    // xff_num_trusted_hops 0: the client's list is kept, untrusted, and the connection's address appended ...
+    expect(seen?.headers['x-forwarded-for']).toBe('203.0.113.7, 198.51.100.1,127.0.0.1');
+    // ... which is the only address a backend may trust; the scheme is the connection's, not the client's word.
+    expect(seen?.headers['x-envoy-external-address']).toBe('127.0.0.1');
+    expect(seen?.headers['x-forwarded-proto']).toBe('http');
+    for (const name of ['x-envoy-internal', 'x-envoy-retry-on', 'x-envoy-upstream-rq-timeout-ms']) {
+      expect(seen?.headers[name], name).toBeUndefined();
+    }
   });
 
   it('serves a client that waits for "100 Continue" before sending its body', async () => {

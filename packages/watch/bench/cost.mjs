@@ -43,11 +43,8 @@ execFileSync('node', [CLI, 'local', 'up'], { env, stdio: 'inherit' });
 let watch;
 let browser;
 try {
-  await fetch(`${admin}/stage`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ stage: 'canary-25' }),
-  });
+  // The stage switch carries the token `rollout local up` wrote.
+  execFileSync('node', [CLI, 'apply', 'canary-25', '--no-verify'], { env, stdio: 'inherit' });
   watch = spawn('node', [WATCH_MAIN], {
     env: { ...env, WATCH_PORT: '0', WATCH_TARGET: 'local' },
     stdio: 'pipe',

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
       targetReason: resolved.reason,
       gatewayUrl: resolved.gatewayUrl,
       adminUrl: resolved.adminUrl,
+      adminToken: resolved.adminToken,
       port,
       rate,
       log: (line) => process.stderr.write(`watch: ${line}\n`),

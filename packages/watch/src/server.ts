@@ -53,6 +53,8 @@ export interface WatchOptions {
   gatewayUrl: string;
   /** The local path's admin API (target local), e.g. http://127.0.0.1:15000. */
   adminUrl?: string | null;
+  /** Its token (.state/local/admin-token), sent on a stage switch; the page itself never sees it. */
+  adminToken?: string | null;
   /** 0 picks a free port. Default 0. */
   port?: number;
   /** Requests per second at start. Default 20. */
@@ -328,7 +330,7 @@ export async function startWatchServer(options: WatchOptions): Promise<WatchServ
         command: info.command,
       });
     }
-    const result = await switchStage(adminUrl, stage);
+    const result = await switchStage(adminUrl, options.adminToken ?? null, stage);
     log(`switch to ${stage}: ${result.status} ${result.message}`);
     broadcast('switch', result);
     return json(
@@ -425,14 +427,14 @@ export async function startWatchServer(options: WatchOptions): Promise<WatchServ
 }
 
 /** Asks the local gateway's admin API to switch (PUT /stage, as `rollout apply --target local` does). */
-async function switchStage(adminUrl: string, stage: string): Promise<SwitchResult> {
+async function switchStage(adminUrl: string, token: string | null, stage: string): Promise<SwitchResult> {
   const at = Date.now();
   let res: Response;
   let body: { error?: string; findings?: string[]; stage?: string; previous?: string } = {};
   try {
     res = await fetch(`${adminUrl}/stage`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ stage }),
       signal: AbortSignal.timeout(15_000),
     });

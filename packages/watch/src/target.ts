@@ -12,6 +12,8 @@ export interface ResolvedTarget {
   reason: string;
   gatewayUrl: string;
   adminUrl: string | null;
+  /** The admin API's token `rollout local up` wrote (.state/local/admin-token), or null. */
+  adminToken: string | null;
 }
 
 export class TargetError extends Error {
@@ -35,6 +37,16 @@ export function adminUrlFor(root: string, env: NodeJS.ProcessEnv = process.env):
     // not started by `rollout local up`
   }
   return `http://127.0.0.1:${DEFAULT_PORTS.admin}`;
+}
+
+/** The token `rollout local up` wrote for its admin API (ROLLOUT_STATE_DIR moves .state), or null. */
+export function adminTokenFor(root: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  const stateDir = env.ROLLOUT_STATE_DIR || join(root, '.state');
+  try {
+    return readFileSync(join(stateDir, 'local', 'admin-token'), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 /** GET /stage of the admin API: the gateway's port, or why it did not answer. */
@@ -66,7 +78,7 @@ export async function resolveTarget(
 ): Promise<ResolvedTarget> {
   const gatewayUrl = gatewayUrlFromEnv(env);
   if (target === 'cluster') {
-    return { target, reason: 'TARGET=cluster', gatewayUrl, adminUrl: null };
+    return { target, reason: 'TARGET=cluster', gatewayUrl, adminUrl: null, adminToken: null };
   }
   const adminUrl = adminUrlFor(root, env);
   const probe = await probeAdmin(adminUrl);
@@ -76,6 +88,7 @@ export async function resolveTarget(
       reason: `${target === 'local' ? 'TARGET=local' : 'the local path is running'}: its admin API answered at ${adminUrl}`,
       gatewayUrl: `http://localhost:${probe.gatewayPort}`,
       adminUrl,
+      adminToken: adminTokenFor(root, env),
     };
   }
   if (target === 'local') {
@@ -89,5 +102,6 @@ export async function resolveTarget(
     reason: `TARGET not set and no local path answered at ${adminUrl}: watching the cluster through GATEWAY_URL`,
     gatewayUrl,
     adminUrl: null,
+    adminToken: null,
   };
 }

@@ -9,16 +9,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  appBuild,
-  findFreePort,
-  type LocalMesh,
-  startLocalMesh,
-  startWorkload,
-  stopWorkload,
-  type WorkloadProcess,
-  waitReady,
-} from '@rollouts/local-mesh';
+import { findFreePort, type LocalMesh, type SupervisedWorkload, startLocalMesh } from '@rollouts/local-mesh';
 import { binomialAcceptanceBand } from '@rollouts/split-check';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +22,6 @@ const SHOTS = join(REPO_ROOT, '.test-results', 'watch');
 const VIEWPORT = { width: 1280, height: 720 };
 
 let mesh: LocalMesh;
-let faultyV2: WorkloadProcess | null = null;
 let watch: WatchServer;
 let context: BrowserContext;
 let page: Page;
@@ -144,6 +134,7 @@ beforeAll(async () => {
     targetReason: 'browser test',
     gatewayUrl: mesh.gatewayUrl,
     adminUrl: mesh.adminUrl,
+    adminToken: mesh.admin.token,
     rate: 20,
   });
   page = context.pages()[0] ?? (await context.newPage());
@@ -157,7 +148,6 @@ afterAll(async () => {
   await context?.close();
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   await watch?.close();
-  if (faultyV2) await stopWorkload(faultyV2);
   await mesh?.stop();
 });
 
@@ -208,7 +198,7 @@ describe('the live page in Chromium', () => {
     started = Date.now();
     const res = await fetch(`${mesh.adminUrl}/stage`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${mesh.admin.token}` },
       body: JSON.stringify({ stage: 'canary-25' }),
     });
     expect(res.status).toBe(200);
@@ -317,15 +307,9 @@ describe('the live page in Chromium', () => {
   });
 
   it("shows v2's FAULT_ERROR_RATE as error squares: another colour, a round shape, a striped pattern and ✕", async () => {
-    const v2 = mesh.workloads.find((w) => w.version === 'v2') as WorkloadProcess;
-    await stopWorkload(v2);
-    faultyV2 = startWorkload({
-      version: 'v2',
-      port: v2.port,
-      script: appBuild(REPO_ROOT, 'v2'),
-      env: { FAULT_ERROR_RATE: '0.5' },
-    });
-    await waitReady(faultyV2.url, { timeoutMs: 30_000, exited: faultyV2.exited, what: 'the faulty v2' });
+    // v2 rolled with the fault knob set, as `--set versions.v2.env.FAULT_ERROR_RATE=0.5` would on the cluster.
+    const v2 = mesh.workloads.find((w) => w.version === 'v2') as SupervisedWorkload;
+    await v2.restart({ FAULT_ERROR_RATE: '0.5' }, 30_000);
     await page.waitForFunction(
       () =>
         document.querySelectorAll('#grid .cell[data-kind="error"][data-status="500"][data-version="v2"]')

@@ -67,6 +67,7 @@ beforeAll(async () => {
     targetReason: 'test',
     gatewayUrl: path.gatewayUrl,
     adminUrl: path.adminUrl,
+    adminToken: path.admin.token,
     rate: 50,
   });
 });
@@ -77,7 +78,7 @@ afterEach(async () => {
   await postJson(`${watch.url}/api/settings`, { rate: 50, overrides: [] });
   await fetch(`${path.adminUrl}/stage`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${path.admin.token}` },
     body: JSON.stringify({ stage: 'stable' }),
   });
   path.apps.v1.errorRate = 0;
@@ -247,7 +248,7 @@ describe('the traffic', () => {
     // a slow v2 at canary-100: the rate drops, requests do not pile up
     await fetch(`${path.adminUrl}/stage`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${path.admin.token}` },
       body: JSON.stringify({ stage: 'canary-100' }),
     });
     path.apps.v2.delayMs = 400;
@@ -313,7 +314,7 @@ describe('the traffic', () => {
   it('sends the override headers the page turns on, and only the stages’ own', async () => {
     await fetch(`${path.adminUrl}/stage`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${path.admin.token}` },
       body: JSON.stringify({ stage: 'canary-25' }),
     });
     const r = reader();
@@ -441,9 +442,15 @@ describe('where it points', () => {
     mkdirSync(join(state, 'local'));
     const adminPort = Number(new URL(path.adminUrl).port);
     writeFileSync(join(state, 'local', 'ports.json'), JSON.stringify({ adminPort, gatewayPort: 1 }));
+    writeFileSync(join(state, 'local', 'admin-token'), `${path.admin.token}\n`);
     const env = { ROLLOUT_STATE_DIR: state, GATEWAY_URL: 'http://localhost:8080' };
     const auto = await resolveTarget(REPO_ROOT, 'auto', env);
-    expect(auto).toMatchObject({ target: 'local', adminUrl: path.adminUrl, gatewayUrl: path.gatewayUrl });
+    expect(auto).toMatchObject({
+      target: 'local',
+      adminUrl: path.adminUrl,
+      gatewayUrl: path.gatewayUrl,
+      adminToken: path.admin.token, // what the server sends on a stage switch
+    });
     expect(auto.reason).toContain('the local path is running');
     const byPort = await resolveTarget(REPO_ROOT, 'local', { ADMIN_PORT: String(adminPort) });
     expect(byPort.gatewayUrl).toBe(path.gatewayUrl);
@@ -453,6 +460,7 @@ describe('where it points', () => {
       reason: 'TARGET=cluster',
       gatewayUrl: 'http://localhost:8080',
       adminUrl: null,
+      adminToken: null,
     });
   });
 

@@ -14,6 +14,7 @@ import {
   VerificationInterrupted,
   verificationPlan,
   verifyStage,
+  type WorkloadHealth,
 } from '@rollouts/local-mesh';
 import { expectedSplit, formatSplit, profiles } from '@rollouts/stages';
 import {
@@ -115,10 +116,25 @@ async function switchStage(
 ): Promise<{ gatewayPort: number; previous: string }> {
   const url = adminUrl(root);
   const started = performance.now();
-  const { status, json } = await adminCall(url, 'PUT', '/stage', {
-    stage: name,
-    ...(overrideWeights ? { overrideWeights } : {}),
-  });
+  let answer: { status: number; json: unknown };
+  try {
+    answer = await adminCall(
+      url,
+      'PUT',
+      '/stage',
+      { stage: name, ...(overrideWeights ? { overrideWeights } : {}) },
+      30_000,
+    );
+  } catch (err) {
+    if (!(err instanceof GatewayDownError)) throw err;
+    // No answer to the switch: say what the gateway applies now, if it answers at all.
+    const now = await appliedStage(url).catch(() => null);
+    if (now === null) throw err;
+    throw new CliError(
+      `the gateway did not answer the switch to ${name} (${err.reason}); it now applies ${now.stage} (applied at ${now.appliedAt})`,
+    );
+  }
+  const { status, json } = answer;
   const body = json as { error?: string; validStages?: string[]; previous?: string; gatewayPort?: number };
   if (status === 422) {
     // Refused by the checks the cluster path runs before `kubectl apply`: nothing changed, exit 1.
@@ -264,6 +280,7 @@ export async function statusCommand(
   const target = resolveTarget(options.target);
   let stageName: string;
   let extra: Record<string, unknown> = {};
+  let workloads: WorkloadHealth[] = [];
   if (target === 'local') {
     const url = adminUrl(root);
     let applied: Awaited<ReturnType<typeof appliedStage>>;
@@ -277,6 +294,9 @@ export async function statusCommand(
       return EXIT_FAIL;
     }
     stageName = applied.stage;
+    const listed = await adminCall(url, 'GET', '/workloads').catch(() => null);
+    workloads =
+      listed?.status === 200 ? ((listed.json as { workloads?: WorkloadHealth[] }).workloads ?? []) : [];
     extra = {
       appliedAt: applied.appliedAt,
       overrideWeights: applied.overrideWeights,
@@ -289,15 +309,25 @@ export async function statusCommand(
   }
   const stage = stageByName(root, stageName);
   const splits = profiles(stage).map((p) => ({ profile: p.name, split: expectedSplit(stage, p) }));
+  const down = workloads.filter((w) => !w.ready);
+  const code = down.length > 0 ? EXIT_FAIL : EXIT_OK;
   if (options.json) {
     io.out(
       JSON.stringify(
-        { target, running: true, stage: stage.name, strategy: stage.strategy, ...extra, splits },
+        {
+          target,
+          running: true,
+          stage: stage.name,
+          strategy: stage.strategy,
+          ...extra,
+          splits,
+          ...(target === 'local' ? { workloads } : {}),
+        },
         null,
         2,
       ),
     );
-    return EXIT_OK;
+    return code;
   }
   io.out(
     `${target}: stage ${stage.name} (${stage.strategy})${extra.appliedAt ? `, applied at ${extra.appliedAt}` : ''}, gateway ${extra.gatewayUrl}`,
@@ -311,5 +341,29 @@ export async function statusCommand(
     const scenario = SCENARIOS.find((x) => x.name === extra.scenario) ?? null;
     io.out(`  scenario ${describeScenario(scenario)}`);
   }
-  return EXIT_OK;
+  for (const w of workloads) io.out(`  workload ${describeWorkload(w)}`);
+  if (down.length > 0) {
+    io.err(
+      `rollout: ${down.map((w) => w.version).join(', ')} not ready: the share the stage sends there fails with 503 until it is back (the gateway restarts it)`,
+    );
+  }
+  return code;
+}
+
+/** "v1: ready, pid 123, up since …, 0 restarts" or "v2: DOWN (killed by SIGKILL at …), restarting at …". */
+export function describeWorkload(w: WorkloadHealth): string {
+  const restarts = `${w.restarts} restart${w.restarts === 1 ? '' : 's'}`;
+  if (w.ready) return `${w.version}: ready, pid ${w.pid}, since ${w.readySince}, ${restarts}`;
+  const exit = w.lastExit
+    ? w.lastExit.signal
+      ? `killed by ${w.lastExit.signal} at ${w.lastExit.at}`
+      : `exited with code ${w.lastExit.code} at ${w.lastExit.at}`
+    : null;
+  const why = w.state === 'unready' ? 'failing its readiness probe' : (exit ?? w.state);
+  const next = w.nextRestartAt
+    ? `, restarting at ${w.nextRestartAt}`
+    : w.state === 'starting'
+      ? ', starting'
+      : '';
+  return `${w.version}: DOWN (${why})${next}, ${restarts}`;
 }

@@ -1,18 +1,23 @@
 /**
- * `rollout local up|down`: v1, v2 and the gateway as background processes, with pid files in .state/local/.
+ * `rollout local up|down`: the local path as one background process (the gateway, with v1 and v2 as its children,
+ * kept running and in rotation as kubelet and Istio would: local-mesh's gateway-main.ts), with its pid file, ports,
+ * admin token and applied stage in .state/local/. Both commands hold the folder's lock while they run, so two of
+ * them never start or stop the local path at once.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import {
   appBuild,
   assertPortsFree,
   ConfigError,
   GATEWAY_MAIN,
+  groupMembers,
+  newAdminToken,
   pidAlive,
   portEnvName,
   portsFromEnv,
-  startWorkload,
+  processIdentity,
   stopPid,
   waitReady,
   workloadVersions,
@@ -21,25 +26,46 @@ import { type Io, seconds, stageByName } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
 import { describeScenario, resolveScenario } from '../scenarios.js';
 import {
+  adminTokenFile,
+  LockedError,
   localDir,
+  lockLocal,
   type PidFile,
   readLocalState,
   readPidFiles,
-  removeLocalState,
-  removePidFile,
+  readRecordedStage,
+  removeAllLocalState,
+  stageFile,
+  writeAdminToken,
   writeLocalState,
   writePidFile,
 } from '../state.js';
 
-/** Whether `pid` still runs `script` (a pid file may outlive its process and the pid be reused). */
-export function pidRunsScript(pid: number, script: string): boolean {
-  if (!pidAlive(pid)) return false;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(script);
-  } catch {
-    const r = spawnSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' });
-    return r.status === 0 && r.stdout.includes(script);
-  }
+/**
+ * Whether a pid file names the process this CLI started, and not a process that reuses its pid or a file someone
+ * edited: the pid is above 1, the process runs `node <script>` with the script this CLI computes itself (not the
+ * one the file names), it started when the file says, and it leads its own process group.
+ */
+export function trustedPid(p: PidFile, script: string): boolean {
+  if (!Number.isInteger(p.pid) || p.pid <= 1 || p.pid === process.pid) return false;
+  const identity = processIdentity(p.pid);
+  if (identity === null) return false;
+  return (
+    identity.argv[1] === script &&
+    identity.argv.length === 2 &&
+    p.startTime !== undefined &&
+    identity.startTime === p.startTime &&
+    identity.pgid === p.pid
+  );
+}
+
+/** The processes left in the group of a dead gateway that run one of this repository's app builds. */
+function strayWorkloads(root: string, pgid: number): number[] {
+  const builds = new Set(workloadVersions(root).map((v) => appBuild(root, v)));
+  return groupMembers(pgid).filter((pid) => {
+    const argv = processIdentity(pid)?.argv ?? [];
+    return argv.length === 2 && builds.has(argv[1] as string);
+  });
 }
 
 function tail(file: string, lines = 10): string {
@@ -50,33 +76,58 @@ function tail(file: string, lines = 10): string {
   }
 }
 
-export async function localUp(
+/** Runs `body` holding the local path's lock; another command holding it is an error (exit 1), nothing touched. */
+async function withLock<T>(root: string, command: string, body: () => Promise<T>): Promise<T> {
+  let release: () => void;
+  try {
+    release = lockLocal(root, command);
+  } catch (err) {
+    if (err instanceof LockedError) {
+      throw new CliError(`${err.message}: wait for it to finish, then try again (nothing was changed)`);
+    }
+    throw err;
+  }
+  try {
+    return await body();
+  } finally {
+    release();
+  }
+}
+
+export function localUp(
   root: string,
   io: Io,
   options: { stage?: string; scenario?: string },
 ): Promise<number> {
-  const stage = stageByName(root, options.stage ?? 'stable').name;
+  return withLock(root, 'local up', () => up(root, io, options));
+}
+
+async function up(root: string, io: Io, options: { stage?: string; scenario?: string }): Promise<number> {
+  if (options.stage !== undefined) stageByName(root, options.stage);
   const scenario = resolveScenario(options.scenario);
-  const running = readPidFiles(root).filter((p) => pidRunsScript(p.pid, p.script));
-  if (running.length > 0) {
+  const previous = readPidFiles(root).find((p) => p.role === 'gateway');
+  if (previous && trustedPid(previous, GATEWAY_MAIN)) {
     const state = readLocalState(root);
-    const roles = running.map((p) => `${p.role} pid ${p.pid}`).join(', ');
-    if (running.some((p) => p.role === 'gateway') && running.length >= 3) {
-      const has = state?.scenario ?? null;
-      if (has !== (scenario?.name ?? null)) {
-        throw new UsageError(
-          `the local path is already up with scenario ${has ?? 'none'}, not ${scenario?.name ?? 'none'}: \`rollout local down\` first`,
-        );
-      }
-      io.out(
-        `the local path is already up (${roles}; gateway http://localhost:${state?.gatewayPort}, admin 127.0.0.1:${state?.adminPort}): nothing to do. \`rollout local down\` stops it.`,
-      );
-      return EXIT_OK;
-    }
-    io.out(`a partial local path is running (${roles}): stopping it first`);
-    await localDown(root, io);
+    throw new CliError(
+      `the local path is already running (gateway pid ${previous.pid}, http://localhost:${state?.gatewayPort ?? previous.port}, ` +
+        `scenario ${state?.scenario ?? 'none'}): nothing was changed. \`rollout status\` shows it, \`rollout local down\` stops it.`,
+    );
   }
-  for (const p of readPidFiles(root)) removePidFile(root, p.role); // stale
+  // A local path that died without `local down`: its stage is kept, its stray workloads are stopped.
+  const recorded = previous ? readRecordedStage(root) : null;
+  if (previous?.startTime !== undefined) {
+    for (const pid of strayWorkloads(root, previous.pid)) {
+      io.out(
+        `stopping workload pid ${pid}, left running by a local path that stopped without \`local down\``,
+      );
+      await stopPid(pid, { graceMs: 3000 });
+    }
+  }
+  removeAllLocalState(root);
+  const stage = stageByName(root, options.stage ?? recorded ?? 'stable').name;
+  if (options.stage === undefined && recorded !== null) {
+    io.out(`keeping stage ${stage}, the one applied when the local path stopped (--stage picks another)`);
+  }
 
   const versions = workloadVersions(root);
   let ports: ReturnType<typeof portsFromEnv>;
@@ -86,6 +137,8 @@ export async function localUp(
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
   }
+  if (ports.gateway === 0 || ports.admin === 0)
+    throw new UsageError('GATEWAY_PORT and ADMIN_PORT must not be 0 for `rollout local up`');
   for (const v of versions) {
     if (!existsSync(appBuild(root, v)))
       throw new CliError(`the ${v} build is missing (${appBuild(root, v)}): run \`make build\` first`);
@@ -97,114 +150,81 @@ export async function localUp(
     admin: ports.admin,
     ...Object.fromEntries(versions.map((v) => [v, ports.versions[v] as number])),
   });
-  if (ports.gateway === 0 || ports.admin === 0)
-    throw new UsageError('GATEWAY_PORT and ADMIN_PORT must not be 0 for `rollout local up`');
 
   const dir = localDir(root);
-  mkdirSync(dir, { recursive: true });
   const started = performance.now();
-  const startedPids: PidFile[] = [];
-  const cleanup = async () => {
-    for (const p of startedPids.reverse()) {
-      await stopPid(p.pid, { group: true, graceMs: 3000 });
-      removePidFile(root, p.role);
-    }
-    removeLocalState(root);
-  };
-  try {
-    if (scenario) io.out(`scenario ${describeScenario(scenario)}`);
-    const waits: Promise<void>[] = [];
-    for (const version of versions) {
-      const port = ports.versions[version] as number;
-      const log = join(dir, `${version}.log`);
-      const env = scenario?.env[version];
-      const knobs = env
-        ? ` with ${Object.entries(env)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(' ')}`
-        : '';
-      io.out(`starting workload ${version} on 127.0.0.1:${port}${knobs} (log ${log})`);
-      const w = startWorkload({
-        version,
-        port,
-        script: appBuild(root, version),
-        detached: true,
-        logFile: log,
-        ...(env ? { env } : {}),
-      });
-      const info: PidFile = {
-        role: version,
-        pid: w.pid,
-        port,
-        script: appBuild(root, version),
-        startedAt: new Date().toISOString(),
-        log,
-      };
-      writePidFile(root, info);
-      startedPids.push(info);
-      waits.push(
-        waitReady(w.url, {
-          exited: w.exited,
-          timeoutMs: 15_000,
-          what: `workload ${version} (${w.url})`,
-        }).catch((err: Error) => {
-          throw new CliError(`${err.message}; the end of ${log}:\n${tail(log)}`);
-        }),
-      );
-    }
-    await Promise.all(waits);
-
-    const log = join(dir, 'gateway.log');
+  if (scenario) io.out(`scenario ${describeScenario(scenario)}`);
+  for (const version of versions) {
+    const env = scenario?.env[version];
+    const knobs = env
+      ? ` with ${Object.entries(env)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`
+      : '';
     io.out(
-      `starting the gateway on http://localhost:${ports.gateway} (admin 127.0.0.1:${ports.admin}, stage ${stage}, log ${log})`,
+      `starting workload ${version} on 127.0.0.1:${ports.versions[version]}${knobs} (log ${join(dir, `${version}.log`)})`,
     );
-    const fd = openSync(log, 'a');
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      ROLLOUT_ROOT: root,
-      GATEWAY_PORT: String(ports.gateway),
-      ADMIN_PORT: String(ports.admin),
-      STAGE: stage,
-    };
-    for (const v of versions) env[portEnvName(v)] = String(ports.versions[v]);
-    const child = spawn(process.execPath, [GATEWAY_MAIN], { env, detached: true, stdio: ['ignore', fd, fd] });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.unref();
-    if (child.pid === undefined) throw new CliError('could not start the gateway process');
-    const info: PidFile = {
-      role: 'gateway',
-      pid: child.pid,
-      port: ports.gateway,
-      script: GATEWAY_MAIN,
-      startedAt: new Date().toISOString(),
-      log,
-    };
-    writePidFile(root, info);
-    startedPids.push(info);
+  }
+  const log = join(dir, 'gateway.log');
+  io.out(
+    `starting the gateway on http://localhost:${ports.gateway} (admin 127.0.0.1:${ports.admin}, stage ${stage}, log ${log}); it restarts a workload that exits`,
+  );
+  writeAdminToken(root, newAdminToken());
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ROLLOUT_ROOT: root,
+    GATEWAY_PORT: String(ports.gateway),
+    ADMIN_PORT: String(ports.admin),
+    STAGE: stage,
+    ADMIN_TOKEN_FILE: adminTokenFile(root),
+    STAGE_FILE: stageFile(root),
+    LOG_DIR: dir,
+    WORKLOAD_ENV: JSON.stringify(scenario?.env ?? {}),
+  };
+  for (const v of versions) env[portEnvName(v)] = String(ports.versions[v]);
+  const fd = openSync(log, 'a');
+  const child = spawn(process.execPath, [GATEWAY_MAIN], { env, detached: true, stdio: ['ignore', fd, fd] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.unref();
+  if (child.pid === undefined) {
+    removeAllLocalState(root);
+    throw new CliError('could not start the gateway process');
+  }
+  const info: PidFile = {
+    role: 'gateway',
+    pid: child.pid,
+    port: ports.gateway,
+    script: GATEWAY_MAIN,
+    startedAt: new Date().toISOString(),
+    log,
+    ...(processIdentity(child.pid)?.startTime ? { startTime: processIdentity(child.pid)?.startTime } : {}),
+  };
+  writePidFile(root, info);
+  try {
     await waitReady(`http://127.0.0.1:${ports.admin}`, {
       path: '/ready',
       exited,
-      timeoutMs: 10_000,
-      what: 'the gateway',
-    }).catch((err: Error) => {
-      throw new CliError(`${err.message}; the end of ${log}:\n${tail(log)}`);
+      timeoutMs: 30_000,
+      what: 'the local path (gateway and workloads)',
     });
-    writeLocalState(root, {
-      gatewayPort: ports.gateway,
-      adminPort: ports.admin,
-      versions: ports.versions,
-      startedAt: new Date().toISOString(),
-      scenario: scenario?.name ?? null,
-    });
-    io.out(
-      `local path up in ${seconds(performance.now() - started)}: gateway http://localhost:${ports.gateway}, stage ${stage}. ` +
-        'Next: `make canary-10 TARGET=local`, `rollout status`, `rollout local down`.',
-    );
-    return EXIT_OK;
   } catch (err) {
-    await cleanup();
-    throw err;
+    await stopPid(child.pid, { graceMs: 3000 });
+    for (const pid of groupMembers(child.pid)) await stopPid(pid, { graceMs: 1000 });
+    removeAllLocalState(root);
+    throw new CliError(`${(err as Error).message}; the end of ${log}:\n${tail(log)}`);
   }
+  writeLocalState(root, {
+    gatewayPort: ports.gateway,
+    adminPort: ports.admin,
+    versions: ports.versions,
+    startedAt: new Date().toISOString(),
+    scenario: scenario?.name ?? null,
+  });
+  io.out(
+    `local path up in ${seconds(performance.now() - started)}: gateway http://localhost:${ports.gateway}, stage ${stage}. ` +
+      'Next: `make canary-10 TARGET=local`, `rollout status`, `rollout local down`.',
+  );
+  return EXIT_OK;
 }
 
 /** A directory as users should read it: relative to the repository when inside it (".state/local/"), else absolute. */
@@ -213,34 +233,48 @@ function shownDir(root: string, dir: string): string {
   return `${rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir}${sep}`;
 }
 
-export async function localDown(root: string, io: Io): Promise<number> {
-  const pids = readPidFiles(root).sort((a, b) => (a.role === 'gateway' ? -1 : b.role === 'gateway' ? 1 : 0));
+export function localDown(root: string, io: Io): Promise<number> {
+  return withLock(root, 'local down', () => down(root, io));
+}
+
+async function down(root: string, io: Io): Promise<number> {
+  const pids = readPidFiles(root);
   if (pids.length === 0) {
     io.out(
       `the local path is not running (no pid files in ${shownDir(root, localDir(root))}): nothing to stop`,
     );
-    removeLocalState(root);
+    removeAllLocalState(root);
     return EXIT_OK;
   }
   let survivors = 0;
   for (const p of pids) {
-    if (!pidAlive(p.pid)) {
-      io.out(`${p.role}: pid ${p.pid} already gone`);
-    } else if (!pidRunsScript(p.pid, p.script)) {
-      io.out(`${p.role}: pid ${p.pid} now runs something else: left alone`);
+    if (p.role !== 'gateway' || !trustedPid(p, GATEWAY_MAIN)) {
+      // Never signal a process this CLI cannot prove it started: a stale file's pid may belong to anything now.
+      io.out(
+        pidAlive(p.pid)
+          ? `${p.role}: pid ${p.pid} is not the local path this CLI started: left alone`
+          : `${p.role}: pid ${p.pid} already gone`,
+      );
     } else {
-      const gone = await stopPid(p.pid, { group: true, graceMs: 5000 });
-      if (gone) io.out(`stopped ${p.role} (pid ${p.pid})`);
+      // The gateway stops its workloads itself (they drain); only then is the whole group killed if need be.
+      const gone = await stopPid(p.pid, { graceMs: 10_000 });
+      if (gone) io.out(`stopped the local path (gateway pid ${p.pid} and its workloads)`);
       else {
         survivors++;
-        io.err(`${p.role} (pid ${p.pid}) is still running after SIGTERM and SIGKILL`);
+        io.err(`the gateway (pid ${p.pid}) is still running after SIGTERM and SIGKILL`);
         continue;
       }
     }
-    removePidFile(root, p.role);
+    if (p.startTime !== undefined) {
+      for (const pid of strayWorkloads(root, p.pid)) {
+        const gone = await stopPid(pid, { graceMs: 3000 });
+        io.out(gone ? `stopped stray workload pid ${pid}` : `workload pid ${pid} survived SIGKILL`);
+        if (!gone) survivors++;
+      }
+    }
   }
   if (survivors > 0) return EXIT_FAIL;
-  removeLocalState(root);
+  removeAllLocalState(root);
   io.out('the local path is down');
   return EXIT_OK;
 }
