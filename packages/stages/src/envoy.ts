@@ -31,14 +31,28 @@ export interface HeaderMatcher {
   treatMissingHeaderAsEmpty?: boolean;
 }
 
-/** envoy.config.route.v3.RouteMatch: one path specifier (prefix, path or safeRegex), caseSensitive always set. */
+/** envoy.config.route.v3.QueryParameterMatcher (HTTPRoute query matches). */
+export interface QueryParameterMatcher {
+  name: string;
+  stringMatch?: StringMatcher;
+  presentMatch?: boolean;
+}
+
+/**
+ * envoy.config.route.v3.RouteMatch: one path specifier (prefix, path, safeRegex or, from an HTTPRoute's
+ * PathPrefix, pathSeparatedPrefix), caseSensitive always set.
+ */
 export interface RouteMatch {
   prefix?: string;
   path?: string;
   safeRegex?: RegexMatcher;
+  /** Matches the path equal to it or followed by `/` (HTTPRoute PathPrefix other than "/"). */
+  pathSeparatedPrefix?: string;
   /** google.protobuf.BoolValue: Istio always sets it (`!ignoreUriCase`). Envoy ignores it for safeRegex. */
   caseSensitive: boolean;
   headers?: HeaderMatcher[];
+  /** HTTPRoute query matches: the first value of the parameter is compared. */
+  queryParameters?: QueryParameterMatcher[];
 }
 
 /** envoy.config.route.v3.WeightedCluster.ClusterWeight. */
@@ -78,6 +92,8 @@ export interface RouteAction {
   retryPolicy?: RetryPolicy;
   /** google.protobuf.Duration: Istio sets it to the timeout. */
   maxGrpcTimeout: string;
+  /** Gateway API routes: Envoy answers 500 (not 503) for a cluster that does not exist. */
+  clusterNotFoundResponseCode?: 'INTERNAL_SERVER_ERROR';
 }
 
 /**
@@ -100,6 +116,9 @@ export interface Route {
   decorator: { operation: string };
   responseHeadersToAdd?: HeaderValueOption[];
   responseHeadersToRemove?: string[];
+  /** HTTPRoute RequestHeaderModifier: what the upstream receives (set overwrites, add appends). */
+  requestHeadersToAdd?: HeaderValueOption[];
+  requestHeadersToRemove?: string[];
 }
 
 /** envoy.config.route.v3.VirtualHost. */

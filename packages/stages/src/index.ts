@@ -7,6 +7,21 @@
 export type * from './envoy.js';
 export { ManifestError, type ManifestErrorKind, UnknownStageError } from './errors.js';
 export {
+  type GatewayApiContext,
+  gatewayApiContext,
+  type HttpRouteStage,
+  httpRouteProfiles,
+  httpRouteStageNames,
+  httpRouteStageRouteTable,
+  httpRouteTableFromFile,
+  loadHttpRouteStage,
+  loadHttpRouteStageFile,
+  loadKubeGateway,
+  STAGE_APIS,
+  type StageApi,
+  splitFromTable,
+} from './gateway-api-stages.js';
+export {
   asciiLower,
   CLUSTER_DOMAIN,
   hostForMatching,
@@ -15,6 +30,24 @@ export {
   resolveShortname,
   selectVirtualHost,
 } from './hosts.js';
+export {
+  type BackendRefSpec,
+  type BackendService,
+  DEFAULT_KUBE_GATEWAY,
+  GATEWAY_API,
+  type HeaderModifierSpec,
+  HTTPROUTE_LIMITS,
+  type HTTPRoute,
+  type HttpRouteMatchSpec,
+  type HttpRouteRuleSpec,
+  type HttpRouteTableOptions,
+  httpRouteTable,
+  type KubeGateway,
+  parseHttpRoute,
+  parseKubeGateway,
+  servicesFromRenderedObjects,
+  servicesFromWorkloads,
+} from './httproute.js';
 export {
   type Finding,
   type LintOptions,
@@ -40,6 +73,9 @@ export type {
   VirtualService,
 } from './manifest.js';
 export {
+  MAX_OBJECT_BYTES,
+  MAX_VS_MATCHES,
+  MAX_VS_ROUTES,
   parseDestinationRule,
   parseGateway,
   parseGoDuration,

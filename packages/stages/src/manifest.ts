@@ -5,7 +5,7 @@
  * it but the local gateway does not emulate what it does (kind `unsupported`), so the two paths cannot silently
  * differ.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { ManifestError, type ManifestErrorKind } from './errors.js';
 import { hostsOverlap, isIpAddress } from './hosts.js';
@@ -133,12 +133,38 @@ function isRecord(v: Json): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Reads a file holding exactly one YAML document. */
+/**
+ * Kubernetes' object size limit: the API server stores an object in etcd, which refuses a request above 1.5 MiB
+ * (its default --max-request-bytes), so `kubectl apply` of a larger stage file fails. Such a file is refused
+ * before it is parsed.
+ */
+export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
+
+/**
+ * This repository's bound on a VirtualService stage: 100 http routes, 1000 match entries in all (the stages use 2
+ * and 1). Istio has no such limit, but every route is tried in order for every request; a file above it is
+ * refused before its matches (regular expressions) are compiled. HTTPRoute files have their CRD's limits (16
+ * rules, 64 matches per rule, 128 in all).
+ */
+export const MAX_VS_ROUTES = 100;
+export const MAX_VS_MATCHES = 1000;
+
+/** Reads a file holding exactly one YAML document (refused above {@link MAX_OBJECT_BYTES}). */
 export function readSingleDocument(file: string): Json {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_OBJECT_BYTES) {
+      throw new ManifestError(
+        file,
+        '(file)',
+        `${size} bytes is above Kubernetes' object size limit of 1.5 MiB (${MAX_OBJECT_BYTES} bytes, etcd's request limit): the API server would refuse it`,
+        'invalid',
+      );
+    }
     text = readFileSync(file, 'utf8');
   } catch (error) {
+    if (error instanceof ManifestError) throw error;
     throw new ManifestError(file, '(file)', `cannot read: ${(error as Error).message}`);
   }
   const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
@@ -155,7 +181,7 @@ export function readSingleDocument(file: string): Json {
 
 const ISTIO_REJECTS = 'Istio rejects this';
 
-class Reader {
+export class Reader {
   constructor(readonly file: string) {}
 
   fail(field: string, problem: string, kind: ManifestErrorKind = 'invalid'): never {
@@ -239,7 +265,7 @@ class Reader {
   }
 }
 
-function describe(v: Json): string {
+export function describe(v: Json): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
@@ -773,6 +799,22 @@ export function parseVirtualService(doc: Json, file: string): VirtualService {
     r.invalid('spec.http', 'http, tcp or tls must be provided in virtual service');
   }
   if (!Array.isArray(spec.http)) r.fail('spec.http', 'must be a list of routes');
+  if (spec.http.length > MAX_VS_ROUTES) {
+    r.unsupported(
+      'spec.http',
+      `${spec.http.length} routes is above this repository's bound of ${MAX_VS_ROUTES} routes per stage (every route is tried in order for every request)`,
+    );
+  }
+  const matches = spec.http.reduce(
+    (n: number, h) => n + (isRecord(h) && Array.isArray(h.match) ? h.match.length : 1),
+    0,
+  );
+  if (matches > MAX_VS_MATCHES) {
+    r.unsupported(
+      'spec.http',
+      `${matches} match entries is above this repository's bound of ${MAX_VS_MATCHES} per stage`,
+    );
+  }
   const http = spec.http.map((h, i) => parseHttpRoute(r, h, `spec.http[${i}]`));
   const out: VirtualService = {
     apiVersion,

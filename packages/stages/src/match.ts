@@ -15,7 +15,7 @@
  * it is compared, as Envoy compares the UTF-8 bytes the VirtualService's strings become; a value that is not UTF-8
  * cannot be compared faithfully and makes the request `unsupported`.
  */
-import type { HeaderMatcher, Route, RouteMatch, StringMatcher } from './envoy.js';
+import type { HeaderMatcher, QueryParameterMatcher, Route, RouteMatch, StringMatcher } from './envoy.js';
 import { asciiLower } from './hosts.js';
 import { compileRe2 } from './re2.js';
 
@@ -37,6 +37,8 @@ export interface Prepared {
   req: MatchRequest;
   pathOnly: string;
   joined: Map<string, string | undefined>;
+  /** First value of each query parameter, read once when a route has query matches. */
+  query?: Map<string, string>;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -113,11 +115,54 @@ function pathTest(m: RouteMatch): (p: Prepared) => boolean {
     const re = compileRe2(m.safeRegex.regex);
     return (p) => re.matches(p.pathOnly);
   }
+  if (m.pathSeparatedPrefix !== undefined) {
+    // Envoy's path_separated_prefix: the path without query equals the prefix or continues with "/".
+    const fold = caseSensitive ? (s: string) => s : asciiLower;
+    const prefix = fold(m.pathSeparatedPrefix);
+    return (p) => {
+      const path = fold(p.pathOnly);
+      return path === prefix || path.startsWith(`${prefix}/`);
+    };
+  }
   const prefix = caseSensitive ? (m.prefix ?? '') : asciiLower(m.prefix ?? '');
   if (prefix === '' || prefix === '/') return (p) => p.req.path.startsWith(prefix);
   return caseSensitive
     ? (p) => p.req.path.startsWith(prefix)
     : (p) => asciiLower(p.req.path).startsWith(prefix);
+}
+
+/**
+ * The query parameters of a request as Envoy's QueryParameterMatcher reads them: the first value of each name
+ * (a name without `=` has the value ""). Envoy decodes percent-escapes; a query holding `%` or `+` is not
+ * compared (UnsupportedRequestError), so the local gateway refuses such a request rather than guess.
+ */
+function firstQueryValues(p: Prepared): Map<string, string> {
+  if (p.query !== undefined) return p.query;
+  const out = new Map<string, string>();
+  const q = p.req.path.indexOf('?');
+  const query = q === -1 ? '' : p.req.path.slice(q + 1);
+  if (query.includes('%') || query.includes('+')) {
+    throw new UnsupportedRequestError(
+      'a query string with percent-escapes or "+" against a query parameter match: Envoy decodes it, which is not emulated',
+    );
+  }
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = eq === -1 ? part : part.slice(0, eq);
+    if (!out.has(name)) out.set(name, eq === -1 ? '' : part.slice(eq + 1));
+  }
+  p.query = out;
+  return out;
+}
+
+function queryTest(q: QueryParameterMatcher): (p: Prepared) => boolean {
+  if (q.stringMatch === undefined) return (p) => firstQueryValues(p).has(q.name);
+  const test = stringTest(q.stringMatch);
+  return (p) => {
+    const v = firstQueryValues(p).get(q.name);
+    return v !== undefined && test(v);
+  };
 }
 
 /** A route compiled for {@link firstMatch}. */
@@ -130,7 +175,11 @@ export interface CompiledMatch<T> {
 export function compileMatches<T>(routes: readonly T[], matchOf: (r: T) => RouteMatch): CompiledMatch<T>[] {
   return routes.map((value) => {
     const m = matchOf(value);
-    const tests = [pathTest(m), ...(m.headers ?? []).map(headerTest)];
+    const tests = [
+      pathTest(m),
+      ...(m.headers ?? []).map(headerTest),
+      ...(m.queryParameters ?? []).map(queryTest),
+    ];
     const test =
       tests.length === 1 ? (tests[0] as (p: Prepared) => boolean) : (p: Prepared) => tests.every((t) => t(p));
     return { value, test };

@@ -26,6 +26,10 @@ export const paths = {
   baseDir: (root: string) => join(root, 'istio', 'base'),
   destinationRule: (root: string) => join(root, 'istio', 'base', 'destination-rule.yaml'),
   gateway: (root: string) => join(root, 'istio', 'base', 'gateway.yaml'),
+  /** The HTTPRoute stage files (Gateway API), one per stage beside its VirtualService. */
+  gatewayApiStagesDir: (root: string) => join(root, 'istio', 'stages', 'gateway-api'),
+  /** The Gateway API Gateway Istio deploys for the HTTPRoute stages. */
+  kubeGateway: (root: string) => join(root, 'istio', 'base', 'gateway-api', 'gateway.yaml'),
   values: (root: string) => join(root, 'charts', 'webapp', 'values.yaml'),
   makefile: (root: string) => join(root, 'Makefile'),
 };

@@ -138,8 +138,9 @@ export function translateRouteMatch(m: HttpMatchRequest | null): RouteMatch {
 
 /** Istio's IsCatchAllRoute. */
 export function isCatchAllRoute(match: RouteMatch): boolean {
-  const catchAll = match.prefix === '/' || match.safeRegex?.regex === '.*';
-  return catchAll && (match.headers ?? []).length === 0;
+  const catchAll =
+    match.prefix === '/' || match.pathSeparatedPrefix === '/' || match.safeRegex?.regex === '.*';
+  return catchAll && (match.headers ?? []).length === 0 && (match.queryParameters ?? []).length === 0;
 }
 
 /** Istio's header options, as protojson prints them: an empty value (the proto3 default) is left out. */
