@@ -192,7 +192,7 @@ export async function runStep(
       outcome.analysis = analysis;
       outcome.verdict = analysis.result.verdict;
       outcome.requests += traffic.sent;
-      printAnalysis(io, analysis, traffic, roles);
+      printAnalysis(io, analysis, roles, traffic.failures);
     }
     outcome.durationMs = performance.now() - started;
     return outcome;
@@ -201,7 +201,13 @@ export async function runStep(
   }
 }
 
-function printAnalysis(io: Io, analysis: StepAnalysis, traffic: StepTraffic, roles: StageRoles): void {
+/** A step's analysis as printed: the looks, the tables, the reasons, how latency was judged, the verdict. */
+export function printAnalysis(
+  io: Io,
+  analysis: StepAnalysis,
+  roles: StageRoles,
+  failures: readonly unknown[],
+): void {
   const r = analysis.result;
   const look = analysis.looks.at(-1);
   const against = roles.baseline
@@ -216,9 +222,11 @@ function printAnalysis(io: Io, analysis: StepAnalysis, traffic: StepTraffic, rol
     );
   io.out(indent(formatAnalysisTables(r)));
   for (const reason of r.reasons) io.out(`  ${reason}`);
+  for (const note of r.notes) io.out(`  note: ${note}`);
+  if (r.latencyMethod) io.out(`  ${r.latencyMethod}`);
   if (analysis.stopped) io.out(`  stopped: ${analysis.stopped}`);
-  if (traffic.failures.length > 0)
-    io.out(`  unattributed requests (first ${traffic.failures.length}): ${JSON.stringify(traffic.failures)}`);
+  if (failures.length > 0)
+    io.out(`  unattributed requests (first ${failures.length}): ${JSON.stringify(failures)}`);
   io.out(`analysis: ${r.summary}`);
 }
 
@@ -229,6 +237,8 @@ export function analysisJson(analysis: StepAnalysis | null): unknown {
     verdict: analysis.result.verdict,
     summary: analysis.result.summary,
     reasons: analysis.result.reasons,
+    notes: analysis.result.notes,
+    latencyMethod: analysis.result.latencyMethod,
     canary: analysis.result.canary,
     baseline: analysis.result.baseline,
     checks: analysis.result.checks,

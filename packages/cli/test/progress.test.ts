@@ -37,7 +37,7 @@ describe('bad input exits 2 and starts nothing', async () => {
       'unknown scenario "worse-v2" (SCENARIO); scenarios: bad-v2, slow-v2',
     ],
     [['progress', '--strategy', 'big-bang'], {}, '--strategy must be one of canary, blue-green'],
-    [['progress', '--target', 'cluster'], {}, 'rollout progress is not yet on the cluster path'],
+    [['progress', '--target', 'moon'], {}, '--target must be local or cluster, got "moon"'],
     [['progress', '--bake', 'soon'], {}, '--bake must be a duration like 5s, 500ms or 1m; got "soon"'],
     [['demo', '--analysis', '/nonexistent/analysis.yaml'], {}, 'analysis.yaml does not exist'],
   ])('rollout %j %j', async (args, extra, message) => {

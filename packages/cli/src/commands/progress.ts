@@ -5,8 +5,14 @@
  * split check) rolls back to the strategy's stable stage at once and exits 1 with a report of which metric failed,
  * by how much, at which step. Ctrl-C / SIGTERM also go back to the stable stage before exiting 130 / 143.
  *
- * It uses the running local path (`rollout local up`) when there is one, else starts its own (like `rollout
- * demo`) and stops it at the end.
+ * Local path: it uses the running local path (`rollout local up`) when there is one, else starts its own (like
+ * `rollout demo`) and stops it at the end.
+ *
+ * Cluster path (--target cluster): each stage is applied as `make <stage>` applies it (scripts/stage.sh), the
+ * split is checked by the CLI's verifier through GATEWAY_URL, and the analysis reads the Istio addon's Prometheus
+ * (reached through a kubectl port-forward this command starts and ends; PROMETHEUS_URL skips it) with the PromQL
+ * of split-check (cluster.ts). A scenario given (SCENARIO, --scenario; `none`: healthy) is set on the release's
+ * chart values first (scripts/scenario.sh); without one the release is walked as it is deployed.
  */
 import { join } from 'node:path';
 import {
@@ -22,11 +28,13 @@ import { listStages, rollbackTarget, STRATEGIES, type Strategy } from '@rollouts
 import {
   analysisJson,
   failureReport,
+  type LoadedAnalysis,
   loadAnalysis,
   runStep,
   type StepOutcome,
   thresholdsLine,
 } from '../analysis.js';
+import { applyClusterStage, type ClusterContext, runClusterStep, runScript } from '../cluster.js';
 import {
   abortOnSignals,
   adminCall,
@@ -38,6 +46,7 @@ import {
   seconds,
 } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
+import { type PortForward, portForward } from '../prometheus.js';
 import { describeScenario, resolveScenario, SCENARIOS, type Scenario } from '../scenarios.js';
 import { readLocalState, stateDir, writeJson } from '../state.js';
 
@@ -69,15 +78,17 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
       `--strategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(options.strategy)}`,
     );
   const requested = resolveScenario(options.scenario);
-  if (target === 'cluster') {
-    throw new UsageError(
-      'rollout progress is not yet on the cluster path (the analysis there needs per-version metrics from ' +
-        'Prometheus); run it on the local path: make progress TARGET=local',
-    );
-  }
   const analysis = loadAnalysis(root, options.analysisFile);
   const stages = progressionOf(root, strategy);
   const stable = stages[0] as string;
+  if (target === 'cluster')
+    return walk(root, io, options, {
+      strategy,
+      stages,
+      analysis,
+      scenario: requested,
+      walker: await clusterWalker(root, io, options, requested),
+    });
 
   // The running local path, if any; else one of our own for this run.
   let mesh: LocalMesh | null = null;
@@ -120,9 +131,63 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
     gatewayUrl = mesh.gatewayUrl;
   }
 
+  const a = admin;
+  const g = gatewayUrl;
+  return walk(root, io, options, {
+    strategy,
+    stages,
+    analysis,
+    scenario,
+    walker: {
+      target: 'local',
+      step: (stage, bakeMs, jsonFile, signal) =>
+        runStep(root, io, {
+          stage,
+          adminUrl: a,
+          gatewayUrl: g,
+          analysis,
+          bakeMs,
+          signal,
+          jsonFile,
+          ...(options.plan ? { plan: options.plan } : {}),
+        }),
+      backTo: (stage, why) => backTo(io, a, stage, why),
+      stop: async () => {
+        await mesh?.stop();
+      },
+    },
+  });
+}
+
+/** How a walk applies, measures and leaves a stage: on the local gateway or on the cluster. */
+interface Walker {
+  target: 'local' | 'cluster';
+  step(stage: string, bakeMs: number, jsonFile: string, signal: AbortSignal): Promise<StepOutcome>;
+  /** The fastest way back to `stage` (Ctrl-C, an error): not verified. */
+  backTo(stage: string, why: string): Promise<void>;
+  /** Ends what the walk started (the local path of its own, the port-forward). */
+  stop(): Promise<void>;
+  /** The cluster's release walked as deployed (no scenario given): its scenario is not known. */
+  asDeployed?: boolean;
+}
+
+async function walk(
+  root: string,
+  io: Io,
+  options: ProgressOptions,
+  w: {
+    strategy: Strategy;
+    stages: string[];
+    analysis: LoadedAnalysis;
+    scenario: Scenario | null;
+    walker: Walker;
+  },
+): Promise<number> {
+  const { strategy, stages, analysis, scenario, walker } = w;
+  const stable = stages[0] as string;
   io.out(`progress: ${strategy}: ${stages.join(' → ')}; bake ${seconds(options.bakeMs)} per step`);
   io.out(`progress: ${thresholdsLine(analysis)}`);
-  io.out(`progress: scenario ${describeScenario(scenario)}`);
+  io.out(`progress: scenario ${walker.asDeployed ? 'as deployed (none given)' : describeScenario(scenario)}`);
   const interrupt = abortOnSignals((signal) =>
     io.err(`progress: ${signal} received: back to ${stable}, then stopping`),
   );
@@ -135,16 +200,12 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
       if (interrupt.signal.aborted) break;
       io.out('');
       io.out(`progress: [${i + 1}/${stages.length}] ${stage}`);
-      const outcome = await runStep(root, io, {
+      const outcome = await walker.step(
         stage,
-        adminUrl: admin,
-        gatewayUrl,
-        analysis,
-        bakeMs: options.bakeMs,
-        signal: interrupt.signal,
-        jsonFile: join(stateDir(root), 'verify', `progress-${i + 1}-${stage}.json`),
-        ...(options.plan ? { plan: options.plan } : {}),
-      });
+        options.bakeMs,
+        join(stateDir(root), 'verify', `progress-${i + 1}-${stage}.json`),
+        interrupt.signal,
+      );
       outcomes.push(outcome);
       if (outcome.verdict !== 'pass') {
         failedAt = { stage, step: i + 1, report: failureReport(outcome) };
@@ -155,21 +216,17 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
       io.out('');
       io.err(`progress: ${failedAt.stage} (step ${failedAt.step} of ${stages.length}): ${failedAt.report}`);
       io.out(`progress: rolling back: ${failedAt.stage} → ${stable}`);
-      rollback = await runStep(root, io, {
-        stage: stable,
-        adminUrl: admin,
-        gatewayUrl,
-        analysis,
-        bakeMs: 0,
-        signal: interrupt.signal,
-        jsonFile: join(stateDir(root), 'verify', `progress-rollback-${stable}.json`),
-        ...(options.plan ? { plan: options.plan } : {}),
-      });
+      rollback = await walker.step(
+        stable,
+        0,
+        join(stateDir(root), 'verify', `progress-rollback-${stable}.json`),
+        interrupt.signal,
+      );
     }
   } catch (err) {
     if (!(interrupt.signal.aborted || err instanceof InterruptedError)) {
-      await backTo(io, admin, stable, 'after an error');
-      await mesh?.stop();
+      await walker.backTo(stable, 'after an error');
+      await walker.stop();
       interrupt.dispose();
       throw err;
     }
@@ -177,8 +234,8 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
 
   if (interrupt.signal.aborted) {
     // Ctrl-C: the mesh goes back to the stable stage before anything else (not verified: the user wants out).
-    await backTo(io, admin, stable, 'interrupted');
-    await mesh?.stop();
+    await walker.backTo(stable, 'interrupted');
+    await walker.stop();
     interrupt.dispose();
     throw new InterruptedError(interrupt.signal.reason, `progress stopped, the mesh is back on ${stable}`);
   }
@@ -201,6 +258,7 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
   const file = options.jsonFile ?? join(stateDir(root), 'progress-summary.json');
   const promoted = !failedAt;
   writeJson(file, {
+    target: walker.target,
     strategy,
     scenario: scenario?.name ?? null,
     verdict: promoted ? 'promoted' : 'rolled back',
@@ -214,7 +272,7 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
     rollback: rollback ? stepJson(rollback) : null,
   });
   io.out(`progress: summary JSON ${file}`);
-  await mesh?.stop();
+  await walker.stop();
   if (promoted) {
     io.out(
       `progress: promoted: ${stages.at(-1)} serves the new version to everyone (${seconds(wallMs)}, ${outcomes.reduce((s, o) => s + o.requests, 0)} requests)`,
@@ -257,4 +315,86 @@ async function backTo(io: Io, admin: string, stage: string, why: string): Promis
   } catch (err) {
     io.err(`progress: ${why}: could not go back to ${stage}: ${(err as Error).message}`);
   }
+}
+
+/** A duration in seconds from the environment (e.g. PROMETHEUS_SCRAPE_TIMEOUT=120), else the default. */
+function envSeconds(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback * 1000;
+  const v = Number(raw);
+  if (!(Number.isFinite(v) && v > 0))
+    throw new UsageError(`${name} must be a number of seconds > 0, got ${JSON.stringify(raw)}`);
+  return v * 1000;
+}
+
+/**
+ * The cluster path's walker: the scenario onto the chart values (when one was asked for), Prometheus reached by a
+ * port-forward of svc/prometheus in istio-system (ended by stop(), also on Ctrl-C and errors), the stages applied
+ * by scripts/stage.sh and analysed from Prometheus (cluster.ts).
+ */
+async function clusterWalker(
+  root: string,
+  io: Io,
+  options: ProgressOptions,
+  scenario: Scenario | null,
+): Promise<Walker> {
+  const gatewayUrl = (process.env.GATEWAY_URL || 'http://localhost:8080').replace(/\/$/, '');
+  const context = process.env.KUBE_CONTEXT || `kind-${process.env.CLUSTER_NAME || 'rollouts'}`;
+  const scrapeTimeoutMs = envSeconds('PROMETHEUS_SCRAPE_TIMEOUT', 120);
+  const scrapeMarginMs = envSeconds('PROMETHEUS_SCRAPE_MARGIN', 1);
+  const asked = options.scenario !== undefined || Boolean(process.env.SCENARIO);
+  io.out(`progress: cluster path (context ${context}, gateway ${gatewayUrl})`);
+  if (asked) {
+    io.out(
+      `progress: setting scenario ${scenario?.name ?? 'none'} on the chart values (scripts/scenario.sh)`,
+    );
+    await runScript(root, io, 'scenario.sh', [scenario?.name ?? 'none'], {});
+  } else {
+    io.out(
+      'progress: no SCENARIO given: the release is walked as deployed (SCENARIO=none resets the fault knobs)',
+    );
+  }
+  let forward: PortForward | null = null;
+  let prometheusUrl = process.env.PROMETHEUS_URL?.replace(/\/$/, '');
+  if (prometheusUrl) {
+    io.out(`progress: Prometheus ${prometheusUrl} (PROMETHEUS_URL)`);
+  } else {
+    forward = await portForward({ context, namespace: 'istio-system', service: 'prometheus', port: 9090 });
+    prometheusUrl = forward.url;
+    io.out(
+      `progress: Prometheus through kubectl port-forward svc/prometheus (pid ${forward.pid}): ${prometheusUrl}`,
+    );
+  }
+  const ctx: ClusterContext = { gatewayUrl, prometheusUrl, scrapeTimeoutMs, scrapeMarginMs };
+  const analysis = loadAnalysis(root, options.analysisFile);
+  return {
+    target: 'cluster',
+    asDeployed: !asked,
+    step: (stage, bakeMs, jsonFile, signal) =>
+      runClusterStep(root, io, ctx, {
+        stage,
+        analysis,
+        bakeMs,
+        signal,
+        jsonFile,
+        ...(options.plan ? { plan: options.plan } : {}),
+      }),
+    backTo: async (stage, why) => {
+      try {
+        await applyClusterStage(root, io, stage);
+        io.err(`progress: ${why}: the cluster is back on ${stage} (not measured; make verify measures it)`);
+      } catch (err) {
+        io.err(
+          `progress: ${why}: could not go back to ${stage}: ${(err as Error).message}; run make ${stage}`,
+        );
+      }
+    },
+    stop: async () => {
+      if (forward) {
+        await forward.stop();
+        io.out(`progress: port-forward to Prometheus (pid ${forward.pid}) stopped`);
+        forward = null;
+      }
+    },
+  };
 }
