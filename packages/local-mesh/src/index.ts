@@ -1,12 +1,73 @@
-export * from './admin.js';
-export * from './config.js';
-export * from './expectations.js';
-export * from './gateway.js';
-export * from './load.js';
-export * from './mesh.js';
-export * from './metrics.js';
-export * from './processes.js';
-export * from './report.js';
-export * from './routing.js';
-export * from './supervisor.js';
-export * from './verifier.js';
+/**
+ * The local path: the gateway that applies the stage manifests to real traffic, its admin API, the supervised
+ * workloads, the load client and the statistical verifier. What other packages use, and nothing else.
+ */
+export {
+  type AdminOptions,
+  type AdminServer,
+  BadStageError,
+  createAdmin,
+  newAdminToken,
+  type TableSource,
+} from './admin.js';
+export {
+  adminUrlFromEnv,
+  ConfigError,
+  DEFAULT_PORTS,
+  gatewayUrlFromEnv,
+  type LocalPorts,
+  parsePort,
+  portEnvName,
+  portsFromEnv,
+} from './config.js';
+export {
+  type PlanRequest,
+  type ProfileCheck,
+  profileCheck,
+  randomChecks,
+  stageExpectation,
+  verificationPlan,
+} from './expectations.js';
+export { Gateway, type GatewayOptions, listenOn, type RoutingTable, type Upstream } from './gateway.js';
+export { LoadClient, type LoadClientOptions, type ResponseSample } from './load.js';
+export {
+  adminTokenFor,
+  appBuild,
+  GATEWAY_MAIN,
+  type LocalMesh,
+  type LocalMeshOptions,
+  MissingBuildError,
+  registerAdminToken,
+  startLocalMesh,
+} from './mesh.js';
+export {
+  assertPortsFree,
+  findFreePort,
+  groupMembers,
+  isPortFree,
+  listenAs,
+  PortInUseError,
+  type ProcessIdentity,
+  pidAlive,
+  processIdentity,
+  stopPid,
+  waitReady,
+} from './processes.js';
+export { formatSeconds, formatSplitLine, formatStageResult, table } from './report.js';
+export { createTableSource, repoRoot, type TableSourceOptions, workloadVersions } from './routing.js';
+export {
+  type BackoffOptions,
+  type ProbeOptions,
+  SupervisedWorkload,
+  type SupervisedWorkloadOptions,
+  type WorkloadHealth,
+  type WorkloadState,
+} from './supervisor.js';
+export {
+  type CheckKind,
+  type ProfileExpectation,
+  type StageResult,
+  StepTraffic,
+  VerificationInterrupted,
+  verifyStage,
+} from './verifier.js';

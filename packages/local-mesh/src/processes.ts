@@ -233,15 +233,6 @@ export async function stopPid(
   return !pidAlive(pid);
 }
 
-/** Stops a child process started by startWorkload and waits for its exit event. */
-export async function stopWorkload(workload: WorkloadProcess, graceMs = 5000): Promise<void> {
-  if (workload.child.exitCode !== null || workload.child.signalCode !== null) return;
-  workload.child.kill('SIGTERM');
-  const timer = setTimeout(() => workload.child.kill('SIGKILL'), graceMs);
-  await workload.exited;
-  clearTimeout(timer);
-}
-
 /** Ports this process has handed out, so two calls never return the same one. */
 const handedOut = new Set<number>();
 
