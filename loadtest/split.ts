@@ -2,7 +2,8 @@
  * k6 split check of the cluster path: sends real requests through the Istio ingress gateway and fails (k6 exit 99)
  * when the observed split does not match the stage applied to the cluster.
  *
- *   k6 run -e EXPECT_FILE=expect.json [-e GATEWAY_URL=http://localhost:8080] [-e SUMMARY_FILE=out.json] split.ts
+ *   k6 run -e EXPECT_FILE=expect.json [-e ANALYSIS_FILE=analysis.yaml] [-e GATEWAY_URL=http://localhost:8080]
+ *     [-e SUMMARY_FILE=out.json] split.ts
  *
  * scripts/verify.sh (`make verify`, and every `make <stage>`) writes EXPECT_FILE with `rollout expect <stage>
  * --json`: per request profile (no header, `x-canary: always`, `x-preview: blue`) the expected share of each
@@ -16,7 +17,12 @@
  *     target), or is the 404 a profile without a route expects, and carries the response headers the matched
  *     route sets (`x-rollouts-stage: <stage>`; `checks{profile,assert:headers}` counts those alone): an answer
  *     naming another stage means the gateway does not serve the stage being measured;
- *   - `http_req_failed` rate == 0: any non-2xx answer or connection error fails the stage.
+ *   - `http_req_failed` rate == 0: any non-2xx answer or connection error fails the stage;
+ *   - per version, with ANALYSIS_FILE (scripts/verify.sh passes analysis.yaml, the canary analysis' thresholds,
+ *     read with split-check's readThresholds: never retyped here): the 5xx share of its answers at most the error
+ *     SLO (`server_errors{version:v}` rate<=errorRate.slo) and the p99 of its answers' durations at most the
+ *     latency SLO (`version_duration{version:v}` p(99)<=latency.p99SloMs). These are k6 thresholds on what was
+ *     observed in this fixed-n run, not the analysis' tests (those are `make progress`'s, from Prometheus).
  * handleSummary prints the same table as the local path (profile, version, expected, observed, interval,
  * verdict) and writes a JSON summary to SUMMARY_FILE.
  *
@@ -31,9 +37,10 @@
  */
 import { check } from 'k6';
 import http from 'k6/http';
-import { Counter } from 'k6/metrics';
+import { Counter, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
 import {
+  type AnalysisThresholds,
   type VersionRow as BaseVersionRow,
   clopperPearson,
   compareVersions,
@@ -41,7 +48,9 @@ import {
   formatSplitTable,
   indent,
   type ProfileOutcome,
+  readThresholds,
   splitSupport,
+  ThresholdsError,
 } from '../packages/split-check/dist/index.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -224,6 +233,41 @@ export function thresholdsFor(plans: ProfilePlan[]): Record<string, string[]> {
   return t;
 }
 
+/** The versions answering this stage's requests (a positive expected share in a profile with a route). */
+export function answeringVersions(plans: ProfilePlan[]): string[] {
+  const out = new Set<string>();
+  for (const plan of plans) {
+    if (plan.status !== null) continue;
+    for (const [v, share] of Object.entries(plan.expected)) if (share > 0) out.add(v);
+  }
+  return [...out].sort(compareVersions);
+}
+
+/** The submetrics of one version's answers: its 5xx (rate) and its durations (trend, ms). */
+export const errorMetric = (version: string) => `server_errors{version:${version}}`;
+export const durationMetric = (version: string) => `version_duration{version:${version}}`;
+
+/** Per-version thresholds from the canary analysis' SLOs (analysis.yaml): error rate and p99 latency. */
+export function versionThresholdsFor(plans: ProfilePlan[], t: AnalysisThresholds): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const v of answeringVersions(plans)) {
+    out[errorMetric(v)] = [`rate<=${t.errorRate.slo}`];
+    out[durationMetric(v)] = [`p(99)<=${t.latency.p99SloMs}`];
+  }
+  return out;
+}
+
+/** analysis.yaml's text, validated; a bad file stops the run naming each problem with its line. */
+export function parseAnalysis(text: string, file: string): AnalysisThresholds {
+  try {
+    return readThresholds(text);
+  } catch (err) {
+    if (err instanceof ThresholdsError)
+      throw new Error(`bad analysis thresholds in ${file}: ${err.problems.join('; ')}`);
+    throw err;
+  }
+}
+
 export interface ScenarioKnobs {
   vus: number;
   maxDuration: string;
@@ -273,18 +317,29 @@ export function requestHeaders(plan: ProfilePlan, host: string = GATEWAY_HOST): 
 
 export const expectation: ExpectDocument = parseExpect(open(EXPECT_FILE), EXPECT_FILE);
 export const plans: ProfilePlan[] = planProfiles(expectation);
+/** The canary analysis' thresholds (ANALYSIS_FILE: analysis.yaml), or null without the file. */
+const ANALYSIS_FILE = (__ENV.ANALYSIS_FILE || '').trim();
+export const analysisThresholds: AnalysisThresholds | null = ANALYSIS_FILE
+  ? parseAnalysis(open(ANALYSIS_FILE), ANALYSIS_FILE)
+  : null;
 
 export const options: Options = {
   scenarios: scenariosFor(plans, {
     vus: positiveInt('VUS', __ENV.VUS, 10),
     maxDuration: __ENV.MAX_DURATION || '5m',
   }),
-  thresholds: thresholdsFor(plans),
+  thresholds: {
+    ...thresholdsFor(plans),
+    ...(analysisThresholds ? versionThresholdsFor(plans, analysisThresholds) : {}),
+  },
   // Counts are what is judged; the progress bar and per-request details would only hide the table.
-  summaryTrendStats: ['avg', 'p(95)', 'max'],
+  summaryTrendStats: ['avg', 'p(95)', 'p(99)', 'max'],
 };
 
 const responses = new Counter('responses');
+const serverErrors = new Rate('server_errors');
+const versionDuration = new Trend('version_duration', true);
+const answering = new Set(answeringVersions(plans));
 const okStatuses = http.expectedStatuses({ min: 200, max: 299 });
 
 /** A response header's value, whatever the case of its name (k6 canonicalises names); '' when absent. */
@@ -309,6 +364,10 @@ export function probe(): void {
   const version = appVersion(res.headers);
   // Every counted version gets a sample (0 or 1) so its threshold is evaluated even when it never answers.
   for (const v of Object.keys(plan.bands)) responses.add(version === v ? 1 : 0, { ...tags, version: v });
+  if (answering.has(version)) {
+    serverErrors.add(res.status >= 500, { ...tags, version });
+    versionDuration.add(res.timings.duration, { ...tags, version });
+  }
   if (plan.status !== null) {
     check(res, { [`answered ${plan.status} (no route)`]: (r) => r.status === plan.status }, tags);
   } else if (Object.keys(plan.expected).filter((v) => (plan.expected[v] ?? 0) > 0).length === 1) {
@@ -358,6 +417,17 @@ export interface StageSummary {
   durationMs: number | null;
   plan: ExpectDocument['plan'];
   profiles: ProfileSummary[];
+  /** Per version, with ANALYSIS_FILE: its 5xx share and p99 against the analysis' SLOs. */
+  versions: VersionHealth[];
+}
+
+export interface VersionHealth {
+  version: string;
+  errorRate: number;
+  errorSlo: number;
+  p99Ms: number;
+  p99SloMs: number;
+  verdict: 'pass' | 'fail';
 }
 
 const value = (data: SummaryData, metric: string, key: string) => data.metrics[metric]?.values[key] ?? 0;
@@ -368,7 +438,23 @@ export function summarize(
   doc: ExpectDocument,
   profilePlans: ProfilePlan[],
   gatewayUrl: string,
+  analysis: AnalysisThresholds | null = null,
 ): StageSummary {
+  const versions: VersionHealth[] = analysis
+    ? answeringVersions(profilePlans).map((version) => {
+        const errorRate = value(data, errorMetric(version), 'rate');
+        const p99Ms = value(data, durationMetric(version), 'p(99)');
+        const ok = errorRate <= analysis.errorRate.slo && p99Ms <= analysis.latency.p99SloMs;
+        return {
+          version,
+          errorRate,
+          errorSlo: analysis.errorRate.slo,
+          p99Ms,
+          p99SloMs: analysis.latency.p99SloMs,
+          verdict: ok ? 'pass' : 'fail',
+        };
+      })
+    : [];
   const profiles = profilePlans.map((plan): ProfileSummary => {
     const checks = `checks{profile:${plan.id}}`;
     // One http_req_failed sample per request (checks may be several per request).
@@ -438,7 +524,10 @@ export function summarize(
   return {
     tool: 'k6',
     stage: doc.stage,
-    verdict: profiles.every((p) => p.verdict === 'pass') ? 'pass' : 'fail',
+    verdict:
+      profiles.every((p) => p.verdict === 'pass') && versions.every((v) => v.verdict === 'pass')
+        ? 'pass'
+        : 'fail',
     gatewayUrl,
     confidence: 1 - doc.plan.alphaPerStage,
     requests: profiles.reduce((s, p) => s + p.requests, 0),
@@ -446,6 +535,7 @@ export function summarize(
     durationMs: data.state?.testRunDurationMs ?? null,
     plan: doc.plan,
     profiles,
+    versions,
   };
 }
 
@@ -466,11 +556,16 @@ export function formatSummary(s: StageSummary): string {
           : p.kind;
     lines.push(`  ${p.name}: ${test}, ${p.requests} requests (plan ${p.plannedN}): ${p.reason}`);
   }
+  for (const v of s.versions) {
+    lines.push(
+      `  ${v.version}: 5xx ${(v.errorRate * 100).toFixed(2)} % (SLO ≤ ${+(v.errorSlo * 100).toPrecision(6)} %), p99 ${v.p99Ms.toFixed(1)} ms (SLO ≤ ${v.p99SloMs} ms): ${v.verdict === 'pass' ? 'pass' : 'FAIL'} (k6 thresholds from analysis.yaml)`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 
 export function handleSummary(data: SummaryData): Record<string, string> {
-  const summary = summarize(data, expectation, plans, GATEWAY_URL);
+  const summary = summarize(data, expectation, plans, GATEWAY_URL, analysisThresholds);
   const out: Record<string, string> = { stdout: formatSummary(summary) };
   if (SUMMARY_FILE) out[SUMMARY_FILE] = `${JSON.stringify(summary, null, 2)}\n`;
   return out;

@@ -6,7 +6,9 @@
 # file and runs `k6 run loadtest/split.ts` with it (EXPECT_FILE). k6 prints the table and writes
 # .state/verify/k6-<stage>.json; a breached threshold is a non-zero exit. When GATEWAY_URL's host is not one of
 # the stage manifest's VirtualService hosts (Istio answers 404 to those), k6 gets GATEWAY_HOST, a host it lists,
-# to send as Host.
+# to send as Host. k6 also gets ANALYSIS_FILE (analysis.yaml, or ROLLOUT_ANALYSIS as the CLI reads it): its
+# per-version thresholds hold every answering version's 5xx share and p99 to the canary analysis' SLOs (a missing
+# file is said, and k6 checks the split only).
 # TARGET=local: `rollout verify --target local`.
 #
 # Knobs: GATEWAY_URL, VERIFY_STAGE (measure as this stage instead of the applied one: only to diagnose), K6_ARGS
@@ -50,6 +52,12 @@ main() {
 
   mkdir -p "${STATE_DIR}/verify"
   local summary="${STATE_DIR}/verify/k6-${stage}.json"
+  local analysis="${ROLLOUT_ANALYSIS:-${REPO_ROOT}/analysis.yaml}" analysis_env=()
+  if [[ -f "${analysis}" ]]; then
+    analysis_env=(-e "ANALYSIS_FILE=${analysis}")
+  else
+    warn "${analysis} not found: k6 checks the split only (no per-version error and p99 thresholds)"
+  fi
   local extra=()
   [[ -z "${K6_ARGS:-}" ]] || read -r -a extra <<<"${K6_ARGS}"
 
@@ -62,10 +70,11 @@ main() {
     -e "GATEWAY_HOST=${GATEWAY_HOST}" \
     -e "STAGE=${stage}" \
     -e "SUMMARY_FILE=${summary}" \
+    ${analysis_env[@]+"${analysis_env[@]}"} \
     ${extra[@]+"${extra[@]}"} \
     "${K6_SCRIPT}" || rc=$?
   if ((rc != 0)); then
-    log "<<< verify stage ${stage}: FAILED (k6 exit ${rc}; 99 = a threshold crossed: split, failed requests or a header route) ($((SECONDS - start))s)"
+    log "<<< verify stage ${stage}: FAILED (k6 exit ${rc}; 99 = a threshold crossed: split, failed requests, a header route, or a version's 5xx / p99 SLO) ($((SECONDS - start))s)"
     log "    summary: ${summary}"
     exit 1
   fi

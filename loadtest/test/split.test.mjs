@@ -9,7 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,7 @@ async function loadScript(doc, env = {}) {
   };
   globalThis.__ENV = { EXPECT_FILE: '/expect.json', GATEWAY_URL: 'http://gw.test:8080/', ...env };
   globalThis.open = (path) => {
+    if (env.ANALYSIS_FILE !== undefined && path === env.ANALYSIS_FILE) return readFileSync(path, 'utf8');
     assert.equal(path, globalThis.__ENV.EXPECT_FILE);
     return typeof doc === 'string' ? doc : JSON.stringify(doc);
   };
@@ -90,6 +92,23 @@ function summaryData(script) {
         type: 'rate',
         values: { passes, fails: mine.length - passes, rate: passes / mine.length },
       };
+    } else if (name === 'server_errors') {
+      const mine = samples.filter((x) => x.metric === name && matches(x.tags));
+      const passes = mine.filter((x) => x.value !== 0).length;
+      metrics[key] = {
+        type: 'rate',
+        values: { passes, fails: mine.length - passes, rate: passes / mine.length },
+      };
+    } else if (name === 'version_duration') {
+      // k6's percentile: linear interpolation between the closest ranks.
+      const v = samples
+        .filter((x) => x.metric === name && matches(x.tags))
+        .map((x) => x.value)
+        .sort((a, b) => a - b);
+      const h = (v.length - 1) * 0.99;
+      const lo = Math.floor(h);
+      const p99 = v.length === 0 ? 0 : v[lo] + (h - lo) * ((v[Math.min(lo + 1, v.length - 1)] ?? 0) - v[lo]);
+      metrics[key] = { type: 'trend', values: { 'p(99)': p99 } };
     } else if (name === 'http_req_failed') {
       const mine = failed.filter((f) => matches(f.tags));
       const passes = mine.filter((f) => f.failed).length;
@@ -107,7 +126,7 @@ function crossedThresholds(script, data) {
   const crossed = [];
   for (const [key, exprs] of Object.entries(script.options.thresholds)) {
     for (const expr of exprs) {
-      const [, stat, op, num] = expr.match(/^(count|rate)(>=|<=|==)(\d+(?:\.\d+)?)$/);
+      const [, stat, op, num] = expr.match(/^(count|rate|p\(99\))(>=|<=|==)(\d+(?:\.\d+)?)$/);
       const v = data.metrics[key]?.values[stat] ?? 0;
       const n = Number(num);
       const ok = op === '>=' ? v >= n : op === '<=' ? v <= n : v === n;
@@ -189,6 +208,9 @@ test('probe: the profile headers go to GATEWAY_URL and the answer is counted by 
   assert.deepEqual(call.params.tags, { profile: 'p1' });
   assert.deepEqual(globalThis.k6shim.samples, [
     { metric: 'responses', value: 1, tags: { profile: 'p1', version: 'v2' } },
+    // Per version: was it a 5xx, and how long it took (the shim's 1 ms).
+    { metric: 'server_errors', value: 0, tags: { profile: 'p1', version: 'v2' } },
+    { metric: 'version_duration', value: 1, tags: { profile: 'p1', version: 'v2' } },
   ]);
   assert.deepEqual(globalThis.k6shim.checks, [
     { name: 'every request reaches v2', ok: true, tags: { profile: 'p1' } },
@@ -355,4 +377,76 @@ test('the rollout CLI: every stage it knows gives a document k6 accepts, with th
       }
     }
   }
+});
+
+const ANALYSIS_YAML = join(root, 'analysis.yaml');
+
+/** analysis.yaml's thresholds, as split-check reads them (the file is the one source). */
+async function analysisThresholds() {
+  const { readThresholds } = await import('../../packages/split-check/dist/index.js');
+  return readThresholds(readFileSync(ANALYSIS_YAML, 'utf8'));
+}
+
+test('per-version thresholds: error rate and p99 of every answering version at the SLOs of analysis.yaml', async () => {
+  const t = await analysisThresholds();
+  const script = await loadScript(fixture('canary-50'), { ANALYSIS_FILE: ANALYSIS_YAML });
+  for (const v of ['v1', 'v2']) {
+    assert.deepEqual(script.options.thresholds[`server_errors{version:${v}}`], [`rate<=${t.errorRate.slo}`]);
+    assert.deepEqual(script.options.thresholds[`version_duration{version:${v}}`], [
+      `p(99)<=${t.latency.p99SloMs}`,
+    ]);
+  }
+  // canary-100: only v2 answers, so only v2 is judged.
+  const only = await loadScript(fixture('canary-100'), { ANALYSIS_FILE: ANALYSIS_YAML });
+  assert.ok(only.options.thresholds['server_errors{version:v2}']);
+  assert.equal(only.options.thresholds['server_errors{version:v1}'], undefined);
+  // Without the file (k6 run by hand): the split check alone.
+  const none = await loadScript(fixture('canary-50'));
+  assert.equal(none.options.thresholds['server_errors{version:v2}'], undefined);
+});
+
+test('a v2 answering 5 % with 500 crosses its error threshold, v1 does not; a slow v2 crosses its p99', async () => {
+  const t = await analysisThresholds();
+  const random = mulberry32(11);
+  const healthy = canaryMesh(0.5, 'canary-50', 3);
+  const bad = (call) => {
+    const r = healthy(call);
+    return r.headers['X-App-Version'] === 'v2' && random() < 0.05 ? { ...r, status: 500 } : r;
+  };
+  const run = await playRun(fixture('canary-50'), bad, { ANALYSIS_FILE: ANALYSIS_YAML });
+  assert.ok(run.crossed.some((c) => c.startsWith(`server_errors{version:v2}: rate<=${t.errorRate.slo}`)));
+  assert.ok(!run.crossed.some((c) => c.startsWith('server_errors{version:v1}')));
+  assert.match(run.out.stdout, /v2: 5xx [\d.]+ % \(SLO ≤ 1 %\), p99 [\d.]+ ms \(SLO ≤ 500 ms\): FAIL/);
+
+  const slowMesh = (call) => {
+    const r = healthy(call);
+    return {
+      ...r,
+      timings: { duration: r.headers['X-App-Version'] === 'v2' ? t.latency.p99SloMs + 100 : 5 },
+    };
+  };
+  const slow = await playRun(fixture('canary-50'), slowMesh, { ANALYSIS_FILE: ANALYSIS_YAML });
+  assert.ok(
+    slow.crossed.some((c) => c.startsWith(`version_duration{version:v2}: p(99)<=${t.latency.p99SloMs}`)),
+  );
+  assert.ok(!slow.crossed.some((c) => c.startsWith('version_duration{version:v1}')));
+  const summary = JSON.parse(slow.out['/out/k6-summary.json']);
+  assert.equal(summary.verdict, 'fail');
+  assert.deepEqual(
+    summary.versions.map((v) => [v.version, v.verdict]),
+    [
+      ['v1', 'pass'],
+      ['v2', 'fail'],
+    ],
+  );
+});
+
+test('a bad analysis.yaml stops the run naming the line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k6-analysis-'));
+  const file = join(dir, 'analysis.yaml');
+  writeFileSync(file, readFileSync(ANALYSIS_YAML, 'utf8').replace('p99SloMs: 500', 'p99SloMs: soon'));
+  await assert.rejects(
+    loadScript(fixture('canary-50'), { ANALYSIS_FILE: file }),
+    /bad analysis thresholds in .*analysis\.yaml: line \d+: latency\.p99SloMs must be milliseconds/,
+  );
 });

@@ -104,3 +104,29 @@ setup() {
   grep -q '"stage":"canary-50"' "${STUB_STATE}/k6-expect.json"
   assert_called "k6 run --quiet --no-usage-report"
 }
+
+@test "verify hands k6 the analysis thresholds file, for its per-version error and p99 thresholds" {
+  given_cluster canary-10
+  cp "${REAL_ROOT}/analysis.yaml" "${REPO}/analysis.yaml"
+  run_script verify.sh
+  assert_status 0
+  grep -qx "ANALYSIS_FILE=${REPO}/analysis.yaml" "${STUB_STATE}/k6-env"
+  refute_output_contains "k6 checks the split only"
+}
+
+@test "ROLLOUT_ANALYSIS names another thresholds file, as for the CLI" {
+  given_cluster canary-10
+  cp "${REAL_ROOT}/analysis.yaml" "${SANDBOX}/strict.yaml"
+  ROLLOUT_ANALYSIS="${SANDBOX}/strict.yaml" run_script verify.sh
+  assert_status 0
+  grep -qx "ANALYSIS_FILE=${SANDBOX}/strict.yaml" "${STUB_STATE}/k6-env"
+}
+
+@test "without analysis.yaml verify says so and k6 checks the split only" {
+  given_cluster canary-10
+  run_script verify.sh
+  assert_status 0
+  assert_output_contains "analysis.yaml not found: k6 checks the split only"
+  refute_called "ANALYSIS_FILE="
+  [[ "$(grep -c '^ANALYSIS_FILE=' "${STUB_STATE}/k6-env" || true)" == 0 ]]
+}
