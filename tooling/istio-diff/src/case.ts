@@ -8,7 +8,10 @@ import {
   type GatewayRequest,
   type GatewayRouteTable,
   gatewayRouteTable,
+  type HTTPRoute,
+  httpRouteTable,
   ManifestError,
+  parseHttpRoute,
   parseVirtualService,
   type VirtualService,
 } from '@rollouts/stages';
@@ -27,9 +30,11 @@ export interface CaseRequest {
 export interface DiffCase {
   /** What the case is (a stage file name, `random #12`, ...). */
   label: string;
-  /** The VirtualService document. */
+  /** The VirtualService document, or the HTTPRoute document (api `gateway-api`). */
   yaml: string;
   requests: CaseRequest[];
+  /** Which API the document is: VirtualService (default) or Gateway API (an HTTPRoute on istio/base/gateway-api). */
+  api?: 'gateway-api';
 }
 
 /** The VirtualService file name our side reports in its errors. */
@@ -41,10 +46,15 @@ export function makeCase(label: string, vs: unknown, requests: CaseRequest[]): D
   return { label, yaml, requests };
 }
 
+/** A case from an HTTPRoute object (or YAML text) and requests. */
+export function makeHttpRouteCase(label: string, route: unknown, requests: CaseRequest[]): DiffCase {
+  return { ...makeCase(label, route, requests), api: 'gateway-api' };
+}
+
 /** The oracle's input line: istio/base, the VirtualService, the chart's objects; the requests as written. */
 export function oracleInput(repo: RepoInputs, c: DiffCase): OracleInput {
   const docs = [
-    ...repo.base.map(([, text]) => text),
+    ...(c.api === 'gateway-api' ? repo.gatewayApiBase : repo.base).map(([, text]) => text),
     c.yaml,
     ...repo.kubeObjects.map((o) => JSON.stringify(o)),
   ];
@@ -72,7 +82,7 @@ export function gatewayRequest(r: CaseRequest): GatewayRequest {
 }
 
 export type OurSide =
-  | { kind: 'table'; vs: VirtualService; table: GatewayRouteTable }
+  | { kind: 'table'; vs?: VirtualService; httpRoute?: HTTPRoute; table: GatewayRouteTable }
   | { kind: 'refused'; error: ManifestError };
 
 /** Our emulation of the case: the VirtualService parsed and validated, and the gateway's route table. */
@@ -82,6 +92,11 @@ export function ourSide(
   build: typeof gatewayRouteTable = gatewayRouteTable,
 ): OurSide {
   try {
+    if (c.api === 'gateway-api') {
+      const httpRoute = parseHttpRoute(parse(c.yaml), CASE_FILE);
+      const table = httpRouteTable(httpRoute, repo.services, repo.workloads, { gateway: repo.kubeGateway });
+      return { kind: 'table', httpRoute, table };
+    }
     const vs = parseVirtualService(parse(c.yaml), CASE_FILE);
     const table = build(vs, repo.destinationRules, repo.workloads, {
       gateway: repo.gateway,

@@ -75,6 +75,16 @@ export function normalizeRouteConfiguration(rc: unknown): unknown {
       if (Array.isArray(v.routes)) {
         v.routes = v.routes.map((r) => {
           const route = omit(r, OUT_OF_SCOPE.route) as Obj;
+          // Istio fills queryParameters from a Go map (HTTPRoute query matches): their order is random, and
+          // Envoy ANDs them, so they are compared by name.
+          if (isObj(route.match) && Array.isArray(route.match.queryParameters)) {
+            route.match = {
+              ...route.match,
+              queryParameters: [...route.match.queryParameters].sort((a, b) =>
+                String((a as Obj).name) < String((b as Obj).name) ? -1 : 1,
+              ),
+            };
+          }
           if (isObj(route.route)) route.route = omit(route.route, OUT_OF_SCOPE.routeAction);
           return route;
         });

@@ -7,6 +7,7 @@ export * from './compare.js';
 export * from './diff.js';
 export * from './features.js';
 export * from './generate.js';
+export * from './generate-httproute.js';
 export * from './oracle.js';
 export * from './repo.js';
 export * from './run.js';

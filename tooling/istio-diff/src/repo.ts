@@ -10,10 +10,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type AppService,
+  type BackendService,
   type DestinationRule,
   type Gateway,
+  type KubeGateway,
   parseDestinationRule,
   parseGateway,
+  parseKubeGateway,
+  servicesFromRenderedObjects,
   type Workload,
   workloadsFromRendered,
 } from '@rollouts/stages';
@@ -32,6 +36,14 @@ export interface RepoInputs {
   gateway: Gateway;
   workloads: Workload[];
   service: AppService;
+  /**
+   * The Gateway API side (HTTPRoute cases): istio/base/*.yaml without the Istio Gateway plus
+   * istio/base/gateway-api/*.yaml (the Gateway Istio deploys, its options), the Gateway parsed, and the chart's
+   * Services a backendRef may name.
+   */
+  gatewayApiBase: [file: string, text: string][];
+  kubeGateway: KubeGateway;
+  services: BackendService[];
 }
 
 /** `helm template webapp charts/webapp --namespace rollouts` with bin/helm (or a helm on PATH). */
@@ -176,7 +188,31 @@ export function repoInputs(root: string, rendered: string): RepoInputs {
   if (JSON.stringify(podLabels) !== JSON.stringify(ourLabels)) {
     throw new Error(`workload labels ${ourLabels.join(' ')} differ from the Pods' ${podLabels.join(' ')}`);
   }
-  return { root, base, kubeObjects, destinationRules, gateway, workloads, service: appService(kubeObjects) };
+  const gaDir = join(baseDir, 'gateway-api');
+  const gaFiles = readdirSync(gaDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f): [string, string] => [`gateway-api/${f}`, readFileSync(join(gaDir, f), 'utf8')]);
+  let kubeGateway: KubeGateway | undefined;
+  for (const [file, text] of gaFiles) {
+    const doc = parse(text) as Obj;
+    if (doc.kind === 'Gateway') kubeGateway = parseKubeGateway(doc, `istio/base/${file}`);
+  }
+  if (kubeGateway === undefined) throw new Error('istio/base/gateway-api has no Gateway');
+  const gatewayApiBase = [...base.filter(([, text]) => (parse(text) as Obj).kind !== 'Gateway'), ...gaFiles];
+  const services = servicesFromRenderedObjects(parseAllDocuments(rendered).map((d) => d.toJS() as unknown));
+  return {
+    root,
+    base,
+    kubeObjects,
+    destinationRules,
+    gateway,
+    workloads,
+    service: appService(kubeObjects),
+    gatewayApiBase,
+    kubeGateway,
+    services,
+  };
 }
 
 export function sortKeys<T>(v: T): T {

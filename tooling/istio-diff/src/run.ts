@@ -7,11 +7,17 @@ import { dirname } from 'node:path';
 import type { gatewayRouteTable } from '@rollouts/stages';
 import fc from 'fast-check';
 import { parse } from 'yaml';
-import { type DiffCase, makeCase, oracleInput, ourSide } from './case.js';
+import { type DiffCase, makeCase, makeHttpRouteCase, oracleInput, ourSide } from './case.js';
 import { type CaseResult, compareCase, emptyCounts, type RequestCounts } from './compare.js';
 import { formatDifferences } from './diff.js';
 import { features } from './features.js';
 import { type GeneratedCase, generatedCase, resolveRequest } from './generate.js';
+import {
+  type GeneratedHttpRouteCase,
+  generatedHttpRouteCase,
+  httpRouteFeatures,
+  resolveHttpRouteRequest,
+} from './generate-httproute.js';
 import type { Oracle } from './oracle.js';
 import type { RepoInputs } from './repo.js';
 
@@ -81,8 +87,10 @@ function add(m: Record<string, number>, from: Record<string, number>): void {
 
 export function tally(suite: SuiteCounts, c: DiffCase, r: CaseResult): void {
   suite.cases++;
-  if (r.verdict === 'compared')
-    for (const f of features(parse(c.yaml))) suite.features[f] = (suite.features[f] ?? 0) + 1;
+  if (r.verdict === 'compared') {
+    const used = c.api === 'gateway-api' ? httpRouteFeatures(parse(c.yaml)) : features(parse(c.yaml));
+    for (const f of used) suite.features[f] = (suite.features[f] ?? 0) + 1;
+  }
   if (r.istioErrors !== undefined) suite.istioRejections++;
   if (r.verdict === 'compared') suite.compared++;
   if (r.verdict === 'both-reject') suite.bothReject++;
@@ -112,7 +120,7 @@ export function describeFailure(c: DiffCase, r: CaseResult): string {
   const istio = r.istioErrors ? `  Istio: rejected: ${r.istioErrors.join('; ')}\n` : '';
   return [
     `case ${c.label}: ${r.differences.length} difference(s)`,
-    '  VirtualService:',
+    c.api === 'gateway-api' ? '  HTTPRoute:' : '  VirtualService:',
     c.yaml
       .trimEnd()
       .split('\n')
@@ -132,6 +140,44 @@ export function caseOf(g: GeneratedCase, label: string): DiffCase {
     g.vs,
     g.requests.map((choice) => resolveRequest(g.vs, choice)),
   );
+}
+
+/** The case of a generated HTTPRoute. */
+export function httpRouteCaseOf(g: GeneratedHttpRouteCase, label: string): DiffCase {
+  return makeHttpRouteCase(
+    label,
+    g.route,
+    g.requests.map((r) => resolveHttpRouteRequest(g.route, r)),
+  );
+}
+
+/** The seeded sample of generated HTTPRoute cases. */
+export function sampleHttpRouteCases(seed: number, runs: number): GeneratedHttpRouteCase[] {
+  return fc.sample(generatedHttpRouteCase, { seed, numRuns: runs });
+}
+
+/** {@link shrink} for the generated HTTPRoutes. */
+export async function shrinkHttpRoute(
+  side: Side,
+  seed: number,
+  index: number,
+  budget = 300,
+): Promise<{ c: DiffCase; result: CaseResult; steps: number } | null> {
+  let steps = 0;
+  let smallest: { c: DiffCase; result: CaseResult } | null = null;
+  await fc.check(
+    fc.asyncProperty(generatedHttpRouteCase, async (g) => {
+      if (steps >= budget) return true;
+      steps++;
+      const c = httpRouteCaseOf(g, `shrunk from random HTTPRoute #${index}`);
+      const result = await runCase(side, c);
+      if (result.differences.length === 0) return true;
+      smallest = { c, result };
+      return false;
+    }),
+    { seed, path: String(index), numRuns: index + 1 },
+  );
+  return smallest === null ? null : { ...(smallest as { c: DiffCase; result: CaseResult }), steps };
 }
 
 /** fast-check's seeded sample: the same values `fc.check` with that seed runs, in order. */
