@@ -70,6 +70,8 @@ export interface AdminOptions {
   onApplied?: (table: RoutingTable) => void;
   /** Each workload's health, for GET /workloads (absent: the endpoint answers an empty list). */
   workloads?: () => readonly unknown[];
+  /** Which API carries the stages (shown in GET /stage). Default virtualservice. */
+  api?: string;
 }
 
 export function createAdmin(gateway: Gateway, source: TableSource, options: AdminOptions = {}): AdminServer {
@@ -107,7 +109,7 @@ export function createAdmin(gateway: Gateway, source: TableSource, options: Admi
     const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case 'GET /stage':
-        return json(res, 200, describeStage(gateway));
+        return json(res, 200, { ...describeStage(gateway), api: options.api ?? 'virtualservice' });
       case 'PUT /stage': {
         if (!authorized(req.headers.authorization)) {
           return json(res, 401, {
@@ -197,7 +199,7 @@ export function createAdmin(gateway: Gateway, source: TableSource, options: Admi
     log(
       `applied stage ${table.stage}${table.overrideWeights ? ` with forced weights ${JSON.stringify(table.overrideWeights)}` : ''} (was ${previous})`,
     );
-    return json(res, 200, { ...describeStage(gateway), previous });
+    return json(res, 200, { ...describeStage(gateway), api: options.api ?? 'virtualservice', previous });
   }
 
   return {

@@ -4,20 +4,39 @@
  */
 import { planCheck, planVerification, splitSupport, type VerificationPlan } from '@rollouts/split-check';
 import {
+  compileRouteTable,
   expectedSplit,
+  httpRouteProfiles,
+  httpRouteStageRouteTable,
   loadDestinationRule,
+  loadHttpRouteStage,
   loadStage,
   loadWorkloads,
   type Profile,
   profiles,
+  routeRequest,
   type Split,
   type Stage,
+  type StageApi,
+  splitFromTable,
   stageTable,
 } from '@rollouts/stages';
+import { headerOps } from './routing.js';
 import type { ProfileExpectation, StageExpectation } from './verifier.js';
 
-/** A stage's profiles with their expected split (versions), ready for the verifier. */
-export function stageExpectation(root: string, stageOrName: Stage | string): StageExpectation {
+/**
+ * A stage's profiles with their expected split (versions), ready for the verifier: from its VirtualService, or with
+ * `api` gateway-api from its HTTPRoute (istio/stages/gateway-api/<stage>.yaml) through the route table Istio builds.
+ */
+export function stageExpectation(
+  root: string,
+  stageOrName: Stage | string,
+  api: StageApi = 'virtualservice',
+): StageExpectation {
+  if (api === 'gateway-api') {
+    const name = typeof stageOrName === 'string' ? stageOrName : stageOrName.name;
+    return httpRouteExpectation(root, name);
+  }
   const stage = typeof stageOrName === 'string' ? loadStage(root, stageOrName) : stageOrName;
   const dr = loadDestinationRule(root);
   const workloads = loadWorkloads(root);
@@ -44,6 +63,33 @@ function profileExpectation(stage: Stage, profile: Profile, split: Split): Profi
     if (set.length > 0) out.responseHeaders = Object.fromEntries(set);
   }
   return out;
+}
+
+function httpRouteExpectation(root: string, name: string): StageExpectation {
+  const stage = loadHttpRouteStage(root, name);
+  const compiled = compileRouteTable(httpRouteStageRouteTable(stage));
+  return {
+    stage: name,
+    profiles: httpRouteProfiles(stage).map((p) => {
+      const split = splitFromTable(compiled, p);
+      const out: ProfileExpectation = { name: p.name, headers: p.headers, versions: split.versions };
+      if (p.method !== undefined) out.method = p.method;
+      if (p.path !== undefined) out.path = p.path;
+      const decision = routeRequest(compiled, {
+        method: p.method ?? 'GET',
+        target: p.path ?? '/',
+        authority: p.host ?? 'localhost',
+        headers: p.headers,
+      });
+      if (decision.kind !== 'route') out.noRoute = true;
+      else {
+        // What the rule's ResponseHeaderModifier promises on every answer (its `set` values; see above).
+        const set = headerOps(decision.route.responseHeadersToAdd)?.set ?? [];
+        if (set.length > 0) out.responseHeaders = Object.fromEntries(set);
+      }
+      return out;
+    }),
+  };
 }
 
 /** A check whose outcome is random: a profile whose split reaches two or more versions. */

@@ -10,10 +10,12 @@
  *   STAGE_FILE        where each applied stage is recorded as JSON, so a restarted local path keeps it
  *   LOG_DIR           each workload's output goes to <LOG_DIR>/<version>.log
  *   WORKLOAD_ENV      JSON {version: {NAME: value}}: extra environment per workload (a demo scenario's knobs)
+ *   STAGE_API         virtualservice (default) or gateway-api: which file carries each stage
  * Stops on SIGTERM / SIGINT: new connections are refused, requests in flight finish, the workloads drain.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { STAGE_APIS, type StageApi } from '@rollouts/stages';
 import { ConfigError, portsFromEnv } from './config.js';
 import { startLocalMesh } from './mesh.js';
 import { PortInUseError } from './processes.js';
@@ -40,6 +42,13 @@ function workloadEnv(raw: string | undefined): Record<string, Record<string, str
   return parsed as Record<string, Record<string, string>>;
 }
 
+function stageApi(raw: string | undefined): StageApi {
+  if (!raw) return 'virtualservice';
+  if (!(STAGE_APIS as readonly string[]).includes(raw))
+    throw new ConfigError(`STAGE_API must be one of ${STAGE_APIS.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as StageApi;
+}
+
 async function main(): Promise<void> {
   const root = process.env.ROLLOUT_ROOT || repoRoot(process.cwd());
   const versions = workloadVersions(root);
@@ -55,6 +64,7 @@ async function main(): Promise<void> {
     root,
     ports,
     stage: process.env.STAGE || 'stable',
+    api: stageApi(process.env.STAGE_API),
     workloadEnv: workloadEnv(process.env.WORKLOAD_ENV),
     log,
     ...(tokenFile ? { adminToken: readFileSync(tokenFile, 'utf8').trim() } : {}),

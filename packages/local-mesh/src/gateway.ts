@@ -93,6 +93,8 @@ export interface ResolvedRoute {
   destinations: readonly WeightedDestination[];
   /** The route's response header operations (remove, set, add), applied to every answer of the route. */
   responseHeaders: ResponseHeaders | null;
+  /** The route's request header operations (same shape), applied to what the upstream gets. */
+  requestHeaders?: ResponseHeaders | null;
   retry: RetryPlan | null;
   /** The route timeout in ms; 0: none. */
   timeoutMs: number;
@@ -493,6 +495,8 @@ export class Gateway {
     };
     const tried = new Set<Upstream>();
     const baseHeaders = forwardHeaders(req);
+    // Envoy's router applies the route's request_headers_to_remove / _to_add to what goes upstream.
+    if (route.requestHeaders) applyResponseHeaders(baseHeaders, route.requestHeaders);
     let upstream: Upstream = cluster.upstreams[0] as Upstream;
     try {
       for (let attempt = 1; ; attempt++) {
@@ -644,7 +648,7 @@ export class Gateway {
   }
 }
 
-/** Envoy's route response headers on an answer: remove, then set (replace), then add (append). */
+/** Envoy's route header operations on a header map: remove, then set (replace), then add (append). */
 function applyResponseHeaders(out: Record<string, string | string[]>, ops: ResponseHeaders): void {
   for (const name of ops.remove) delete out[name];
   for (const [name, value] of ops.set) out[name] = value;

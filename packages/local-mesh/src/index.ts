@@ -54,7 +54,14 @@ export {
   waitReady,
 } from './processes.js';
 export { formatSeconds, formatSplitLine, formatStageResult, table } from './report.js';
-export { createTableSource, repoRoot, type TableSourceOptions, workloadVersions } from './routing.js';
+export {
+  buildTable,
+  createTableSource,
+  headerOps,
+  repoRoot,
+  type TableSourceOptions,
+  workloadVersions,
+} from './routing.js';
 export {
   type BackoffOptions,
   type ProbeOptions,

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StageApi } from '@rollouts/stages';
 import { type AdminServer, createAdmin } from './admin.js';
 import type { LocalPorts } from './config.js';
 import { Gateway, type Upstream } from './gateway.js';
@@ -31,6 +32,8 @@ export interface LocalMeshOptions {
   ports: LocalPorts;
   /** Stage applied at start. Default `stable`. */
   stage?: string;
+  /** Which file carries each stage: its VirtualService (default) or its Gateway API HTTPRoute. */
+  api?: StageApi;
   /**
    * Extra environment per workload version, e.g. the app's fault knobs for a demo scenario:
    * `{v2: {FAULT_ERROR_RATE: '0.05'}}`.
@@ -138,7 +141,8 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     await Promise.all(workloads.map((w) => w.firstReady(options.readyTimeoutMs ?? 15_000)));
     const upstreams = Object.fromEntries(workloads.map((w) => [w.version, w.url]));
     const byOrigin = new Map(workloads.map((w) => [w.url, w]));
-    const source = createTableSource(root, upstreams);
+    const api = options.api ?? 'virtualservice';
+    const source = createTableSource(root, upstreams, { api });
     const gw = new Gateway({
       table: source.build(options.stage ?? 'stable'),
       ready: (u: Upstream) => byOrigin.get(u.origin)?.ready ?? true,
@@ -150,12 +154,13 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
       ...(options.adminToken ? { token: options.adminToken } : {}),
       onApplied: (table) => options.onApplied?.(table.stage),
       workloads: () => workloadsHealth(workloads),
+      api,
     });
     admin = adm;
     const adminPort = await listenAs('admin', ports.admin, () => adm.listen(ports.admin));
     registerAdminToken(`http://127.0.0.1:${adminPort}`, adm.token);
     log(
-      `gateway on http://localhost:${gatewayPort} (admin 127.0.0.1:${adminPort}), stage ${gateway.table.stage}; ready in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+      `gateway on http://localhost:${gatewayPort} (admin 127.0.0.1:${adminPort}), stage ${gateway.table.stage}${api === 'gateway-api' ? ' (Gateway API HTTPRoutes)' : ''}; ready in ${((performance.now() - started) / 1000).toFixed(2)} s`,
     );
     return {
       gateway,

@@ -11,18 +11,21 @@
  */
 import {
   compileRouteTable,
-  destinationWeights,
   durationMs,
   findRepoRoot,
   type GatewayRouteTable,
+  type HeaderValueOption,
+  httpRouteStageRouteTable,
   lint,
   lintErrors,
+  loadHttpRouteStage,
   loadStage,
   loadWorkloads,
   ManifestError,
+  type ResponseHeaders,
+  type Route,
   repoContext,
-  responseHeadersOf,
-  type Stage,
+  type StageApi,
   stageRouteTable,
   UnknownStageError,
   type Workload,
@@ -57,6 +60,11 @@ function upstreamFor(workload: Pick<Workload, 'labels' | 'version'>, origin: str
 export interface TableSourceOptions {
   /** Run the stage's lint before applying it (default true; tests of the gateway itself may turn it off). */
   lint?: boolean;
+  /**
+   * Which file carries a stage: `virtualservice` (istio/stages/<stage>.yaml, the default) or `gateway-api`
+   * (istio/stages/gateway-api/<stage>.yaml, an HTTPRoute on the chart's per-version Services).
+   */
+  api?: StageApi;
 }
 
 /**
@@ -71,33 +79,35 @@ export function createTableSource(
 ): TableSource {
   return {
     build(name, overrideWeights) {
-      let stage: Stage;
+      let table: GatewayRouteTable;
       try {
-        stage = loadStage(root, name);
+        table =
+          options.api === 'gateway-api'
+            ? httpRouteStageRouteTable(loadHttpRouteStage(root, name))
+            : virtualServiceTable(root, name, options.lint !== false);
       } catch (err) {
         if (err instanceof UnknownStageError) throw new BadStageError(err.message, err.validStages);
         if (err instanceof ManifestError) throw refused(name, [err.message]);
         throw err;
       }
-      if (options.lint !== false) {
-        const errors = lintErrors(lint(root, { stage: name }));
-        if (errors.length > 0) {
-          throw refused(
-            name,
-            errors.map((f) => `${f.file}: ${f.field}: ${f.message} [${f.rule}]`),
-          );
-        }
-      }
-      let table: GatewayRouteTable;
-      try {
-        table = stageRouteTable(stage, repoContext(root));
-      } catch (err) {
-        if (err instanceof ManifestError) throw refused(name, [err.message]);
-        throw err;
-      }
-      return buildTable(stage, table, origins, overrideWeights ?? null);
+      return buildTable(name, table, origins, overrideWeights ?? null);
     },
   };
+}
+
+/** A VirtualService stage's route table, after the checks `make <stage>` runs before `kubectl apply`. */
+function virtualServiceTable(root: string, name: string, runLint: boolean): GatewayRouteTable {
+  const stage = loadStage(root, name);
+  if (runLint) {
+    const errors = lintErrors(lint(root, { stage: name }));
+    if (errors.length > 0) {
+      throw refused(
+        name,
+        errors.map((f) => `${f.file}: ${f.field}: ${f.message} [${f.rule}]`),
+      );
+    }
+  }
+  return stageRouteTable(stage, repoContext(root));
 }
 
 function refused(stage: string, findings: string[]): BadStageError {
@@ -109,75 +119,91 @@ function refused(stage: string, findings: string[]): BadStageError {
   );
 }
 
+/**
+ * Header operations of an Envoy route (`*HeadersToAdd` / `*HeadersToRemove`), ready to apply: names lower case,
+ * `%%` read as `%`, an empty value left out (Envoy skips it); OVERWRITE_IF_EXISTS_OR_ADD is a `set`, else `add`.
+ */
+export function headerOps(
+  toAdd: readonly HeaderValueOption[] = [],
+  toRemove: readonly string[] = [],
+): ResponseHeaders | null {
+  const set: (readonly [string, string])[] = [];
+  const add: (readonly [string, string])[] = [];
+  for (const o of toAdd) {
+    const value = (o.header.value ?? '').replaceAll('%%', '%');
+    if (value === '') continue;
+    (o.appendAction === 'OVERWRITE_IF_EXISTS_OR_ADD' ? set : add).push([o.header.key.toLowerCase(), value]);
+  }
+  const remove = toRemove.map((n) => n.toLowerCase());
+  return set.length + add.length + remove.length === 0 ? null : { remove, set, add };
+}
+
+/** The name `overrideWeights` uses for a cluster: its subset (VirtualService), else its endpoints' one version. */
+function overrideKey(cluster: ClusterTarget, versions: readonly string[]): string | null {
+  if (cluster.subset !== null) return cluster.subset;
+  return versions.length === 1 ? (versions[0] as string) : null;
+}
+
 /** The routing table of a stage from its route table: each Envoy route with its clusters and their workloads. */
 export function buildTable(
-  stage: Stage,
+  stageName: string,
   table: GatewayRouteTable,
   origins: Readonly<Record<string, string>>,
   overrideWeights: Readonly<Record<string, number>> | null,
 ): RoutingTable {
-  const vs = stage.virtualService;
   const targets = new Map<string, ClusterTarget>();
+  const versionsOf = new Map<string, string[]>();
   for (const c of table.clusters) {
     const upstreams = c.endpoints.flatMap((e) => {
       const origin = origins[e.version];
       return origin ? [upstreamFor(e, origin)] : [];
     });
     targets.set(c.name, Object.freeze({ name: c.name, subset: c.subset, exists: c.exists, upstreams }));
+    versionsOf.set(c.name, [...new Set(c.endpoints.map((e) => e.version))]);
   }
   const missing = (name: string): ClusterTarget => ({ name, subset: null, exists: false, upstreams: [] });
   const vh = table.routeConfiguration.virtualHosts[0];
   const sources = table.sources[0] ?? [];
   let overridden = false;
+  const splits: string[] = [];
 
-  const routes: ResolvedRoute[] = (vh?.routes ?? []).map((route, i) => {
+  const routes: ResolvedRoute[] = (vh?.routes ?? []).map((route: Route, i) => {
     const source = sources[i] as { http: number };
-    const http = vs.spec.http[source.http] as Stage['virtualService']['spec']['http'][number];
     const action = route.route;
-    let destinations: WeightedDestination[];
-    const subsetNames = http.route.map((d) => d.destination.subset ?? null);
-    if (overrideWeights && sameSet(Object.keys(overrideWeights), subsetNames)) {
-      // The test hook: the VirtualService route's own destinations with the forced weights (0 kept, never drawn).
+    const weighted =
+      action.cluster !== undefined
+        ? [{ name: action.cluster, weight: 100 }]
+        : (action.weightedClusters?.clusters ?? []);
+    let destinations: WeightedDestination[] = weighted.map((w) => {
+      const cluster = targets.get(w.name) ?? missing(w.name);
+      return { weight: w.weight, subset: cluster.subset, cluster, upstreams: cluster.upstreams };
+    });
+    const keys = destinations.map((d) => overrideKey(d.cluster, versionsOf.get(d.cluster.name) ?? []));
+    if (destinations.length > 1) splits.push(`{${keys.map((k) => k ?? '(service)').join(', ')}}`);
+    if (overrideWeights && sameSet(Object.keys(overrideWeights), keys)) {
+      // The test hook: the route's own destinations with the forced weights (0 kept, never drawn).
       overridden = true;
-      const clusterOf = (subset: string) =>
-        [...targets.values()].find((t) => t.subset === subset) ?? missing(subset);
-      destinations = subsetNames.map((s) => {
-        const cluster = clusterOf(s as string);
-        return {
-          weight: overrideWeights[s as string] as number,
-          subset: s,
-          cluster,
-          upstreams: cluster.upstreams,
-        };
-      });
-    } else {
-      const weighted =
-        action.cluster !== undefined
-          ? [{ name: action.cluster, weight: destinationWeights(http)[0] as number }]
-          : (action.weightedClusters?.clusters ?? []);
-      destinations = weighted.map((w) => {
-        const cluster = targets.get(w.name) ?? missing(w.name);
-        return { weight: w.weight, subset: cluster.subset, cluster, upstreams: cluster.upstreams };
-      });
+      destinations = destinations.map((d, j) => ({
+        ...d,
+        weight: overrideWeights[keys[j] as string] as number,
+      }));
     }
     return {
       index: source.http,
-      name: route.name ?? http.name ?? null,
+      name: route.name ?? null,
       route,
       destinations: Object.freeze(destinations),
-      responseHeaders: responseHeadersOf(http),
+      responseHeaders: headerOps(route.responseHeadersToAdd, route.responseHeadersToRemove),
+      requestHeaders: headerOps(route.requestHeadersToAdd, route.requestHeadersToRemove),
       retry: retryPlan(action.retryPolicy, durationMs),
       timeoutMs: durationMs(action.timeout),
     };
   });
 
   if (overrideWeights && !overridden) {
-    const splits = vs.spec.http
-      .filter((r) => r.route.length > 1)
-      .map((r) => `{${r.route.map((d) => d.destination.subset ?? '(service)').join(', ')}}`);
     throw new BadStageError(
-      `overrideWeights ${JSON.stringify(overrideWeights)} name no route of stage ${stage.name}: give a weight for ` +
-        `exactly the subsets of one route (${splits.length > 0 ? splits.join(' or ') : 'this stage has no split'})`,
+      `overrideWeights ${JSON.stringify(overrideWeights)} name no route of stage ${stageName}: give a weight for ` +
+        `exactly the subsets of one route (${splits.length > 0 ? [...new Set(splits)].join(' or ') : 'this stage has no split'})`,
     );
   }
   if (overrideWeights && Object.values(overrideWeights).every((w) => w === 0)) {
@@ -187,7 +213,7 @@ export function buildTable(
   const frozen = Object.freeze(routes);
   const decide = decideWith(compileRouteTable(table), frozen);
   return Object.freeze({
-    stage: stage.name,
+    stage: stageName,
     appliedAt: new Date().toISOString(),
     overrideWeights: overrideWeights ? Object.freeze({ ...overrideWeights }) : null,
     routeTable: table,
