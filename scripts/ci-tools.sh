@@ -4,7 +4,8 @@
 #                     oracle (tooling/istio-oracle/build.sh: our program on Istio's control-plane code)
 #   PyPI            : checkov, kubernetes-validate (offline Kubernetes JSON schemas for kubeconform)
 #   npm registry    : a Node 24 binary (the image's runtime) to run the suite on it too
-#   Debian          : shellcheck, bats, chromium (the live page's browser tests drive it with playwright-core)
+#   Debian          : shellcheck, bats, chromium (the live page's browser tests drive it with playwright-core),
+#                     prometheus (the three-way check: PromQL against a real Prometheus scraping the local path)
 # Builds are cached in .cache/tools/<tool>/<version>/ (git-ignored) and linked into ./bin; a cache miss just builds.
 # Usage: scripts/ci-tools.sh [tool ...]   (no argument: all of them)
 set -o errexit -o nounset -o pipefail
@@ -96,6 +97,7 @@ install_debian() {
   command -v shellcheck >/dev/null || missing+=(shellcheck)
   command -v bats >/dev/null || missing+=(bats)
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v prometheus >/dev/null || missing+=(prometheus)
   ((${#missing[@]} == 0)) && return 0
   command -v apt-get >/dev/null || die "please install: ${missing[*]} (apt-get not found)"
   log "installing ${missing[*]} from Debian"

@@ -7,6 +7,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import {
   LoadClient,
   type PlanRequest,
+  type ResponseSample,
   type StageResult,
   StepTraffic,
   stageExpectation,
@@ -112,6 +113,11 @@ export interface StepOutcome {
   verdict: 'pass' | 'fail' | 'inconclusive';
   /** Requests of the step: the split check's and the analysis' (bake included). */
   requests: number;
+  /**
+   * Answers per version (their x-app-version, any status) of every request the step sent, split check and analysis:
+   * what the gateway's and the apps' counters must show for the step (the three-way check). Local path only.
+   */
+  answered?: Record<string, number>;
   durationMs: number;
 }
 
@@ -142,6 +148,10 @@ export async function runStep(
   const expectation = stageExpectation(root, options.stage);
   const defaultProfile = expectation.profiles[0];
   const client = new LoadClient({ origin: options.gatewayUrl, concurrency: 32, timeoutMs: 5000 });
+  const answered: Record<string, number> = {};
+  const tally = (s: ResponseSample) => {
+    if (s.version !== null) answered[s.version] = (answered[s.version] ?? 0) + 1;
+  };
   try {
     const traffic =
       roles && defaultProfile
@@ -153,15 +163,21 @@ export async function runStep(
             signal: options.signal,
           })
         : null;
+    if (traffic) {
+      // Every request of the analysis (the split check's default profile and collect's) is tallied as well.
+      const record = traffic.record.bind(traffic);
+      traffic.record = (s: ResponseSample) => {
+        tally(s);
+        record(s);
+      };
+    }
     const { result: split, file } = await measure(root, io, {
       stage: options.stage,
       origin: options.gatewayUrl,
       target: 'local',
       signal: options.signal,
       serverErrorsAsAnswers: true,
-      ...(traffic && defaultProfile
-        ? { onSample: (p, s) => (p === defaultProfile ? traffic.record(s) : undefined) }
-        : {}),
+      onSample: (p, s) => (traffic && p === defaultProfile ? traffic.record(s) : tally(s)),
       ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
       ...(options.plan ? { plan: options.plan } : {}),
       ...(options.notes ? { notes: options.notes } : {}),
@@ -174,6 +190,7 @@ export async function runStep(
       verdict: split.verdict,
       requests: split.requests,
       durationMs: 0,
+      answered,
     };
     if (split.verdict === 'pass' && traffic && roles) {
       if (options.bakeMs > 0) {

@@ -4,6 +4,11 @@
  * print a summary, stop everything: on success, on failure, on Ctrl-C (SIGINT) and SIGTERM. A failed (or
  * undecided) analysis rolls back at once and ends the walk, as a rollout would. `--scenario` starts v2 with a
  * release fault (scenarios.ts). Ports: GATEWAY_PORT, ADMIN_PORT, V1_PORT, V2_PORT.
+ *
+ * With a `prometheus` binary (PATH, or ROLLOUT_PROMETHEUS; local-prometheus.ts) the demo runs the three-way check:
+ * a Prometheus of its own scrapes the gateway and both apps, and after every step the cluster path's PromQL must
+ * count, per version, exactly the requests the verifier counted (a disagreement fails the demo). Without one it
+ * says, in one line, that the analysis uses the verifier's own numbers.
  */
 
 import { join } from 'node:path';
@@ -31,6 +36,7 @@ import {
 } from '../analysis.js';
 import { abortOnSignals, type Io, seconds } from '../context.js';
 import { EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
+import { formatThreeWay, LocalPrometheus, prometheusBinary } from '../local-prometheus.js';
 import { describeScenario, resolveScenario } from '../scenarios.js';
 import { stateDir, writeJson } from '../state.js';
 import { rollbackTargetOf } from './info.js';
@@ -78,6 +84,7 @@ export async function demoCommand(
   const { stages, broken } = scanStages(root);
   for (const b of broken) io.err(`demo: stage ${b.name} left out (not applied): ${b.error.message}`);
   const plan = verificationPlan(root, options.plan);
+  const promBin = prometheusBinary();
 
   io.out(
     `demo: ${stages.length} stages (${stages.map((s) => s.name).join(', ')}); family alpha ${plan.familyAlpha} over ${plan.randomStages} random checks, power ${plan.power} at ${plan.delta * 100} points off`,
@@ -86,9 +93,14 @@ export async function demoCommand(
   io.out(`demo: scenario ${describeScenario(scenario)}`);
 
   let mesh: LocalMesh | undefined;
+  let prom: LocalPrometheus | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      if (prom) {
+        await prom.stop();
+        io.out('demo: Prometheus stopped');
+      }
       if (mesh) {
         io.out('demo: stopping the gateway and the workloads');
         await mesh.stop();
@@ -112,6 +124,22 @@ export async function demoCommand(
       ...(scenario ? { workloadEnv: scenario.env } : {}),
     });
     const startupMs = performance.now() - startupStart;
+    if (promBin.bin) {
+      const m = mesh as LocalMesh;
+      prom = await LocalPrometheus.start({
+        bin: promBin.bin,
+        gatewayMetrics: `${m.adminUrl}/metrics`,
+        apps: m.workloads.map((w) => w.url),
+      });
+      io.out(
+        `demo: Prometheus ${prom.version} (${promBin.bin}) at ${prom.url} scrapes the gateway and both apps: after every step the cluster path's PromQL must count what the verifier counted (verifier / istio_requests_total / its +Inf bucket / the apps' http_requests_total)`,
+      );
+      await prom.begin();
+    } else {
+      io.out(
+        `demo: Prometheus not found (${promBin.why}): the analysis uses the verifier's own counts and latencies, not cross-checked with PromQL`,
+      );
+    }
     const steps: { step: string; stage: string }[] = stages.map((s) => ({ step: s.name, stage: s.name }));
     const last = stages.at(-1);
     if (last) {
@@ -139,6 +167,12 @@ export async function demoCommand(
           throw interrupted(`demo stopped at step ${i + 1}, no summary written`);
         throw err;
       });
+      if (prom) {
+        const row = await prom.step(step.step, outcome.answered ?? {});
+        const line = `demo: three-way (Prometheus) ${step.step}: ${formatThreeWay(row)}`;
+        if (row.agree) io.out(line);
+        else io.err(line);
+      }
       const stage = loadStage(root, step.stage);
       const result = outcome.split;
       rows.push({
@@ -219,13 +253,18 @@ export async function demoCommand(
       `demo: ${rows.length - failed.length}/${rows.length} steps passed; ${total} requests (median ${median} per step); start-up ${formatSeconds(startupMs)}; wall time ${seconds(wallMs)}`,
     );
     const summaryFile = options.jsonFile ?? `${stateDir(root)}/demo-summary.json`;
-    const ok = failed.length === 0 && brokenNames.length === 0 && abortedAt === null;
+    const disagreeing = prom?.rows.filter((r) => !r.agree).map((r) => r.step) ?? [];
+    const ok =
+      failed.length === 0 && brokenNames.length === 0 && abortedAt === null && disagreeing.length === 0;
     writeJson(summaryFile, {
       verdict: ok ? 'pass' : 'fail',
       scenario: scenario?.name ?? null,
       thresholds: analysis.plan.thresholds,
       analysisPlan: { ...analysis.plan, thresholds: undefined, file: analysis.file },
       rolledBack: abortedAt,
+      threeWay: prom
+        ? { prometheus: prom.version, agree: disagreeing.length === 0, steps: prom.rows }
+        : { prometheus: null, why: promBin.why },
       wallTimeMs: wallMs,
       startupMs,
       totalRequests: total,
@@ -239,6 +278,14 @@ export async function demoCommand(
     io.out(`demo: summary JSON ${summaryFile}`);
     if (failed.length > 0) io.err(`demo: FAILED steps: ${failed.map((r) => r.step).join(', ')}`);
     if (brokenNames.length > 0) io.err(`demo: stages left out: ${brokenNames.join(', ')}`);
+    if (prom && disagreeing.length === 0)
+      io.out(
+        `demo: three-way check: the verifier, the gateway's and the apps' metrics agree at all ${prom.rows.length} steps`,
+      );
+    if (disagreeing.length > 0)
+      io.err(
+        `demo: three-way check FAILED: Prometheus counts other requests than the verifier at ${disagreeing.join(', ')}`,
+      );
     if (abortedAt)
       io.err(
         `demo: the canary analysis stopped the rollout at ${abortedAt.step} and rolled back to ${abortedAt.rolledBackTo}: ${abortedAt.report}`,
