@@ -52,3 +52,24 @@ yaml_value() { awk -v k="$1:" '$1 == k || ($1 == "-" && $2 == k) { v = $NF; gsub
   [[ "$(yaml_value pod-security.kubernetes.io/enforce "${ns}")" == baseline ]]
   [[ "$(yaml_value pod-security.kubernetes.io/warn "${ns}")" == restricted ]]
 }
+
+@test "the Gateway API Gateway (API=gateway-api) is reached at the same host port: its Service is patched onto kind's node port" {
+  local kind_cfg="${REAL_ROOT}/scripts/kind-config.yaml" gw="${REAL_ROOT}/istio/base/gateway-api/gateway.yaml"
+  local options="${REAL_ROOT}/istio/base/gateway-api/gateway-options.yaml"
+  # Istio deploys it itself (class istio), as a NodePort Service, patched by the ConfigMap it names.
+  [[ "$(yaml_value gatewayClassName "${gw}")" == istio ]]
+  grep -q 'networking.istio.io/service-type: NodePort' "${gw}"
+  [[ "$(awk '/parametersRef:/ { p = 1 } p && $1 == "name:" { print $2; exit }' "${gw}")" == "$(yaml_value name "${options}")" ]]
+  # The listener's port is the port the patch puts on kind's node port (kind maps host 8080 to it).
+  local listener_port patched_port node_port
+  listener_port="$(awk '/listeners:/ { l = 1 } l && $1 == "port:" { print $2; exit }' "${gw}")"
+  patched_port="$(yaml_value port "${options}")"
+  node_port="$(yaml_value nodePort "${options}")"
+  [[ -n "${listener_port}" && "${listener_port}" == "${patched_port}" ]]
+  [[ "${node_port}" == "$(yaml_value containerPort "${kind_cfg}")" ]]
+  # The HTTPRoute stages bind to this Gateway by name.
+  local f
+  for f in "${REAL_ROOT}"/istio/stages/gateway-api/*.yaml; do
+    grep -qE "^    - name: $(yaml_value name "${gw}")$" "${f}" || { echo "${f} has no parentRef to the Gateway"; return 1; }
+  done
+}

@@ -41,3 +41,15 @@ pins_row() { grep -F '| Pinned tools (`versions.env`) |' "${README}"; }
 @test "the offline Istio build is the pinned Istio minor" {
   [[ "${ISTIO_GO_TAG%.*}" == "${ISTIO_VERSION%.*}" ]]
 }
+
+@test "the Gateway API pin is the release Istio's own module requires (what Istio 1.31 is built and tested with)" {
+  [[ "${GATEWAY_API_VERSION}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]]
+  local oracle="${REAL_ROOT}/tooling/istio-oracle"
+  # The oracle's go.mod requires it (build.sh refuses to build otherwise) ...
+  [[ "$(awk '$1 == "sigs.k8s.io/gateway-api" { print $2 }' "${oracle}/go.mod")" == "${GATEWAY_API_VERSION}" ]]
+  # ... and it is what istio.io/istio at ISTIO_GO_VERSION requires (go mod graph, offline once the modules are cached).
+  command -v go >/dev/null || skip "go is not installed"
+  local graph
+  graph="$(cd "${oracle}" && GOFLAGS=-mod=mod GOPROXY=off go mod graph 2>/dev/null)" || skip "the oracle's modules are not in the module cache"
+  grep -qx "istio.io/istio@${ISTIO_GO_VERSION} sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}" <<<"${graph}"
+}
