@@ -8,6 +8,8 @@
 #   istio       istioctl validate + analyze, stage lint against the rendered chart      (scripts/test-istio.sh)
 #   scripts     shellcheck + bats with stub binaries                                    (scripts/test-scripts.sh)
 #   demo        `make demo`: every stage through the local gateway with real traffic
+#   prometheus  the three-way check: a real Prometheus (Debian's) scrapes the demo; the cluster path's PromQL must
+#               count what the verifier and the apps counted, request for request     (scripts/test-prometheus.sh)
 #   oracle      go test of the Istio oracle (tooling/istio-oracle: Istio's control-plane code on small fixtures)
 #   fresh       a clean clone of HEAD with pnpm and turbo hidden: `make demo`, `make lint` (scripts/test-fresh-clone.sh)
 #
@@ -23,7 +25,7 @@ export TEST_RESULTS_DIR="${REPO_ROOT}/.test-results"
 export PATH="${REPO_ROOT}/bin:${PATH}"
 export FORCE_COLOR=0 NO_COLOR=1 TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 PNPM="${REPO_ROOT}/scripts/pnpm.sh"
-SUITES="${SUITES:-workspace node24 chart istio oracle scripts demo fresh}"
+SUITES="${SUITES:-workspace node24 chart istio oracle scripts demo prometheus fresh}"
 
 rm -rf "${TEST_RESULTS_DIR}"
 mkdir -p "${TEST_RESULTS_DIR}"
@@ -100,9 +102,10 @@ main() {
         oracle) run_suite oracle suite_oracle ;;
         scripts) run_suite scripts scripts/test-scripts.sh ;;
         demo) run_suite demo suite_demo ;;
+        prometheus) run_suite prometheus scripts/test-prometheus.sh ;;
         fresh) run_suite fresh scripts/test-fresh-clone.sh ;;
         *)
-          printf 'error: unknown suite %s (known: workspace node24 chart istio oracle scripts demo fresh)\n' "${s}" >&2
+          printf 'error: unknown suite %s (known: workspace node24 chart istio oracle scripts demo prometheus fresh)\n' "${s}" >&2
           exit 2
           ;;
       esac
