@@ -57,6 +57,7 @@ export {
   lintErrors,
   parseMakeStageTargets,
 } from './lint.js';
+export { type GatewayApiLintOptions, type GatewayApiLintRule, lintGatewayApi } from './lint-gateway-api.js';
 export type {
   Destination,
   DestinationRule,

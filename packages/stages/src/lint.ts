@@ -44,7 +44,11 @@ export type LintRule =
   | 'stage-header'
   | 'virtual-service-name'
   | 'stage-without-make-target'
-  | 'make-target-without-stage';
+  | 'make-target-without-stage'
+  // The Gateway API stages (lint-gateway-api.ts).
+  | 'route-name'
+  | 'stage-pair'
+  | 'backend-selects-nothing';
 
 /** `error`: the stage is refused before it is applied (cluster and local path alike); `warning`: reported only. */
 export type LintSeverity = 'error' | 'warning';

@@ -1,7 +1,7 @@
 // The Gateway API stages (istio/stages/gateway-api/*.yaml) through the public API: each HTTPRoute means what its
 // VirtualService means (both derived from their files), what the loader refuses and why, and Envoy's matching of
 // the route table they compile to. The size limits of both kinds of stage file (issue #16) are here too.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import {
   httpRouteStageRouteTable,
   httpRouteTable,
   httpRouteTableFromFile,
+  lintGatewayApi,
   loadHttpRouteStage,
   loadHttpRouteStageFile,
   loadStage,
@@ -347,5 +348,59 @@ describe('stage files above the limits are refused at once (issue #16)', () => {
 
   it('100 routes are accepted (the bound is not below it)', () => {
     expect(loadStageFile(root, vsFile('hundred', bigSpec(100))).virtualService.spec.http).toHaveLength(100);
+  });
+});
+
+describe('lintGatewayApi', () => {
+  /** A copy of the repository's istio/ and chart values, with `edit` applied to one HTTPRoute stage file. */
+  function repoCopy(stage: string, edit: (text: string) => string): string {
+    const dir = mkdtempSync(join(work, 'repo-'));
+    cpSync(join(root, 'istio'), join(dir, 'istio'), { recursive: true });
+    cpSync(join(root, 'charts', 'webapp', 'values.yaml'), join(dir, 'charts', 'webapp', 'values.yaml'), {
+      recursive: true,
+    });
+    const file = join(dir, 'istio', 'stages', 'gateway-api', `${stage}.yaml`);
+    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+    return dir;
+  }
+
+  it("the repository's HTTPRoute stages: no finding", () => {
+    expect(lintGatewayApi(root)).toEqual([]);
+  });
+
+  it('a weight changed in one file only: stage-pair, naming the requests and both splits', () => {
+    const dir = repoCopy('canary-25', (t) => t.replace('weight: 75', 'weight: 70'));
+    const findings = lintGatewayApi(dir);
+    expect(findings.map((f) => [f.file, f.rule])).toEqual([
+      ['istio/stages/gateway-api/canary-25.yaml', 'stage-pair'],
+    ]);
+    expect(findings[0]?.message).toContain('requests "default"');
+  });
+
+  it('a stage header naming another stage, a second stable stage, a wrong label', () => {
+    const header = lintGatewayApi(
+      repoCopy('canary-50', (t) => t.replaceAll('value: canary-50', 'value: canary-75')),
+    );
+    expect(header.map((f) => f.rule)).toEqual(['stage-header', 'stage-header']);
+    const stable = lintGatewayApi(
+      repoCopy('canary-10', (t) =>
+        t.replace('rollouts/strategy: canary', 'rollouts/strategy: canary\n    rollouts/stable: "true"'),
+      ),
+    );
+    expect(stable.map((f) => f.rule)).toEqual(['rollback-target']);
+    const label = lintGatewayApi(
+      repoCopy('blue', (t) => t.replace('rollouts/stage: blue', 'rollouts/stage: bleu')),
+    );
+    expect(label.map((f) => f.rule)).toEqual(['stage-label']);
+  });
+
+  it('a backend that is not a chart Service: manifest, the field named; --stage limits the findings to that stage', () => {
+    const dir = repoCopy('green', (t) => t.replace('name: webapp-green', 'name: webapp-grey'));
+    const findings = lintGatewayApi(dir);
+    expect(findings.map((f) => [f.rule, f.field])).toEqual([
+      ['manifest', 'spec.rules[0].backendRefs[0].name'],
+    ]);
+    expect(lintGatewayApi(dir, { stage: 'stable' })).toEqual([]);
+    expect(() => lintGatewayApi(dir, { stage: 'nope' })).toThrow(/unknown stage "nope"/);
   });
 });
