@@ -241,17 +241,22 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         });
       }
       case 'local': {
-        const usage = 'local up [--stage S] [--scenario N] | local down';
-        const p = parse(rest, { stage: { type: 'string' }, scenario: { type: 'string' } });
+        const usage = 'local up [--stage S] [--scenario N] [--api virtualservice|gateway-api] | local down';
+        const p = parse(rest, {
+          stage: { type: 'string' },
+          scenario: { type: 'string' },
+          api: { type: 'string' },
+        });
         if (p.values.help) return help(io, usage);
         const [action] = positional(p, 1, usage);
         if (action === 'up')
           return await localUp(root, io, {
             ...optional('stage', str(p.values.stage)),
             ...optional('scenario', str(p.values.scenario)),
+            ...optional('api', str(p.values.api)),
           });
         if (action === 'down') {
-          if (p.values.stage !== undefined || p.values.scenario !== undefined)
+          if (p.values.stage !== undefined || p.values.scenario !== undefined || p.values.api !== undefined)
             throw new UsageError(`usage: rollout ${usage}`);
           return await localDown(root, io);
         }

@@ -12,7 +12,9 @@ import {
   findRepoRoot,
   listStages,
   loadStage,
+  STAGE_APIS,
   type Stage,
+  type StageApi,
   stageNames,
   UnknownStageError,
 } from '@rollouts/stages';
@@ -76,6 +78,17 @@ export function resolveTarget(flag: string | undefined): Target {
     throw new UsageError(`--target must be local or cluster, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/** --api, else $API, else virtualservice: which file carries each stage (DESIGN: API=virtualservice|gateway-api). */
+export function resolveApi(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): StageApi {
+  const value = flag ?? (env.API || undefined) ?? 'virtualservice';
+  if (!(STAGE_APIS as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `${flag !== undefined ? '--api' : 'API'} must be ${STAGE_APIS.join(' or ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as StageApi;
 }
 
 /** The admin API: ADMIN_PORT when set, else the port `rollout local up` recorded, else 15000. */

@@ -34,6 +34,8 @@ export interface LocalState {
   startedAt: string;
   /** The demo release fault the workloads run with (scenarios.ts), or null / absent: none. */
   scenario?: string | null;
+  /** Which file carries each stage on this local path (absent: virtualservice). */
+  api?: 'virtualservice' | 'gateway-api';
 }
 
 /** <root>/.state, or ROLLOUT_STATE_DIR (tests keep their pid files and JSON apart from a real local path). */

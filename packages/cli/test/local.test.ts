@@ -260,3 +260,29 @@ describe('rollout demo', () => {
     expect(await allFree(env)).toBe(true);
   });
 });
+
+describe('rollout local up --api gateway-api', async () => {
+  const env = await testEnv();
+  afterAll(async () => {
+    await rollout(['local', 'down'], env);
+  });
+
+  it('serves the HTTPRoute stages, and verifies each against the split derived from its HTTPRoute file', async () => {
+    const bad = await rollout(['local', 'up', '--api', 'httproute'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--api must be virtualservice or gateway-api, got "httproute"');
+    const up = await rolloutOnFreePorts(['local', 'up', '--api', 'gateway-api'], env);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toContain('API=gateway-api: each stage is its HTTPRoute');
+    const apply = await rollout(
+      ['apply', 'canary-25', '--json', join(env.ROLLOUT_STATE_DIR as string, 'a.json')],
+      env,
+    );
+    expect(apply.code, apply.stdout).toBe(0);
+    const saved = JSON.parse(readFileSync(join(env.ROLLOUT_STATE_DIR as string, 'a.json'), 'utf8'));
+    expect(saved).toMatchObject({ stage: 'canary-25', verdict: 'pass', api: 'gateway-api' });
+    expect(saved.file).toMatch(/istio\/stages\/gateway-api\/canary-25\.yaml$/);
+    const status = await rollout(['status'], env);
+    expect(status.stdout).toContain('API=gateway-api (HTTPRoute)');
+  });
+});

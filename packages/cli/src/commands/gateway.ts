@@ -1,6 +1,6 @@
 /** Commands that talk to a running gateway: apply, rollback, verify, status. */
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   formatSplitLine,
   formatStageResult,
@@ -16,7 +16,7 @@ import {
   verifyStage,
   type WorkloadHealth,
 } from '@rollouts/local-mesh';
-import { expectedSplit, formatSplit, profiles } from '@rollouts/stages';
+import { expectedSplit, formatSplit, profiles, type StageApi } from '@rollouts/stages';
 import {
   abortOnSignals,
   adminCall,
@@ -25,6 +25,7 @@ import {
   GatewayDownError,
   type Io,
   requireStageName,
+  resolveApi,
   resolveTarget,
   seconds,
   stageByName,
@@ -56,9 +57,14 @@ export async function measure(
     serverErrorsAsAnswers?: boolean;
     /** Every request's outcome, for the canary analysis. */
     onSample?: (profile: ProfileExpectation, sample: ResponseSample) => void;
+    /** Which file the expectation comes from; default: the local path's (local), else API (cluster). */
+    api?: StageApi;
   },
 ): Promise<VerifyRun> {
   const stage = stageByName(root, options.stage);
+  const api =
+    options.api ??
+    (options.target === 'local' ? (readLocalState(root)?.api ?? 'virtualservice') : resolveApi(undefined));
   const plan = verificationPlan(root, options.plan);
   const client = new LoadClient({ origin: options.origin, concurrency: 32, timeoutMs: 5000 });
   io.out(`verifying ${stage.name} through ${client.origin} ...`);
@@ -67,7 +73,8 @@ export async function measure(
   try {
     result = await verifyStage({
       client,
-      expectation: stageExpectation(root, stage),
+      expectation:
+        api === 'gateway-api' ? stageExpectation(root, stage.name, api) : stageExpectation(root, stage),
       plan,
       signal: options.signal ?? (own as { signal: AbortSignal }).signal,
       ...(options.serverErrorsAsAnswers ? { serverErrorsAsAnswers: true } : {}),
@@ -86,7 +93,9 @@ export async function measure(
   io.out(formatStageResult(result));
   io.out(formatSplitLine(result));
   const file = options.jsonFile ? resolve(options.jsonFile) : verifyFile(root, stage.name);
-  writeJson(file, { ...result, target: options.target, file: stage.file });
+  const source =
+    api === 'gateway-api' ? join(root, 'istio', 'stages', 'gateway-api', `${stage.name}.yaml`) : stage.file;
+  writeJson(file, { ...result, target: options.target, api, file: source });
   io.out(
     `verification of ${stage.name}: ${result.verdict === 'pass' ? 'passed' : 'FAILED'} in ${seconds(result.durationMs)} (${result.requests} requests); JSON: ${file}`,
   );
@@ -302,6 +311,7 @@ export async function statusCommand(
       overrideWeights: applied.overrideWeights,
       gatewayUrl: `http://localhost:${applied.gatewayPort}`,
       scenario: readLocalState(root)?.scenario ?? null,
+      api: readLocalState(root)?.api ?? 'virtualservice',
     };
   } else {
     stageName = clusterStage();
@@ -330,7 +340,7 @@ export async function statusCommand(
     return code;
   }
   io.out(
-    `${target}: stage ${stage.name} (${stage.strategy})${extra.appliedAt ? `, applied at ${extra.appliedAt}` : ''}, gateway ${extra.gatewayUrl}`,
+    `${target}: stage ${stage.name} (${stage.strategy})${extra.appliedAt ? `, applied at ${extra.appliedAt}` : ''}, gateway ${extra.gatewayUrl}${extra.api === 'gateway-api' ? ', API=gateway-api (HTTPRoute)' : ''}`,
   );
   if (extra.overrideWeights)
     io.out(

@@ -22,7 +22,7 @@ import {
   waitReady,
   workloadVersions,
 } from '@rollouts/local-mesh';
-import { type Io, seconds, stageByName } from '../context.js';
+import { type Io, resolveApi, seconds, stageByName } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
 import { describeScenario, resolveScenario } from '../scenarios.js';
 import {
@@ -97,14 +97,19 @@ async function withLock<T>(root: string, command: string, body: () => Promise<T>
 export function localUp(
   root: string,
   io: Io,
-  options: { stage?: string; scenario?: string },
+  options: { stage?: string; scenario?: string; api?: string },
 ): Promise<number> {
   return withLock(root, 'local up', () => up(root, io, options));
 }
 
-async function up(root: string, io: Io, options: { stage?: string; scenario?: string }): Promise<number> {
+async function up(
+  root: string,
+  io: Io,
+  options: { stage?: string; scenario?: string; api?: string },
+): Promise<number> {
   if (options.stage !== undefined) stageByName(root, options.stage);
   const scenario = resolveScenario(options.scenario);
+  const api = resolveApi(options.api);
   const previous = readPidFiles(root).find((p) => p.role === 'gateway');
   if (previous && trustedPid(previous, GATEWAY_MAIN)) {
     const state = readLocalState(root);
@@ -154,6 +159,8 @@ async function up(root: string, io: Io, options: { stage?: string; scenario?: st
   const dir = localDir(root);
   const started = performance.now();
   if (scenario) io.out(`scenario ${describeScenario(scenario)}`);
+  if (api === 'gateway-api')
+    io.out('API=gateway-api: each stage is its HTTPRoute, istio/stages/gateway-api/<stage>.yaml');
   for (const version of versions) {
     const env = scenario?.env[version];
     const knobs = env
@@ -180,6 +187,7 @@ async function up(root: string, io: Io, options: { stage?: string; scenario?: st
     STAGE_FILE: stageFile(root),
     LOG_DIR: dir,
     WORKLOAD_ENV: JSON.stringify(scenario?.env ?? {}),
+    STAGE_API: api,
   };
   for (const v of versions) env[portEnvName(v)] = String(ports.versions[v]);
   const fd = openSync(log, 'a');
@@ -219,6 +227,7 @@ async function up(root: string, io: Io, options: { stage?: string; scenario?: st
     versions: ports.versions,
     startedAt: new Date().toISOString(),
     scenario: scenario?.name ?? null,
+    api,
   });
   io.out(
     `local path up in ${seconds(performance.now() - started)}: gateway http://localhost:${ports.gateway}, stage ${stage}. ` +
