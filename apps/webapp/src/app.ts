@@ -6,11 +6,11 @@ import type { Registry } from 'prom-client';
 import type { BuildInfo } from './build-info.js';
 import type { AppConfig } from './config.js';
 import { registerMetrics, UNMATCHED_ROUTE } from './metrics.js';
-import { releaseFor } from './release.js';
+import { pageColor, releaseFor } from './release.js';
 
 export interface AppDeps {
   build: BuildInfo;
-  config: Pick<AppConfig, 'faultErrorRate' | 'faultDelayMs'>;
+  config: Pick<AppConfig, 'faultErrorRate' | 'faultDelayMs' | 'color'>;
   /** Metrics go here; the caller owns it (tests pass a fresh one per app). */
   registry: Registry;
   logger: Logger;
@@ -50,7 +50,7 @@ export function createApp(deps: AppDeps): express.Express {
   const info = {
     app: 'webapp',
     version: build.version,
-    color: release.color,
+    color: pageColor(config.color),
     message: release.message,
     hostname: deps.hostname ?? osHostname(),
     ...(release.features ? { features: release.features } : {}),

@@ -15,7 +15,13 @@ export interface AppConfig {
   shutdownTimeoutMs: number;
   faultErrorRate: number;
   faultDelayMs: number;
+  /** The blue-green colour of the deployment this process runs in (the chart's versions.<v>.color), or null. */
+  color: AppColor | null;
 }
+
+/** The deployment colours (the chart's `color` pod label); the page takes its colour from the one it runs in. */
+export const APP_COLORS = ['green', 'blue'] as const;
+export type AppColor = (typeof APP_COLORS)[number];
 
 const integer = (min: number, max: number) =>
   z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(min).max(max));
@@ -50,6 +56,10 @@ const VARIABLES = {
   FAULT_DELAY_MS: {
     schema: integer(0, MAX_TIMER_MS).default(0),
     allowed: `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`,
+  },
+  APP_COLOR: {
+    schema: z.enum(APP_COLORS).optional(),
+    allowed: `${APP_COLORS.join(' or ')} (the deployment's colour, versions.<v>.color in the chart), or unset`,
   },
 } as const;
 
@@ -105,5 +115,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     faultErrorRate: v.FAULT_ERROR_RATE,
     faultDelayMs: v.FAULT_DELAY_MS,
+    color: v.APP_COLOR ?? null,
   };
 }

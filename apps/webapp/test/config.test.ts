@@ -29,6 +29,7 @@ describe('bad configuration', () => {
     ['SHUTDOWN_TIMEOUT_MS', '0', 'milliseconds from 1'],
     ['SHUTDOWN_TIMEOUT_MS', '99999999999', 'milliseconds'],
     ['LOG_LEVEL', 'loud', 'one of fatal, error, warn, info, debug, trace, silent'],
+    ['APP_COLOR', 'red', "green or blue (the deployment's colour"],
   ])('%s=%s: exits 1 with one line naming the variable and what is allowed', async (name, value, allowed) => {
     const { exit, stderr, logs } = await runExpectingExit({ [name]: value });
     expect(exit.code).toBe(1);

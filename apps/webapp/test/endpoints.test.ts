@@ -127,9 +127,17 @@ describe.each(VERSIONS)('%s endpoints', (version) => {
 });
 
 describe('v1 and v2 differ visibly', () => {
-  it('v1 is green-ish, v2 blue-ish, and only v2 lists features', async () => {
-    const v1 = (await request(makeApp('v1').app).get('/')).body as { color: string; features?: string[] };
-    const v2 = (await request(makeApp('v2').app).get('/')).body as { color: string; features?: string[] };
+  it('the page is coloured by the deployment it runs in (APP_COLOR), not by the release; only v2 lists features', async () => {
+    const get = async (version: string, color: 'green' | 'blue') =>
+      (await request(makeApp(version, { config: { color } }).app).get('/')).body as {
+        color: string;
+        features?: string[];
+      };
+    const v1 = await get('v1', 'green');
+    const v2 = await get('v2', 'blue');
+    // the next release goes to the idle colour: v3 in green is painted green
+    expect((await get('v3', 'green')).color).toBe(v1.color);
+    expect((await get('v1', 'blue')).color).toBe(v2.color);
     const [r1, g1, b1] = rgb(v1.color) as [number, number, number];
     const [r2, g2, b2] = rgb(v2.color) as [number, number, number];
     expect(g1).toBeGreaterThan(Math.max(r1, b1));
@@ -139,7 +147,7 @@ describe('v1 and v2 differ visibly', () => {
     expect(v2.features?.length).toBeGreaterThan(0);
   });
 
-  it('an unknown version still renders, in a neutral colour', async () => {
+  it('a version outside blue-green (no APP_COLOR) renders in a neutral colour', async () => {
     const res = await request(makeApp('v3').app).get('/').expect(200);
     expect(res.headers['x-app-version']).toBe('v3');
     expect(res.body).toMatchObject({ version: 'v3', color: '#616161' });

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StageApi } from '@rollouts/stages';
+import { loadWorkloads, type StageApi } from '@rollouts/stages';
 import { type AdminServer, createAdmin } from './admin.js';
 import type { LocalPorts } from './config.js';
 import { Gateway, type Upstream } from './gateway.js';
@@ -76,6 +76,7 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
   const log = options.log ?? (() => {});
   const { root, ports } = options;
   const versions = workloadVersions(root);
+  const colors = new Map(loadWorkloads(root).map((w) => [w.version, w.labels.color]));
   for (const version of versions) {
     if (ports.versions[version] === undefined) throw new Error(`no port for workload ${version}`);
     if (!existsSync(appBuild(root, version))) {
@@ -116,7 +117,10 @@ export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMe
     const started = performance.now();
     for (const version of versions) {
       const port = ports.versions[version] as number;
-      const env = options.workloadEnv?.[version];
+      // The colour the chart gives its pods (APP_COLOR paints the page), then the scenario's knobs.
+      const color = colors.get(version);
+      const extra = options.workloadEnv?.[version];
+      const env = color || extra ? { ...(color ? { APP_COLOR: color } : {}), ...extra } : undefined;
       const knobs =
         env && Object.keys(env).length > 0
           ? ` with ${Object.entries(env)

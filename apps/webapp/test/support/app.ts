@@ -20,7 +20,7 @@ export function makeApp(
     logger: pino({ level: 'silent' }),
     hostname: 'test-host',
     ...overrides,
-    config: { faultErrorRate: 0, faultDelayMs: 0, ...overrides.config },
+    config: { faultErrorRate: 0, faultDelayMs: 0, color: null, ...overrides.config },
     registry,
   });
   return { app, registry };
