@@ -517,6 +517,8 @@ export interface StageRow {
   strategy: Strategy;
   /** Path relative to the repository root. */
   file: string;
+  /** The stage's HTTPRoute (Gateway API) file relative to the root, or null when it has none. */
+  httpRouteFile: string | null;
   /** Split of requests without override header. */
   default: Split;
   /** One entry per override header profile. */
@@ -533,6 +535,9 @@ export function stageTable(root: string): StageRow[] {
       stage: stage.name,
       strategy: stage.strategy,
       file: relative(root, stage.file),
+      httpRouteFile: existsSync(join(paths.gatewayApiStagesDir(root), `${stage.name}.yaml`))
+        ? relative(root, join(paths.gatewayApiStagesDir(root), `${stage.name}.yaml`))
+        : null,
       default: expectedSplit(stage, DEFAULT_PROFILE, ctx.dr, ctx.workloads),
       overrides: overrides.map((profile) => ({
         profile,

@@ -31,6 +31,7 @@ import {
   type Split,
   splitFromTable,
   stageNames,
+  stageTable,
 } from '../src/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -402,5 +403,16 @@ describe('lintGatewayApi', () => {
     ]);
     expect(lintGatewayApi(dir, { stage: 'stable' })).toEqual([]);
     expect(() => lintGatewayApi(dir, { stage: 'nope' })).toThrow(/unknown stage "nope"/);
+  });
+});
+
+describe('stageTable names both files of a stage', () => {
+  it('each row has its VirtualService and its HTTPRoute file', () => {
+    const rows = stageTable(root);
+    expect(rows.length).toBe(stageNames(root).length);
+    for (const row of rows) {
+      expect(row.file).toBe(`istio/stages/${row.stage}.yaml`);
+      expect(row.httpRouteFile).toBe(`istio/stages/gateway-api/${row.stage}.yaml`);
+    }
   });
 });
