@@ -28,25 +28,29 @@ main() {
     return 0
   fi
   command -v go >/dev/null || die "go is required to fetch the Gateway API CRDs from the Go module proxy (install Go 1.26+)"
-  command -v python3 >/dev/null || die "python3 is required to convert the Gateway API CRDs to JSON schemas"
+  # Python with PyYAML: the system one, else the checkov virtualenv scripts/ci-tools.sh installs.
+  local python=python3
+  if ! "${python}" -c 'import yaml' 2>/dev/null; then
+    python="$(find "${REPO_ROOT}/.cache/tools/venv" -maxdepth 3 -path '*/bin/python' 2>/dev/null | head -n1)"
+    if [[ -z "${python}" ]] || ! "${python}" -c 'import yaml' 2>/dev/null; then
+      die "python3 with PyYAML is required to convert the Gateway API CRDs (scripts/ci-tools.sh python installs one)"
+    fi
+  fi
   log "fetching sigs.k8s.io/gateway-api ${GATEWAY_API_VERSION} from the Go module proxy"
   local module
   # -json prints the module's directory in the module cache (downloaded and checksum-verified if missing).
   module="$(cd "${REPO_ROOT}" && GOFLAGS=-mod=mod GO111MODULE=on go mod download -json "sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}" |
-    python3 -c 'import json, sys; d = json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error", "no Dir")))')" ||
+    "${python}" -c 'import json, sys; d = json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error", "no Dir")))')" ||
     die "cannot download sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}"
   local crds="${module}/config/crd/standard"
   [[ -d "${crds}" ]] || die "sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION} has no config/crd/standard"
   local tmp
   mkdir -p "$(dirname "${dir}")"
   tmp="$(mktemp -d "${dir}.XXXXXX")"
-  python3 - "${crds}" "${tmp}" "${GATEWAY_API_VERSION}" <<'PY'
+  "${python}" - "${crds}" "${tmp}" "${GATEWAY_API_VERSION}" <<'PY'
 import json, os, sys
 
-try:
-    import yaml
-except ImportError:
-    sys.exit("python3 needs PyYAML (the checkov virtualenv of scripts/ci-tools.sh has it)")
+import yaml
 
 src, dst, version = sys.argv[1:4]
 
