@@ -151,9 +151,9 @@ Included by every template that renders versions, so any subset of templates (--
 {{- include "webapp.versionConfig" (dict "root" $ "name" $name "version" $v "out" $cfg) -}}
 {{- if $cfg.enabled -}}
 {{- $enabled = add1 $enabled -}}
-{{- range $reserved := list "PORT" "SHUTDOWN_DRAIN_MS" "SHUTDOWN_TIMEOUT_MS" -}}
+{{- range $reserved := list "PORT" "SHUTDOWN_DRAIN_MS" "SHUTDOWN_TIMEOUT_MS" "APP_COLOR" -}}
 {{- if hasKey $cfg.env $reserved -}}
-{{- fail (printf "versions.%s.env.%s is set by the chart (containerPort, shutdown.*): remove it from env" $name $reserved) -}}
+{{- fail (printf "versions.%s.env.%s is set by the chart (containerPort, shutdown.*, color): remove it from env" $name $reserved) -}}
 {{- end -}}
 {{- end -}}
 {{- with $cfg.color -}}
