@@ -1,5 +1,6 @@
 // The repository's real stages: what each one means, derived from istio/stages/*.yaml through the public API,
-// checked against DESIGN.md Part A (the oracle is written here, in the test, on purpose).
+// checked against the meanings users rely on (the README's stage table): the oracle is written here, in the
+// test, on purpose.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
