@@ -18,6 +18,7 @@ import {
   httpRouteStageRouteTable,
   lint,
   lintErrors,
+  lintGatewayApi,
   loadHttpRouteStage,
   loadStage,
   loadWorkloads,
@@ -83,7 +84,7 @@ export function createTableSource(
       try {
         table =
           options.api === 'gateway-api'
-            ? httpRouteStageRouteTable(loadHttpRouteStage(root, name))
+            ? httpRouteStageTable(root, name, options.lint !== false)
             : virtualServiceTable(root, name, options.lint !== false);
       } catch (err) {
         if (err instanceof UnknownStageError) throw new BadStageError(err.message, err.validStages);
@@ -93,6 +94,21 @@ export function createTableSource(
       return buildTable(name, table, origins, overrideWeights ?? null);
     },
   };
+}
+
+/** An HTTPRoute stage's route table, after its lint (lintGatewayApi: the same checks, the pair with its VS). */
+function httpRouteStageTable(root: string, name: string, runLint: boolean): GatewayRouteTable {
+  const stage = loadHttpRouteStage(root, name);
+  if (runLint) {
+    const errors = lintErrors(lintGatewayApi(root, { stage: name }));
+    if (errors.length > 0) {
+      throw refused(
+        name,
+        errors.map((f) => `${f.file}: ${f.field}: ${f.message} [${f.rule}]`),
+      );
+    }
+  }
+  return httpRouteStageRouteTable(stage);
 }
 
 /** A VirtualService stage's route table, after the checks `make <stage>` runs before `kubectl apply`. */
