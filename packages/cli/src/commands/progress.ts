@@ -46,6 +46,7 @@ import {
   seconds,
 } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
+import { formatThreeWay, LocalPrometheus, prometheusBinary } from '../local-prometheus.js';
 import { type PortForward, portForward } from '../prometheus.js';
 import { describeScenario, resolveScenario, SCENARIOS, type Scenario } from '../scenarios.js';
 import { readLocalState, stateDir, writeJson } from '../state.js';
@@ -95,6 +96,8 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
   let admin = adminUrl(root);
   let gatewayUrl: string;
   let scenario: Scenario | null = requested;
+  let promBin: ReturnType<typeof prometheusBinary> | null = null;
+  let prom: LocalPrometheus | null = null;
   try {
     const applied = await appliedStage(admin);
     gatewayUrl = `http://localhost:${applied.gatewayPort}`;
@@ -120,6 +123,7 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
       throw e;
     }
     io.out('progress: no local path is running: starting one for this run');
+    promBin = prometheusBinary();
     mesh = await startLocalMesh({
       root,
       ports,
@@ -130,8 +134,31 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
     admin = mesh.adminUrl;
     gatewayUrl = mesh.gatewayUrl;
   }
+  // The three-way check (local-prometheus.ts) needs the apps' addresses: with a local path of its own only.
+  if (mesh && promBin?.bin) {
+    try {
+      prom = await LocalPrometheus.start({
+        bin: promBin.bin,
+        gatewayMetrics: `${mesh.adminUrl}/metrics`,
+        apps: mesh.workloads.map((w) => w.url),
+      });
+      await prom.begin();
+    } catch (err) {
+      await prom?.stop();
+      await mesh.stop();
+      throw err;
+    }
+    io.out(
+      `progress: Prometheus ${prom.version} (${promBin.bin}) at ${prom.url} scrapes the gateway and both apps: after every step the cluster path's PromQL must count what the verifier counted`,
+    );
+  } else {
+    io.out(
+      `progress: ${mesh ? `Prometheus not found (${promBin?.why})` : 'a running local path'}: the analysis uses the verifier's own counts and latencies, not cross-checked with PromQL${mesh ? '' : ' (progress cross-checks them when it starts its own local path, with prometheus on PATH)'}`,
+    );
+  }
 
   const a = admin;
+  const p = prom as LocalPrometheus | null;
   const g = gatewayUrl;
   return walk(root, io, options, {
     strategy,
@@ -140,8 +167,8 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
     scenario,
     walker: {
       target: 'local',
-      step: (stage, bakeMs, jsonFile, signal) =>
-        runStep(root, io, {
+      step: async (stage, bakeMs, jsonFile, signal) => {
+        const outcome = await runStep(root, io, {
           stage,
           adminUrl: a,
           gatewayUrl: g,
@@ -150,10 +177,29 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
           signal,
           jsonFile,
           ...(options.plan ? { plan: options.plan } : {}),
-        }),
+        });
+        if (p) {
+          const row = await p.step(stage, outcome.answered ?? {});
+          const line = `progress: three-way (Prometheus) ${stage}: ${formatThreeWay(row)}`;
+          if (row.agree) io.out(line);
+          else io.err(line);
+        }
+        return outcome;
+      },
       backTo: (stage, why) => backTo(io, a, stage, why),
       stop: async () => {
+        await p?.stop();
         await mesh?.stop();
+      },
+      summary: () =>
+        p
+          ? { prometheus: p.version, agree: p.rows.every((r) => r.agree), steps: p.rows }
+          : { prometheus: null, why: mesh ? (promBin?.why ?? null) : 'a running local path' },
+      problem: () => {
+        const bad = p?.rows.filter((r) => !r.agree).map((r) => r.step) ?? [];
+        return bad.length > 0
+          ? `three-way check FAILED: Prometheus counts other requests than the verifier at ${bad.join(', ')}`
+          : null;
       },
     },
   });
@@ -169,6 +215,10 @@ interface Walker {
   stop(): Promise<void>;
   /** The cluster's release walked as deployed (no scenario given): its scenario is not known. */
   asDeployed?: boolean;
+  /** For the summary JSON: the three-way check (local path). */
+  summary?: () => unknown;
+  /** A failure besides the rollout's (the three-way check disagreeing), or null. */
+  problem?: () => string | null;
 }
 
 async function walk(
@@ -270,14 +320,17 @@ async function walk(
     wallTimeMs: wallMs,
     steps: outcomes.map((o) => stepJson(o)),
     rollback: rollback ? stepJson(rollback) : null,
+    ...(walker.summary ? { threeWay: walker.summary() } : {}),
   });
   io.out(`progress: summary JSON ${file}`);
+  const problem = walker.problem?.() ?? null;
   await walker.stop();
+  if (problem) io.err(`progress: ${problem}`);
   if (promoted) {
     io.out(
       `progress: promoted: ${stages.at(-1)} serves the new version to everyone (${seconds(wallMs)}, ${outcomes.reduce((s, o) => s + o.requests, 0)} requests)`,
     );
-    return EXIT_OK;
+    return problem ? EXIT_FAIL : EXIT_OK;
   }
   const f = failedAt as { stage: string; step: number; report: string };
   io.err(
