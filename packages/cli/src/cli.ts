@@ -10,22 +10,26 @@ import { applyCommand, rollbackCommand, statusCommand, verifyCommand } from './c
 import {
   expectCommand,
   explainCommand,
+  fieldCommand,
   lintCommand,
   pathCommand,
   rollbackTargetCommand,
+  STAGE_FIELDS,
   stagesCommand,
 } from './commands/info.js';
 import { localDown, localUp } from './commands/local.js';
 import { progressCommand } from './commands/progress.js';
 import { runCommand } from './commands/run.js';
-import { type Io, parseDuration, planRequest, repoRoot, stdio } from './context.js';
+import { type Io, parseDuration, planRequest, repoRoot, resolveApi, stdio } from './context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 
 export const HELP = `Usage: rollout <command> [options]
 
 Stages (read from istio/stages/*.yaml)
   stages [--json | --markdown]       every stage, its strategy and expected split (with and without override header)
-  path <stage>                       the stage's manifest path
+  path <stage> [--api A]             the stage's manifest path (A: virtualservice, the default, or gateway-api)
+  field <stage> <name> [--api A]     one fact of the stage, one value a line, for scripts: file, resource (what
+                                     kubectl reads the applied stage from), stage-header, hosts
   expect <stage> [--json] [PLAN]     expected split per request profile and the sample plan (k6 reads --json)
   explain <stage> [--json]           the route table Istio's ingress gateway gets for the stage (Envoy's shape; --json
                                      compares field by field with istioctl proxy-config routes ... -o json)
@@ -144,17 +148,35 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         return stagesCommand(root, io, p.values.json ? 'json' : p.values.markdown ? 'markdown' : 'text');
       }
       case 'lint': {
-        const usage = 'lint [--stage S] [--rendered FILE]';
-        const p = parse(rest, { rendered: { type: 'string' }, stage: { type: 'string' } });
+        const usage = 'lint [--stage S] [--rendered FILE] [--api virtualservice|gateway-api]';
+        const p = parse(rest, {
+          rendered: { type: 'string' },
+          stage: { type: 'string' },
+          api: { type: 'string' },
+        });
         if (p.values.help) return help(io, usage);
         positional(p, 0, usage);
-        return lintCommand(root, io, str(p.values.rendered), str(p.values.stage));
+        return lintCommand(
+          root,
+          io,
+          str(p.values.rendered),
+          str(p.values.stage),
+          resolveApi(str(p.values.api)),
+        );
       }
       case 'path': {
-        const p = parse(rest, {});
-        if (p.values.help) return help(io, 'path <stage>');
-        const [stage] = positional(p, 1, 'path <stage>');
-        return pathCommand(root, io, stage as string);
+        const usage = 'path <stage> [--api virtualservice|gateway-api]';
+        const p = parse(rest, { api: { type: 'string' } });
+        if (p.values.help) return help(io, usage);
+        const [stage] = positional(p, 1, usage);
+        return pathCommand(root, io, stage as string, resolveApi(str(p.values.api)));
+      }
+      case 'field': {
+        const usage = `field <stage> <${STAGE_FIELDS.join('|')}> [--api virtualservice|gateway-api]`;
+        const p = parse(rest, { api: { type: 'string' } });
+        if (p.values.help) return help(io, usage);
+        const [stage, name] = positional(p, 2, usage);
+        return fieldCommand(root, io, stage as string, name as string, resolveApi(str(p.values.api)));
       }
       case 'expect': {
         const usage = `expect <stage> [--json] ${PLAN_USAGE}`;

@@ -16,15 +16,20 @@ import {
   formatSplit,
   type GatewayRouteTable,
   type HeaderMatcher,
+  httpRouteStageRouteTable,
   lint,
   lintErrors,
+  lintGatewayApi,
   listStages,
+  loadHttpRouteStage,
+  ManifestError,
   type Profile,
   profiles,
   type Route,
   rollbackTarget,
   routeRequest,
   type Stage,
+  type StageApi,
   type Strategy,
   scanStages,
   stageRouteTable,
@@ -91,6 +96,7 @@ export function lintCommand(
   io: Io,
   rendered: string | undefined,
   stage?: string | undefined,
+  api: StageApi = 'virtualservice',
 ): number {
   let renderedChart: string | undefined;
   if (rendered !== undefined) {
@@ -102,10 +108,12 @@ export function lintCommand(
   }
   let findings: ReturnType<typeof lint>;
   try {
-    findings = lint(root, {
+    const options = {
       ...(renderedChart !== undefined ? { renderedChart } : {}),
       ...(stage !== undefined ? { stage } : {}),
-    });
+    };
+    // gateway-api: the HTTPRoute stage(s), the Gateway, and each HTTPRoute against its VirtualService's split.
+    findings = api === 'gateway-api' ? lintGatewayApi(root, options) : lint(root, options);
   } catch (err) {
     if (err instanceof UnknownStageError) throw new UsageError(err.message);
     throw err;
@@ -117,9 +125,11 @@ export function lintCommand(
   findings = lintErrors(findings);
   if (findings.length === 0) {
     io.out(
-      stage !== undefined
-        ? `lint: istio/stages/${stage}.yaml and istio/base are consistent with ${against} and the Makefile`
-        : `lint: istio/ is consistent with ${against} and the Makefile (${listStages(root).length} stages)`,
+      api === 'gateway-api'
+        ? `lint: ${stage !== undefined ? `istio/stages/gateway-api/${stage}.yaml` : 'istio/stages/gateway-api/'} and istio/base/gateway-api are consistent with ${against} and the VirtualService stages`
+        : stage !== undefined
+          ? `lint: istio/stages/${stage}.yaml and istio/base are consistent with ${against} and the Makefile`
+          : `lint: istio/ is consistent with ${against} and the Makefile (${listStages(root).length} stages)`,
     );
     return EXIT_OK;
   }
@@ -128,9 +138,75 @@ export function lintCommand(
   return EXIT_FAIL;
 }
 
-export function pathCommand(root: string, io: Io, name: string): number {
-  io.out(stageByName(root, name).file);
+/** The file of a stage: its VirtualService, or with --api gateway-api its HTTPRoute. */
+export function stageFile(root: string, name: string, api: StageApi): string {
+  const vs = stageByName(root, name); // an unknown stage is bad input (exit 2) with the list
+  if (api === 'virtualservice') return vs.file;
+  try {
+    return loadHttpRouteStage(root, name).file;
+  } catch (err) {
+    if (err instanceof UnknownStageError) throw new UsageError(err.message);
+    if (err instanceof ManifestError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+export function pathCommand(root: string, io: Io, name: string, api: StageApi = 'virtualservice'): number {
+  io.out(stageFile(root, name, api));
   return EXIT_OK;
+}
+
+/** What `rollout field <stage> <name>` answers, so that scripts ask instead of parsing YAML or JSON. */
+export const STAGE_FIELDS = ['file', 'resource', 'stage-header', 'hosts'] as const;
+export type StageField = (typeof STAGE_FIELDS)[number];
+
+/**
+ * One fact about a stage, one value a line: `file` (the manifest), `resource` (what kubectl reads the applied
+ * stage from), `stage-header` (the response header every route sets to the stage's name, empty when none does),
+ * `hosts` (the Host values its routes answer; `*` for any).
+ */
+export function fieldCommand(root: string, io: Io, name: string, field: string, api: StageApi): number {
+  if (!(STAGE_FIELDS as readonly string[]).includes(field)) {
+    throw new UsageError(`field must be one of ${STAGE_FIELDS.join(', ')}, got ${JSON.stringify(field)}`);
+  }
+  const file = stageFile(root, name, api);
+  const vs = stageByName(root, name);
+  let table: GatewayRouteTable;
+  let hosts: string[];
+  let resource: string;
+  if (api === 'gateway-api') {
+    const route = loadHttpRouteStage(root, name);
+    table = httpRouteStageRouteTable(route);
+    hosts = ['*']; // an HTTPRoute without hostnames answers every Host of its Gateway's listener
+    resource = `httproute.gateway.networking.k8s.io/${route.httpRoute.metadata.name}`;
+  } else {
+    table = stageRouteTable(vs);
+    hosts = vs.virtualService.spec.hosts;
+    resource = `virtualservice.networking.istio.io/${vs.virtualService.metadata.name}`;
+  }
+  const values: Record<StageField, string[]> = {
+    file: [file],
+    resource: [resource],
+    hosts,
+    'stage-header': stageHeader(table, name),
+  };
+  for (const v of values[field as StageField]) io.out(v);
+  return EXIT_OK;
+}
+
+/** The response header every route of the table sets to `stage` (Envoy's OVERWRITE ops), or none. */
+function stageHeader(table: GatewayRouteTable, stage: string): string[] {
+  const routes = table.routeConfiguration.virtualHosts.flatMap((vh) => vh.routes);
+  const setsOf = (r: Route) =>
+    new Set(
+      (r.responseHeadersToAdd ?? [])
+        .filter((o) => o.appendAction === 'OVERWRITE_IF_EXISTS_OR_ADD' && o.header.value === stage)
+        .map((o) => o.header.key.toLowerCase()),
+    );
+  if (routes.length === 0) return [];
+  const [first, ...rest] = routes.map(setsOf);
+  const common = [...(first as Set<string>)].filter((h) => rest.every((s) => s.has(h)));
+  return common.slice(0, 1);
 }
 
 /**
