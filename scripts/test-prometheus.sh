@@ -75,6 +75,39 @@ run_demo() {
   DEMO_SUMMARY="${state}/demo-summary.json"
 }
 
+# negative_case: the local path and the three-way check of the CLI (local-prometheus.js), fed one request straight
+# to v2 and one through the gateway, while the verifier's counts say none: both steps must disagree.
+negative_case() {
+  local ports
+  read -r -a ports <<<"$(free_ports 4)"
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  node --input-type=module -e '
+    const [root, g, a, v1, v2] = process.argv.slice(1);
+    const mesh = await import(`file://${root}/packages/local-mesh/dist/index.js`);
+    const { LocalPrometheus, formatThreeWay, prometheusBinary } = await import(`file://${root}/packages/cli/dist/local-prometheus.js`);
+    const m = await mesh.startLocalMesh({ root, ports: { gateway: +g, admin: +a, versions: { v1: +v1, v2: +v2 } } });
+    const p = await LocalPrometheus.start({ bin: prometheusBinary().bin, gatewayMetrics: `${m.adminUrl}/metrics`, apps: m.workloads.map((w) => w.url) });
+    let failed = 0;
+    try {
+      await p.begin();
+      await (await fetch(`${m.workloads.find((w) => w.version === "v2").url}/`)).text();
+      const direct = await p.step("a request straight to v2", { v1: 0, v2: 0 });
+      console.log(`straight to v2: ${formatThreeWay(direct)}`);
+      if (direct.agree || direct.versions.v2.app !== 1 || direct.versions.v2.gateway !== 0) failed++;
+      const res = await fetch(`${m.gatewayUrl}/`);
+      const version = res.headers.get("x-app-version");
+      await res.text();
+      const through = await p.step("a request the verifier did not count", {});
+      console.log(`through the gateway (${version}): ${formatThreeWay(through)}`);
+      if (through.agree || through.versions[version].gateway !== 1 || through.versions[version].app !== 1) failed++;
+    } finally {
+      await p.stop();
+      await m.stop();
+    }
+    process.exit(failed === 0 ? 0 : 1);
+  ' "${REPO_ROOT}" "${ports[@]}"
+}
+
 main() {
   "${REPO_ROOT}/scripts/ci-tools.sh" debian
   command -v prometheus >/dev/null || die "prometheus not found after scripts/ci-tools.sh debian"
@@ -99,6 +132,17 @@ main() {
     junit_record demo "bad-v2 demo rolls back at canary-10, counted alike" "${DEMO_SECONDS}" fail "${WORK}/bad-v2.log" "exit ${DEMO_RC}"
   fi
   [[ -f "${DEMO_SUMMARY}" ]] && record_rows "${DEMO_SUMMARY}" bad-v2
+
+  # The check can fail: a request that reaches an app behind the verifier's back (straight to v2, not through
+  # the gateway) and one through the gateway that the verifier did not send must both be seen as disagreements.
+  local rc=0 start=${SECONDS}
+  negative_case >"${WORK}/negative.log" 2>&1 || rc=$?
+  sed -e 's/^/    /' "${WORK}/negative.log"
+  if ((rc == 0)); then
+    junit_record negative "requests the verifier did not send make the three-way check disagree" "$((SECONDS - start))" ok "${WORK}/negative.log" ""
+  else
+    junit_record negative "requests the verifier did not send make the three-way check disagree" "$((SECONDS - start))" fail "${WORK}/negative.log" "exit ${rc}"
+  fi
 
   junit_write "${RESULTS}/prometheus${SUFFIX}.xml"
   printf 'prometheus: %s passed, %s failed\n' "${JUNIT_PASSED}" "${JUNIT_FAILED}"
