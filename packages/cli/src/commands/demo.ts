@@ -134,7 +134,7 @@ export async function demoCommand(
       io.out(
         `demo: Prometheus ${prom.version} (${promBin.bin}) at ${prom.url} scrapes the gateway and both apps: after every step the cluster path's PromQL must count what the verifier counted (verifier / istio_requests_total / its +Inf bucket / the apps' http_requests_total)`,
       );
-      await prom.begin();
+      prom.begin();
     } else {
       io.out(
         `demo: Prometheus not found (${promBin.why}): the analysis uses the verifier's own counts and latencies, not cross-checked with PromQL`,

@@ -142,7 +142,7 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
         gatewayMetrics: `${mesh.adminUrl}/metrics`,
         apps: mesh.workloads.map((w) => w.url),
       });
-      await prom.begin();
+      prom.begin();
     } catch (err) {
       await prom?.stop();
       await mesh.stop();
