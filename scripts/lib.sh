@@ -8,6 +8,7 @@
 #   GATEWAY_URL    the Istio ingress gateway as the host sees it   http://localhost:8080
 #   HOST_PORT      host port kind maps to the gateway             8080 (scripts/kind-config.yaml: change both)
 #   TARGET         cluster | local (stage, rollback, verify, status) cluster
+#   API            virtualservice | gateway-api: which file carries a stage on the cluster  virtualservice
 #   LOCALBIN       where `make tools` puts the pinned tools       ./bin (first on PATH)
 #   ROLLOUT        the rollout CLI command line                   node packages/cli/dist/main.js
 #   WAIT_INTERVAL  seconds between two polls of a bounded wait    2
@@ -27,6 +28,7 @@ GATEWAY_URL="${GATEWAY_URL:-http://localhost:8080}"
 GATEWAY_URL="${GATEWAY_URL%/}"
 HOST_PORT="${HOST_PORT:-8080}"
 TARGET="${TARGET:-cluster}"
+API="${API:-virtualservice}"
 LOCALBIN="${LOCALBIN:-${REPO_ROOT}/bin}"
 WAIT_INTERVAL="${WAIT_INTERVAL:-2}"
 # Fixed names (docs/ARCHITECTURE.md).
@@ -55,6 +57,20 @@ die() {
 die_usage() {
   printf 'error: %s\n' "$*" >&2
   exit 2
+}
+
+# show COMMAND [ARGS...]: prints the command as the user would type it ("+ kubectl ... apply -f ..."), then runs it.
+# The rollout CLI is shown as `rollout`.
+show() {
+  local shown
+  shown="$(printf '%q ' "$@")"
+  log "+ ${shown% }"
+  if [[ "$1" == rollout ]]; then
+    shift
+    rollout "$@"
+  else
+    "$@"
+  fi
 }
 
 # step DESCRIPTION COMMAND [ARGS...]: runs the command; it may set STEP_RESULT ("created", "exists, skipped").
@@ -307,12 +323,31 @@ require_cluster() {
   fi
 }
 
-# applied_stage: the label rollouts/stage of VirtualService webapp (empty when none is applied).
+# require_api: API is virtualservice or gateway-api.
+require_api() {
+  case "${API}" in
+    virtualservice | gateway-api) ;;
+    *) die_usage "API must be 'virtualservice' or 'gateway-api', got '${API}'" ;;
+  esac
+}
+
+# stage_resource: what kubectl reads the applied stage from (the route object of API), as the CLI names it.
+stage_resource() { rollout field stable resource --api "${API}"; }
+
+# require_cluster_api: the cluster was set up for API (`make up API=gateway-api` installs the Gateway API CRDs).
+require_cluster_api() {
+  [[ "${API}" == gateway-api ]] || return 0
+  kube get crd httproutes.gateway.networking.k8s.io >/dev/null 2>&1 ||
+    die "API=gateway-api, but cluster '${KUBE_CONTEXT}' has no Gateway API CRDs: set it up with 'make up API=gateway-api'"
+}
+
+# applied_stage: the label rollouts/stage of the route object of API (empty when none is applied).
 applied_stage() {
-  local out
-  if ! out="$(kube -n "${NAMESPACE}" get virtualservice webapp --ignore-not-found \
+  local out resource
+  resource="$(stage_resource)"
+  if ! out="$(kube -n "${NAMESPACE}" get "${resource}" --ignore-not-found \
     -o 'jsonpath={.metadata.labels.rollouts/stage}' 2>&1)"; then
-    die "cannot read VirtualService webapp in namespace ${NAMESPACE}: ${out}. Run 'make up' first"
+    die "cannot read ${resource} in namespace ${NAMESPACE}: ${out}. Run 'make up${API:+ API=${API}}' first"
   fi
   printf '%s' "${out}"
 }
@@ -320,9 +355,9 @@ applied_stage() {
 # ---------------------------------------------------------------------------------------------------------------
 # The gateway as a user sees it.
 
-# Istio routes by Host: the VirtualService answers only the hosts it lists (spec.hosts of the stage manifests; the
-# repo's stages list "*", which answers every Host), anything else gets a 404 from the gateway. GATEWAY_HOST is the Host header the probes (and k6) send when
-# GATEWAY_URL's host is not one of them; empty when it is. Set by use_gateway_host_of.
+# Istio routes by Host: a stage answers only the hosts it lists (the repo's stages answer every Host, "*"), anything
+# else gets a 404 from the gateway. GATEWAY_HOST is the Host header the probes (and k6) send when GATEWAY_URL's
+# host is not one of them; empty when it is. Set by use_gateway_host_of.
 GATEWAY_HOST=""
 
 # url_host URL: the host of URL, lower-cased, without scheme, credentials, port or path ([::1] keeps brackets).
@@ -337,25 +372,15 @@ url_host() {
   printf '%s\n' "${rest}" | tr '[:upper:]' '[:lower:]'
 }
 
-# manifest_hosts FILE: the entries of the VirtualService's spec.hosts, one a line (quotes removed).
-manifest_hosts() {
-  awk '
-    /^spec:[ \t]*$/ { in_spec = 1; next }
-    /^[^ \t#]/ { in_spec = 0; in_hosts = 0 }
-    in_spec && /^  hosts:[ \t]*$/ { in_hosts = 1; next }
-    in_hosts && /^[ \t]*#/ { next }
-    in_hosts && /^    *- / { v = $0; sub(/^ *- */, "", v); sub(/[ \t]+#.*$/, "", v); gsub(/["\047]/, "", v); print v; next }
-    in_hosts { in_hosts = 0 }
-  ' "$1"
-}
-
-# use_gateway_host_of MANIFEST: sets GATEWAY_HOST for the VirtualService of MANIFEST: empty when GATEWAY_URL's
-# host is one of its hosts, else localhost when listed, else its first host that is not a wildcard.
+# use_gateway_host_of STAGE (or its manifest's path): sets GATEWAY_HOST for the stage's routes (`rollout field
+# STAGE hosts`): empty when GATEWAY_URL's host is one of them, else localhost when listed, else the first host
+# that is not a wildcard.
 use_gateway_host_of() {
-  local host h list
-  local -a hosts
-  mapfile -t hosts < <(manifest_hosts "$1")
-  ((${#hosts[@]})) || die "$1 lists no spec.hosts: cannot tell which Host the gateway routes"
+  local stage host h list
+  stage="$(basename "$1" .yaml)"
+  local -a hosts=()
+  while IFS= read -r h; do hosts+=("${h}"); done < <(rollout field "${stage}" hosts --api "${API}")
+  ((${#hosts[@]})) || die "stage ${stage} lists no hosts: cannot tell which Host the gateway routes"
   list="${hosts[*]}"
   host="$(url_host "${GATEWAY_URL}")"
   GATEWAY_HOST=""
@@ -369,8 +394,8 @@ use_gateway_host_of() {
     fi
   done
   [[ -n "${GATEWAY_HOST}" ]] ||
-    die "GATEWAY_URL ${GATEWAY_URL}: host '${host}' is not one of the VirtualService's hosts (${list}), and none of them can be sent as Host instead"
-  log "    GATEWAY_URL's host '${host}' is not one of the VirtualService's hosts (${list}): sending Host: ${GATEWAY_HOST}"
+    die "GATEWAY_URL ${GATEWAY_URL}: host '${host}' is not one of the stage's hosts (${list}), and none of them can be sent as Host instead"
+  log "    GATEWAY_URL's host '${host}' is not one of the stage's hosts (${list}): sending Host: ${GATEWAY_HOST}"
 }
 
 # gateway_curl [CURL_ARGS...]: curl of GATEWAY_URL/ with the Host header of GATEWAY_HOST, if any.

@@ -32,9 +32,9 @@ build_call() {
     "kind load docker-image --name rollouts webapp:v2" \
     "helm --kube-context kind-rollouts upgrade --install webapp charts/webapp -n rollouts --server-side=true --force-conflicts --wait=watcher --timeout 5m" \
     "kubectl --context kind-rollouts apply -f istio/base" \
-    "rollout path stable" \
-    "rollout lint --stage stable" \
-    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/stable.yaml" \
+    "rollout field stable file --api virtualservice" \
+    "rollout lint --stage stable --api virtualservice" \
+    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/stable.yaml" \
     "curl -sS -o /dev/null -D - --max-time 5 http://localhost:8080/"
   # the Istio that got installed is the pinned one (istioctl installs its own version, checked first)
   [[ "$(cat "${STUB_STATE}/istio-version")" == "${ISTIO_VERSION}" ]]

@@ -30,16 +30,53 @@ setup() {
   run_script stage.sh canary-50
   assert_status 0
   assert_order \
-    "rollout path canary-50" \
-    "rollout expect canary-50 --json" \
-    "rollout lint --stage canary-50" \
-    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/canary-50.yaml" \
+    "rollout field canary-50 file --api virtualservice" \
+    "rollout field canary-50 stage-header --api virtualservice" \
+    "rollout lint --stage canary-50 --api virtualservice" \
+    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/canary-50.yaml" \
     "curl -sS -o /dev/null -D - --max-time 5 http://localhost:8080/" \
-    "rollout expect canary-50 --json" \
     "k6 run"
   [[ "$(cat "${STUB_STATE}/vs-stage")" == canary-50 ]]
-  assert_output_contains "3 probes answered by stage canary-50"
+  # the terminal shows each command as it runs
+  assert_output_contains "+ rollout lint --stage canary-50 --api virtualservice"
+  assert_output_contains "+ kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/canary-50.yaml"
+  assert_output_contains "+ curl -sI http://localhost:8080/   until 3 answers in a row carry x-rollouts-stage: canary-50"
+  assert_output_contains "the gateway serves canary-50"
+  assert_output_contains "+ scripts/verify.sh"
   grep -qx 'STAGE=canary-50' "${STUB_STATE}/k6-env"
+}
+
+@test "API=gateway-api applies the stage's HTTPRoute and reads the applied stage from it" {
+  given_cluster stable
+  export API=gateway-api STUB_GATEWAY_API=1
+  run_script stage.sh canary-25
+  assert_status 0
+  assert_order \
+    "rollout field canary-25 file --api gateway-api" \
+    "rollout lint --stage canary-25 --api gateway-api" \
+    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/gateway-api/canary-25.yaml" \
+    "kubectl --context kind-rollouts -n rollouts get httproute.gateway.networking.k8s.io/webapp" \
+    "k6 run"
+  [[ "$(cat "${STUB_STATE}/hr-stage")" == canary-25 ]]
+  [[ "$(cat "${STUB_STATE}/vs-stage")" == stable ]] # the VirtualService was not touched
+  assert_output_contains "(API=gateway-api)"
+}
+
+@test "API=gateway-api on a cluster set up without the Gateway API CRDs says how to set it up, applies nothing" {
+  given_cluster stable
+  export API=gateway-api
+  run_script stage.sh canary-25
+  assert_failure
+  assert_output_contains "has no Gateway API CRDs: set it up with 'make up API=gateway-api'"
+  refute_called "apply -f"
+}
+
+@test "an unknown API is a usage error before any cluster call" {
+  export API=ingress
+  run_script stage.sh canary-25
+  assert_status 2
+  assert_output_contains "API must be 'virtualservice' or 'gateway-api', got 'ingress'"
+  refute_called "kubectl"
 }
 
 @test "a lint finding stops the stage before it is applied" {
@@ -108,13 +145,13 @@ setup() {
   refute_called "apply -f"
 }
 
-@test "the stage header's name comes from rollout expect --json, not from the script" {
+@test "the stage header's name comes from the CLI (rollout field), not from the script" {
   given_cluster stable
   export STUB_STAGE_HEADER=x-served-stage STAGE_TIMEOUT=0
   run_script stage.sh canary-25
   assert_status 0
-  assert_output_contains "3 probes answered by stage canary-25"
-  assert_output_contains "(x-served-stage)"
+  assert_output_contains "the gateway serves canary-25"
+  assert_output_contains "carry x-served-stage: canary-25"
 }
 
 @test "a stage whose routes set no stage header stops before it is applied, and nothing waits on istioctl" {
@@ -122,7 +159,7 @@ setup() {
   export STUB_NO_STAGE_HEADER=1
   run_script stage.sh green
   assert_failure
-  assert_output_contains "lists no response header set to 'green'"
+  assert_output_contains "no response header is set to 'green' on every route"
   refute_called "apply -f"
   refute_called "proxy-status"
 }
@@ -165,7 +202,7 @@ setup() {
   run_script stage.sh blue
   assert_status 0
   [[ "$(cat "${STUB_STATE}/vs-stage")" == blue ]]
-  assert_output_contains "not verified: SKIP_VERIFY=1"
+  assert_output_contains "not measured: SKIP_VERIFY=1"
 }
 
 @test "TARGET=local hands the stage to the CLI and touches no cluster" {
@@ -189,8 +226,8 @@ setup() {
   run_script rollback.sh
   assert_status 0
   assert_output_contains "rollback: blue-preview -> green"
-  assert_order "rollout rollback-target blue-preview" "rollout path green" \
-    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/green.yaml" "k6 run"
+  assert_order "rollout rollback-target blue-preview" "rollout field green file" \
+    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/green.yaml" "k6 run"
   [[ "$(cat "${STUB_STATE}/vs-stage")" == green ]]
 }
 
@@ -198,8 +235,8 @@ setup() {
   given_cluster canary-50
   run_script rollback.sh
   assert_status 0
-  assert_called "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/stable.yaml"
-  refute_called "stages/green.yaml"
+  assert_called "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/stable.yaml"
+  refute_called "stages/virtualservice/green.yaml"
   [[ "$(cat "${STUB_STATE}/vs-stage")" == stable ]]
 }
 
