@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make rollback`: all traffic back to the stable version, verified.
 #
-# TARGET=cluster (default): reads the applied stage from the cluster (label rollouts/stage of VirtualService
-# webapp), asks the CLI where it rolls back to (`rollout rollback-target`: `green` after a blue-green stage, else
+# TARGET=cluster (default): reads the applied stage from the cluster (label rollouts/stage of the route object of
+# API: VirtualService webapp, or HTTPRoute webapp), asks the CLI where it rolls back to (`rollout rollback-target`: `green` after a blue-green stage, else
 # `stable`) and applies that stage with scripts/stage.sh (apply, wait, verify).
 # TARGET=local: `rollout rollback --target local`.
 set -o errexit -o nounset -o pipefail
@@ -13,6 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 main() {
   (($# == 0)) || die_usage "usage: scripts/rollback.sh   (rolls the applied stage back; see 'make status')"
   require_target
+  require_api
   if [[ "${TARGET}" == local ]]; then
     rollout rollback --target local
     return
@@ -26,7 +27,7 @@ main() {
   target="$(rollout rollback-target "${applied}")" || rc=$?
   ((rc == 0)) || exit "${rc}"
   [[ -n "${target}" ]] || die "rollout rollback-target ${applied} printed nothing"
-  log ">>> rollback: ${applied} -> ${target}"
+  log "rollback: ${applied} -> ${target}"
   exec "${SCRIPTS_DIR}/stage.sh" "${target}"
 }
 

@@ -259,7 +259,7 @@ describe('rollout (read-only commands)', () => {
     const kubectl = join(bin, 'kubectl');
     writeFileSync(
       kubectl,
-      '#!/bin/sh\ncase "$*" in *"get virtualservice webapp -n rollouts -o jsonpath={.metadata.labels.rollouts/stage}"*) printf canary-50 ;; *) exit 3 ;; esac\n',
+      '#!/bin/sh\ncase "$*" in *"-n rollouts get virtualservice.networking.istio.io/webapp -o jsonpath={.metadata.labels.rollouts/stage}"*) printf canary-50 ;; *) exit 3 ;; esac\n',
     );
     chmodSync(kubectl, 0o755);
     const run = await rollout(['status', '--target', 'cluster'], { ...env, PATH: `${bin}:${env.PATH}` });

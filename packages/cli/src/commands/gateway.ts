@@ -33,7 +33,7 @@ import {
 import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
 import { describeScenario, SCENARIOS } from '../scenarios.js';
 import { readLocalState, verifyFile, writeJson } from '../state.js';
-import { rollbackTargetOf } from './info.js';
+import { ROUTE_RESOURCE, rollbackTargetOf } from './info.js';
 
 export interface VerifyRun {
   result: StageResult;
@@ -253,16 +253,16 @@ export function kubeContext(env: NodeJS.ProcessEnv = process.env): string {
   return env.KUBE_CONTEXT || `kind-${env.CLUSTER_NAME || 'rollouts'}`;
 }
 
-/** The rollouts/stage label of VirtualService webapp in namespace rollouts, read in {@link kubeContext}. */
+/** The rollouts/stage label of the route object (VirtualService webapp, or HTTPRoute webapp with API=gateway-api). */
 function clusterStage(): string {
+  const resource = `${ROUTE_RESOURCE[resolveApi(undefined)]}/webapp`;
   const args = [
     '--context',
     kubeContext(),
-    'get',
-    'virtualservice',
-    'webapp',
     '-n',
     'rollouts',
+    'get',
+    resource,
     '-o',
     'jsonpath={.metadata.labels.rollouts/stage}',
   ];
@@ -275,9 +275,7 @@ function clusterStage(): string {
   if (r.status !== 0) throw new CliError(`kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
   const stage = r.stdout.trim();
   if (!stage)
-    throw new CliError(
-      'VirtualService webapp has no rollouts/stage label: apply a stage first (make stable)',
-    );
+    throw new CliError(`${resource} has no rollouts/stage label: apply a stage first (make stable)`);
   return stage;
 }
 

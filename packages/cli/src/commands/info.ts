@@ -156,6 +156,12 @@ export function pathCommand(root: string, io: Io, name: string, api: StageApi = 
   return EXIT_OK;
 }
 
+/** The kubectl resource of each API's route object (the applied stage is its rollouts/stage label). */
+export const ROUTE_RESOURCE: Record<StageApi, string> = {
+  virtualservice: 'virtualservice.networking.istio.io',
+  'gateway-api': 'httproute.gateway.networking.k8s.io',
+};
+
 /** What `rollout field <stage> <name>` answers, so that scripts ask instead of parsing YAML or JSON. */
 export const STAGE_FIELDS = ['file', 'resource', 'stage-header', 'hosts'] as const;
 export type StageField = (typeof STAGE_FIELDS)[number];
@@ -178,11 +184,11 @@ export function fieldCommand(root: string, io: Io, name: string, field: string, 
     const route = loadHttpRouteStage(root, name);
     table = httpRouteStageRouteTable(route);
     hosts = ['*']; // an HTTPRoute without hostnames answers every Host of its Gateway's listener
-    resource = `httproute.gateway.networking.k8s.io/${route.httpRoute.metadata.name}`;
+    resource = `${ROUTE_RESOURCE[api]}/${route.httpRoute.metadata.name}`;
   } else {
     table = stageRouteTable(vs);
     hosts = vs.virtualService.spec.hosts;
-    resource = `virtualservice.networking.istio.io/${vs.virtualService.metadata.name}`;
+    resource = `${ROUTE_RESOURCE[api]}/${vs.virtualService.metadata.name}`;
   }
   const values: Record<StageField, string[]> = {
     file: [file],
