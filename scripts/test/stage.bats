@@ -255,3 +255,16 @@ setup() {
   assert_called "rollout rollback --target local"
   refute_called "kubectl"
 }
+
+@test "API=gateway-api: rollback reads the applied stage from the HTTPRoute and applies its rollback target's HTTPRoute" {
+  given_cluster stable
+  export API=gateway-api STUB_GATEWAY_API=1
+  run_script stage.sh blue-preview
+  assert_status 0
+  run_script rollback.sh
+  assert_status 0
+  assert_output_contains "rollback: blue-preview -> green"
+  assert_called "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/gateway-api/green.yaml"
+  [[ "$(cat "${STUB_STATE}/hr-stage")" == green ]]
+  [[ "$(cat "${STUB_STATE}/vs-stage")" == stable ]]
+}
