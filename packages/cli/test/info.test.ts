@@ -34,7 +34,11 @@ describe('rollout (read-only commands)', () => {
     expect(run.code).toBe(0);
     const lines = run.stdout.trim().split('\n');
     expect(lines[0]).toMatch(
-      /^\| stage +\| strategy +\| requests without header +\| with override header +\| manifest +\|$/,
+      /^\| stage +\| strategy +\| requests without header +\| with override header +\| manifests +\|$/,
+    );
+    // each stage links both of its files
+    expect(lines.find((l) => l.startsWith('| `canary-25`'))).toContain(
+      '[VirtualService](istio/stages/canary-25.yaml) · [HTTPRoute](istio/stages/gateway-api/canary-25.yaml)',
     );
     expect(lines[1]).toMatch(/^\| -+ \| -+ \| -+ \| -+ \| -+ \|$/);
     expect(lines.slice(2).map((l) => /^\| `([a-z0-9-]+)`/.exec(l)?.[1])).toEqual(stages);

@@ -71,7 +71,7 @@ export function stagesCommand(root: string, io: Io, format: 'text' | 'json' | 'm
  * way biome formats Markdown tables so the generated text and the formatted file are the same.
  */
 export function markdownTable(rows: ReturnType<typeof stageTable>): string {
-  const cells = [['stage', 'strategy', 'requests without header', 'with override header', 'manifest']];
+  const cells = [['stage', 'strategy', 'requests without header', 'with override header', 'manifests']];
   for (const row of rows) {
     const overrides = row.overrides.map((o) => `\`${o.profile.name}\` → ${formatSplit(o.split)}`).join('; ');
     cells.push([
@@ -79,7 +79,9 @@ export function markdownTable(rows: ReturnType<typeof stageTable>): string {
       row.strategy,
       formatSplit(row.default),
       overrides || '—',
-      `[${row.file}](${row.file})`,
+      row.httpRouteFile === null
+        ? `[VirtualService](${row.file})`
+        : `[VirtualService](${row.file}) · [HTTPRoute](${row.httpRouteFile})`,
     ]);
   }
   const widths = cells[0]?.map((_, i) => Math.max(3, ...cells.map((r) => [...(r[i] ?? '')].length))) ?? [];
