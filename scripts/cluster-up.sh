@@ -13,6 +13,12 @@
 # UP_TIMEOUT seconds for each bounded wait (300), SCENARIO (a demo release fault on v2 through the chart values:
 # bad-v2, slow-v2; empty: healthy; scripts/scenario.sh). Pins: versions.env.
 #
+# API=gateway-api: the stages are HTTPRoutes (istio/stages/gateway-api/). Then the Gateway API CRDs are installed
+# first (the GATEWAY_API_VERSION release's standard-install.yaml, the release Istio 1.31 requires), Istio without its
+# classic ingress gateway (both would want node port 30080), and istio/base/gateway-api/ instead of
+# istio/base/gateway.yaml: Istio deploys the Gateway webapp-gateway itself (Deployment webapp-gateway-istio in
+# namespace rollouts) on node port 30080, which kind maps to host port 8080 as before.
+#
 # Prometheus is Istio's addon (samples/addons/prometheus.yaml of the ISTIO_VERSION release, the one `make
 # dashboards` uses): the canary analysis of `make progress` reads istio_requests_total and
 # istio_request_duration_milliseconds from it.
@@ -28,6 +34,9 @@ NAMESPACE_MANIFEST="scripts/namespace.yaml"
 CHART="charts/webapp"
 DOCKERFILE="apps/webapp/Dockerfile"
 PROMETHEUS_ADDON="https://raw.githubusercontent.com/istio/istio/${ISTIO_VERSION}/samples/addons/prometheus.yaml"
+GATEWAY_API_CRDS="https://github.com/kubernetes-sigs/gateway-api/releases/download/${GATEWAY_API_VERSION}/standard-install.yaml"
+# istioctl flags: with API=gateway-api, no classic ingress gateway.
+ISTIO_FLAGS=()
 STAGES_DIST="packages/stages/dist/index.js"
 # "version tag" per enabled version of the chart, set by preflight (read_chart_versions).
 VERSIONS=()
@@ -95,9 +104,11 @@ preflight() {
   [[ -n "${NODE24_VERSION:-}" ]] || die "versions.env sets no NODE24_VERSION (the image's Node)"
   # The stage step needs the CLI; fail now rather than after the cluster exists. The probes send a Host the
   # VirtualService lists (GATEWAY_URL may name the gateway otherwise).
-  local stable
-  stable="$(rollout path stable)"
-  use_gateway_host_of "${stable}"
+  require_api
+  if [[ "${API}" == gateway-api ]]; then
+    ISTIO_FLAGS=(--set 'components.ingressGateways[0].enabled=false')
+  fi
+  use_gateway_host_of stable
   read_chart_versions
   read_scenario_values
   # kind binds HOST_PORT when it creates the cluster, and its node image needs cgroup v2: either would fail only
@@ -148,31 +159,45 @@ installed_istio_image() {
 }
 
 ensure_istio() {
-  local image gateway
+  local image gateway want_gateway=1
+  [[ "${API}" != gateway-api ]] || want_gateway=0
   image="$(installed_istio_image)"
   gateway="$(kube -n "${ISTIO_NAMESPACE}" get deployment istio-ingressgateway --ignore-not-found -o name)"
   case "${image}" in
     *":${ISTIO_VERSION}" | *":${ISTIO_VERSION}-"*)
-      if [[ -n "${gateway}" ]]; then
+      local has_gateway=0
+      [[ -z "${gateway}" ]] || has_gateway=1
+      if ((has_gateway == want_gateway)); then
         STEP_RESULT="${ISTIO_VERSION} installed, skipped"
-      else
-        istio_kube install -y -f "${ISTIO_OPERATOR}"
+      elif ((want_gateway)); then
+        show istioctl --context "${KUBE_CONTEXT}" install -y -f "${ISTIO_OPERATOR}"
         STEP_RESULT="${ISTIO_VERSION} present, ingress gateway added"
+      else
+        show istioctl --context "${KUBE_CONTEXT}" install -y -f "${ISTIO_OPERATOR}" ${ISTIO_FLAGS[@]+"${ISTIO_FLAGS[@]}"}
+        STEP_RESULT="${ISTIO_VERSION} present, classic ingress gateway removed (API=gateway-api)"
       fi
       ;;
     "")
-      istio_kube install -y -f "${ISTIO_OPERATOR}"
+      show istioctl --context "${KUBE_CONTEXT}" install -y -f "${ISTIO_OPERATOR}" ${ISTIO_FLAGS[@]+"${ISTIO_FLAGS[@]}"}
       STEP_RESULT="installed ${ISTIO_VERSION}"
       ;;
     *)
       log "    installed: ${image}; pinned: ${ISTIO_VERSION}"
-      istio_kube install -y -f "${ISTIO_OPERATOR}"
+      show istioctl --context "${KUBE_CONTEXT}" install -y -f "${ISTIO_OPERATOR}" ${ISTIO_FLAGS[@]+"${ISTIO_FLAGS[@]}"}
       STEP_RESULT="upgraded to ${ISTIO_VERSION} (was ${image##*:})"
       ;;
   esac
   rollout_status "${ISTIO_NAMESPACE}" deployment/istiod
-  rollout_status "${ISTIO_NAMESPACE}" deployment/istio-ingressgateway
+  ((want_gateway == 0)) || rollout_status "${ISTIO_NAMESPACE}" deployment/istio-ingressgateway
   rollout_status "${ISTIO_NAMESPACE}" daemonset/istio-cni-node
+}
+
+# API=gateway-api: the Gateway API CRDs at GATEWAY_API_VERSION (server-side, as their release notes advise).
+ensure_gateway_api_crds() {
+  local out
+  out="$(retry 3 kube apply --server-side -f "${GATEWAY_API_CRDS}")" || die "cannot apply ${GATEWAY_API_CRDS}"
+  log "${out}"
+  STEP_RESULT="Gateway API ${GATEWAY_API_VERSION} CRDs applied"
 }
 
 # Istio's Prometheus addon at the pinned release; applying it again changes nothing (kubectl says unchanged).
@@ -317,11 +342,21 @@ install_chart() {
 }
 
 apply_base() {
-  if [[ -f istio/base/kustomization.yaml ]]; then
-    kube apply -k istio/base
-  else
-    kube apply -f istio/base
+  if [[ "${API}" != gateway-api ]]; then
+    show kubectl --context "${KUBE_CONTEXT}" apply -f istio/base
+    return
   fi
+  # The Gateway API's Gateway replaces Istio's: every base file but gateway.yaml, then istio/base/gateway-api/.
+  local f
+  for f in istio/base/*.yaml; do
+    [[ "${f}" == istio/base/gateway.yaml ]] || show kubectl --context "${KUBE_CONTEXT}" apply -f "${f}"
+  done
+  show kubectl --context "${KUBE_CONTEXT}" apply -f istio/base/gateway-api
+  wait_until "Gateway webapp-gateway to be Programmed (Istio deploys webapp-gateway-istio)" "${UP_TIMEOUT}" "" \
+    kube -n "${NAMESPACE}" wait --for=condition=Programmed gateways.gateway.networking.k8s.io/webapp-gateway \
+    --timeout=10s
+  rollout_status "${NAMESPACE}" deployment/webapp-gateway-istio
+  STEP_RESULT="istio/base (without gateway.yaml) and istio/base/gateway-api"
 }
 
 # A stage already applied is kept (make rollback / make <stage> change it); a new cluster starts at `stable`.
@@ -365,12 +400,18 @@ main() {
   local start=${SECONDS}
   step "preflight: tools and repository" preflight
   step "kind cluster ${CLUSTER_NAME}" ensure_cluster
-  step "Istio ${ISTIO_VERSION} (${ISTIO_OPERATOR})" ensure_istio
+  [[ "${API}" != gateway-api ]] || step "Gateway API CRDs ${GATEWAY_API_VERSION}" ensure_gateway_api_crds
+  local istio_note="" base_note=""
+  if [[ "${API}" == gateway-api ]]; then
+    istio_note=", no classic ingress gateway"
+    base_note=" with istio/base/gateway-api"
+  fi
+  step "Istio ${ISTIO_VERSION} (${ISTIO_OPERATOR}${istio_note})" ensure_istio
   step "Prometheus (${PROMETHEUS_ADDON})" ensure_prometheus
   step "namespace ${NAMESPACE} (${NAMESPACE_MANIFEST})" ensure_namespace
   step "images ${IMAGES} into kind" build_and_load_images
   step "chart ${CHART} (release webapp)" install_chart
-  step "mesh base config (istio/base)" apply_base
+  step "mesh base config (istio/base${base_note})" apply_base
   step "stage" ensure_stage
   step "smoke through ${GATEWAY_URL}" smoke
   log ""

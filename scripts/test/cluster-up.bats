@@ -385,3 +385,30 @@ build_call() {
   refute_called "kind create cluster"
   refute_called "upgrade --install"
 }
+
+@test "API=gateway-api: the Gateway API CRDs first, Istio without its classic gateway, the Gateway API's Gateway, the HTTPRoute stable" {
+  export API=gateway-api
+  run_script cluster-up.sh
+  assert_status 0
+  assert_order \
+    "kind create cluster --name rollouts" \
+    "kubectl --context kind-rollouts apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/${GATEWAY_API_VERSION}/standard-install.yaml" \
+    "istioctl --context kind-rollouts install -y -f scripts/istio-operator.yaml --set components.ingressGateways[0].enabled=false" \
+    "kubectl --context kind-rollouts apply -f istio/base/gateway-api" \
+    "kubectl --context kind-rollouts -n rollouts wait --for=condition=Programmed gateways.gateway.networking.k8s.io/webapp-gateway" \
+    "kubectl --context kind-rollouts -n rollouts rollout status deployment/webapp-gateway-istio" \
+    "rollout lint --stage stable --api gateway-api" \
+    "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/gateway-api/stable.yaml"
+  refute_called "apply -f istio/base/gateway.yaml"
+  refute_called "rollout status deployment/istio-ingressgateway"
+  [[ "$(cat "${STUB_STATE}/hr-stage")" == stable ]]
+  assert_output_contains "+ kubectl --context kind-rollouts apply -f istio/base/gateway-api"
+}
+
+@test "an unknown API stops make up before anything is created" {
+  export API=gateway
+  run_script cluster-up.sh
+  assert_status 2
+  assert_output_contains "API must be 'virtualservice' or 'gateway-api'"
+  refute_called "kind create"
+}
