@@ -38,8 +38,9 @@ PNPM := scripts/pnpm.sh
 .PHONY: help
 help: ## Show this help.
 	@if [ -t 1 ]; then c='\033[36m'; b='\033[1m'; r='\033[0m'; else c=; b=; r=; fi; \
-	awk -v c="$$c" -v b="$$b" -v r="$$r" 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make %s<target>%s [TARGET=cluster|local]\n", c, r} \
-		/^[a-zA-Z_0-9%$$()-][a-zA-Z_0-9%$$() -]*:.*?##/ { t = $$1; sub(/\$$\(CLI_DIST\)/, "", t); printf "  %s%-18s%s %s\n", c, t, r, $$2 } \
+	awk -v c="$$c" -v b="$$b" -v r="$$r" -v stages="$(STAGES)" 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make %s<target>%s [TARGET=cluster|local] [API=virtualservice|gateway-api]\n", c, r} \
+		/^[a-zA-Z_0-9%$$()-][a-zA-Z_0-9%$$() -]*:.*?##/ { t = $$1; d = $$2; sub(/\$$\(CLI_DIST\)/, "", t); \
+			if (t ~ /STAGES/) { t = "<stage>"; d = d " One of: " stages "." } printf "  %s%-18s%s %s\n", c, t, r, d } \
 		/^##@/ { printf "\n%s%s%s\n", b, substr($$0, 5), r }' $(MAKEFILE_LIST)
 
 SCENARIO_FLAG = $(if $(SCENARIO),--scenario $(SCENARIO))
@@ -122,22 +123,18 @@ down: ## Delete the kind cluster and everything in it.
 dashboards: ## Install Istio's Prometheus and Kiali addons and port-forward them (Ctrl-C stops).
 	scripts/dashboards.sh
 
-##@ Stages (TARGET=cluster by default; TARGET=local for the local path)
+##@ Stages (TARGET=cluster by default, TARGET=local for the local path; API=gateway-api for the HTTPRoutes)
 
-.PHONY: stable green blue-preview blue
-# Each target applies istio/stages/<target>.yaml and verifies it; what a stage means lives only in that file
-# (`make stages` prints it). An unknown canary-N is refused with the list of valid stages.
-# These targets need only the built CLI ($(CLI_DIST)): they build when it is missing, but a rollback is never held
-# up by a rebuild of the workspace. After changing code, `make build`.
-stable: $(CLI_DIST) ## Apply the canary baseline (istio/stages/stable.yaml) and verify it.
+# One target per stage file, istio/stages/<stage>.yaml: the files are the list (`make stages` says what each means).
+# Each prints the commands it runs: lint, kubectl apply, the wait for the gateway, the measurement.
+# They need only the built CLI ($(CLI_DIST)): a rollback is never held up by a rebuild (after changing code,
+# `make build`).
+STAGES := $(sort $(basename $(notdir $(wildcard istio/stages/*.yaml))))
+.PHONY: $(STAGES)
+$(STAGES): $(CLI_DIST) ## Apply the stage's manifest and measure it.
 	scripts/stage.sh $@
-canary-%: $(CLI_DIST) ## Apply a canary stage (istio/stages/canary-*.yaml) and verify it.
-	scripts/stage.sh $@
-green: $(CLI_DIST) ## Apply the blue-green baseline (istio/stages/green.yaml) and verify it.
-	scripts/stage.sh $@
-blue-preview: $(CLI_DIST) ## Apply the blue preview (istio/stages/blue-preview.yaml) and verify it.
-	scripts/stage.sh $@
-blue: $(CLI_DIST) ## Apply the blue-green switch (istio/stages/blue.yaml) and verify it.
+# Any other canary-N: the CLI refuses it with the list of valid stages (exit 2), not make's "No rule".
+canary-%: $(CLI_DIST)
 	scripts/stage.sh $@
 
 .PHONY: rollback

@@ -24,7 +24,7 @@ import {
   type StepAnalysis,
   ThresholdsError,
 } from '@rollouts/split-check';
-import { listStages } from '@rollouts/stages';
+import { listStages, type StageApi } from '@rollouts/stages';
 import { measure } from './commands/gateway.js';
 import { adminCall, type Io } from './context.js';
 import { CliError, EXIT_USAGE, UsageError } from './errors.js';
@@ -138,6 +138,8 @@ export async function runStep(
     jsonFile?: string;
     plan?: PlanRequest;
     notes?: string[];
+    /** Which file the stage's expectation comes from (the gateway serves the same API). */
+    api?: StageApi;
   },
 ): Promise<StepOutcome> {
   const started = performance.now();
@@ -145,7 +147,7 @@ export async function runStep(
   if (status !== 200)
     throw new CliError(`the gateway refused stage ${options.stage}: ${JSON.stringify(json)}`);
   const roles = stageRoles(root, options.stage);
-  const expectation = stageExpectation(root, options.stage);
+  const expectation = stageExpectation(root, options.stage, options.api ?? 'virtualservice');
   const defaultProfile = expectation.profiles[0];
   const client = new LoadClient({ origin: options.gatewayUrl, concurrency: 32, timeoutMs: 5000 });
   const answered: Record<string, number> = {};
@@ -181,6 +183,7 @@ export async function runStep(
       ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
       ...(options.plan ? { plan: options.plan } : {}),
       ...(options.notes ? { notes: options.notes } : {}),
+      api: options.api ?? 'virtualservice',
     });
     const outcome: StepOutcome = {
       stage: options.stage,

@@ -35,8 +35,9 @@ Stages (read from istio/stages/*.yaml)
                                      compares field by field with istioctl proxy-config routes ... -o json)
   rollback-target <stage>            the stage a rollback returns to: the one of its strategy labelled
                                      rollouts/stable: "true" (stable, green)
-  lint [--stage S] [--rendered FILE] lint istio/ against the chart (values, or helm template output) and the Makefile;
-                                     --stage: only that stage's file, istio/base and its Makefile target
+  lint [--stage S] [--rendered FILE] lint istio/ against the chart (values, or helm template output);
+                                     --stage: only that stage's file and istio/base; --api gateway-api: the
+                                     HTTPRoutes (each against its VirtualService's split)
 
 Local path (no Docker): v1, v2 and a gateway that applies the same manifests
   local up [--stage S] [--scenario N]
@@ -51,13 +52,13 @@ Local path (no Docker): v1, v2 and a gateway that applies the same manifests
                                      measure the applied stage through the gateway; JSON in .state/verify/<stage>.json
   status [--target local|cluster] [--json]
                                      the applied stage and its expected split
-  demo [--scenario N] [--bake D] [--analysis FILE] [--json FILE] [PLAN]
+  demo [--scenario N] [--bake D] [--analysis FILE] [--api A] [--json FILE] [PLAN]
                                      start everything, walk every stage with verification and canary analysis, roll
                                      back (at once when an analysis fails), stop
   run <version>                      one app build in the foreground on its local-path port (V1_PORT, ...; PORT wins)
 
 Progressive delivery (canary analysis at every step; thresholds in analysis.yaml)
-  progress [--strategy canary|blue-green] [--bake D] [--scenario N] [--analysis FILE] [--target local] [--json FILE] [PLAN]
+  progress [--strategy canary|blue-green] [--bake D] [--scenario N] [--analysis FILE] [--target local|cluster] [--api A] [--json FILE] [PLAN]
                                      walk the strategy's stages (stable → canary-10 → ... → canary-100, or green →
                                      blue-preview → blue): split check, bake D with traffic (default 2s), analysis;
                                      a failed analysis rolls back at once (exit 1, with the report); Ctrl-C goes back
@@ -285,21 +286,28 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         throw new UsageError(`usage: rollout ${usage}`);
       }
       case 'demo': {
-        const usage = `demo [--scenario N] [--bake D] [--analysis FILE] [--json FILE] ${PLAN_USAGE}`;
-        const p = parse(rest, { json: { type: 'string' }, ...ANALYSIS_OPTIONS, ...PLAN_OPTIONS });
+        const usage = `demo [--scenario N] [--bake D] [--analysis FILE] [--api virtualservice|gateway-api] [--json FILE] ${PLAN_USAGE}`;
+        const p = parse(rest, {
+          json: { type: 'string' },
+          api: { type: 'string' },
+          ...ANALYSIS_OPTIONS,
+          ...PLAN_OPTIONS,
+        });
         if (p.values.help) return help(io, usage);
         positional(p, 0, usage);
         return await demoCommand(root, io, {
           ...optional('jsonFile', str(p.values.json)),
+          ...optional('api', str(p.values.api)),
           ...analysisOptionsOf(p, 0),
           plan: planOf(p),
         });
       }
       case 'progress': {
-        const usage = `progress [--strategy canary|blue-green] [--bake D] [--scenario N] [--analysis FILE] [--target local] [--json FILE] ${PLAN_USAGE}`;
+        const usage = `progress [--strategy canary|blue-green] [--bake D] [--scenario N] [--analysis FILE] [--target local|cluster] [--api virtualservice|gateway-api] [--json FILE] ${PLAN_USAGE}`;
         const p = parse(rest, {
           strategy: { type: 'string' },
           target: { type: 'string' },
+          api: { type: 'string' },
           json: { type: 'string' },
           ...ANALYSIS_OPTIONS,
           ...PLAN_OPTIONS,
@@ -309,6 +317,7 @@ export async function run(argv: string[], io: Io = stdio): Promise<number> {
         return await progressCommand(root, io, {
           ...optional('strategy', str(p.values.strategy)),
           ...optional('target', str(p.values.target)),
+          ...optional('api', str(p.values.api)),
           ...optional('jsonFile', str(p.values.json)),
           ...analysisOptionsOf(p, 2000),
           plan: planOf(p),

@@ -2,7 +2,7 @@
  * @rollouts/stages: loads and validates the stage manifests (istio/stages/*.yaml), the DestinationRule, the
  * Gateway and the chart's workloads; builds the route table Istio's ingress gateway gets for a stage (Envoy's
  * shape) and routes requests with it as Envoy does; derives the expected split per request profile; lints istio/
- * against the chart and the Makefile.
+ * against the chart.
  */
 export type * from './envoy.js';
 export { ManifestError, type ManifestErrorKind, UnknownStageError } from './errors.js';
@@ -55,7 +55,6 @@ export {
   type LintSeverity,
   lint,
   lintErrors,
-  parseMakeStageTargets,
 } from './lint.js';
 export { type GatewayApiLintOptions, type GatewayApiLintRule, lintGatewayApi } from './lint-gateway-api.js';
 export type {

@@ -1,9 +1,4 @@
-/**
- * Consistency checks across istio/, the chart and the Makefile: what `rollout lint` reports before a stage is
- * applied. Each finding names the file, the field and the rule.
- */
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ManifestError, UnknownStageError } from './errors.js';
 import { selectVirtualHost } from './hosts.js';
@@ -43,8 +38,6 @@ export type LintRule =
   | 'stage-label'
   | 'stage-header'
   | 'virtual-service-name'
-  | 'stage-without-make-target'
-  | 'make-target-without-stage'
   // The Gateway API stages (lint-gateway-api.ts).
   | 'route-name'
   | 'stage-pair'
@@ -75,11 +68,8 @@ export interface LintOptions {
   renderedChart?: string;
   /** Chart values to read when no rendered chart is given (default charts/webapp/values.yaml). */
   valuesFile?: string;
-  /** Makefile to check the stage targets of (default <root>/Makefile). */
-  makefile?: string;
   /**
-   * Lint only this stage: its file, istio/base and the chart, and the Makefile rule about it (does it have a
-   * target). Findings in other stage files are not reported. UnknownStageError for a name without a file.
+   * Lint only this stage: its file, istio/base and the chart. Findings in other stage files are not reported. UnknownStageError for a name without a file.
    */
   stage?: string;
 }
@@ -97,52 +87,6 @@ function servicesFromRendered(rendered: string): string[] {
     if (obj?.kind !== 'Service' || typeof obj.metadata?.name !== 'string') continue;
     if (obj.metadata.annotations?.['helm.sh/hook'] !== undefined) continue;
     out.push(obj.metadata.name);
-  }
-  return out;
-}
-
-interface MakeTargets {
-  file: string;
-  /** Explicit targets of the Stages section that name a stage ($@ in the recipe, or a stage's name). */
-  explicit: { name: string; line: number }[];
-  /** Pattern rules of the section, e.g. canary-%. */
-  patterns: { pattern: string; regex: RegExp; line: number }[];
-}
-
-/**
- * The stage targets of a Makefile: targets in its `##@ Stages` section (up to the next `##@`) whose recipe uses
- * `$@` or `$*` (the target name is the stage), explicit targets named like a stage, and pattern rules such as
- * `canary-%`. Other targets of the section (rollback, verify, status) are operations, not stages.
- */
-export function parseMakeStageTargets(makefile: string, stageNameList: readonly string[]): MakeTargets {
-  const lines = readFileSync(makefile, 'utf8').split('\n');
-  const out: MakeTargets = { file: makefile, explicit: [], patterns: [] };
-  let inSection = false;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string;
-    if (line.startsWith('##@')) {
-      inSection = /^##@\s*Stages\b/.test(line);
-      continue;
-    }
-    if (!inSection) continue;
-    const m = /^([A-Za-z0-9_.%/-]+(?:[ \t]+[A-Za-z0-9_.%/-]+)*)[ \t]*:(?![=:])/.exec(line);
-    if (!m) continue;
-    const targets = (m[1] as string).split(/[ \t]+/).filter((t) => !t.startsWith('.'));
-    let recipe = '';
-    for (let j = i + 1; j < lines.length && (lines[j] as string).startsWith('\t'); j++) recipe += lines[j];
-    const usesTargetName = /\$[@*]|\$\([@*]\)/.test(recipe);
-    for (const t of targets) {
-      if (t.includes('%')) {
-        const [pre, post] = t.split('%') as [string, string];
-        out.patterns.push({
-          pattern: t,
-          regex: new RegExp(`^${escapeRe(pre)}.+${escapeRe(post)}$`),
-          line: i + 1,
-        });
-      } else if (usesTargetName || stageNameList.includes(t)) {
-        out.explicit.push({ name: t, line: i + 1 });
-      }
-    }
   }
   return out;
 }
@@ -180,12 +124,8 @@ function stageHeaderProblem(
   };
 }
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /**
- * Lints istio/ against the chart and the Makefile. Rules (all errors but weights-sum, a warning):
+ * Lints istio/ against the chart. Rules (all errors but weights-sum, a warning):
  * - manifest: a stage file, the DestinationRule or the Gateway cannot be loaded (bad YAML, wrong kind, a field
  *   Istio's validation refuses, or one the local gateway does not emulate);
  * - weights-sum (warning): the weights of a route with several destinations do not add up to 100 (or a lone
@@ -204,8 +144,6 @@ function escapeRe(s: string): string {
  *   rollouts/stage label, so scripts/stage.sh and the verifiers could not tell which stage answered;
  * - virtual-service-name: a stage's VirtualService is not named like every other stage's (applying one must
  *   replace the previous);
- * - stage-without-make-target / make-target-without-stage: the Makefile's `##@ Stages` section and istio/stages
- *   disagree.
  */
 export function lint(root: string, options: LintOptions = {}): Finding[] {
   const findings: Finding[] = [];
@@ -441,36 +379,6 @@ export function lint(root: string, options: LintOptions = {}): Finding[] {
           : `${labelled.length} ${strategy} stages are labelled ${STABLE_LABEL}: "true" (${labelled.map((st) => st.name).join(', ')}): exactly one is the rollback target`,
       );
     }
-  }
-
-  // The Makefile's stage targets.
-  const makefile = options.makefile ?? paths.makefile(root);
-  if (existsSync(makefile)) {
-    const targets = parseMakeStageTargets(makefile, names);
-    for (const name of only === undefined ? names : [only]) {
-      const covered =
-        targets.explicit.some((t) => t.name === name) || targets.patterns.some((p) => p.regex.test(name));
-      if (!covered) {
-        add(
-          join(paths.stagesDir(root), `${name}.yaml`),
-          '(file)',
-          'stage-without-make-target',
-          `stage "${name}" has no target in the "##@ Stages" section of ${basename(makefile)}`,
-        );
-      }
-    }
-    for (const t of only === undefined ? targets.explicit : []) {
-      if (!names.includes(t.name)) {
-        add(
-          makefile,
-          `line ${t.line}`,
-          'make-target-without-stage',
-          `target "${t.name}" in the "##@ Stages" section has no istio/stages/${t.name}.yaml`,
-        );
-      }
-    }
-  } else if (options.makefile !== undefined) {
-    add(makefile, '(file)', 'manifest', 'Makefile not found');
   }
 
   return findings;

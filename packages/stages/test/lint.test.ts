@@ -23,7 +23,7 @@ function fixtureRepo(rule: string | null): string {
 describe('lint on the repository', () => {
   const root = findRepoRoot(here);
 
-  it('finds nothing in istio/ against the chart values and the Makefile', () => {
+  it('finds nothing in istio/ against the chart values', () => {
     expect(lint(root)).toEqual([]);
   });
 
@@ -178,26 +178,6 @@ describe('lint rules, one broken fixture each', () => {
       ],
     ],
     [
-      'stage-without-make-target',
-      [
-        {
-          file: 'istio/stages/blue.yaml',
-          field: '(file)',
-          message: 'stage "blue" has no target in the "##@ Stages" section of Makefile',
-        },
-      ],
-    ],
-    [
-      'make-target-without-stage',
-      [
-        {
-          file: 'Makefile',
-          field: 'line 13',
-          message: 'target "blue-preview" in the "##@ Stages" section has no istio/stages/blue-preview.yaml',
-        },
-      ],
-    ],
-    [
       'manifest',
       [
         {
@@ -238,7 +218,7 @@ describe('lint rules, one broken fixture each', () => {
     ]);
   });
 
-  it('stage: only that stage file, istio/base and its Makefile target are linted', () => {
+  it('stage: only that stage file and istio/base are linted', () => {
     // canary-10 is broken (weights); green is clean: each linted alone.
     const dir = fixtureRepo('weights-sum');
     expect(lintErrors(lint(dir))).toEqual([]); // a warning refuses nothing
@@ -250,13 +230,6 @@ describe('lint rules, one broken fixture each', () => {
     const manifest = fixtureRepo('manifest');
     expect(lint(manifest, { stage: 'stable' })).toEqual([]);
     expect(lint(manifest, { stage: 'canary-10' }).map((f) => f.rule)).toEqual(['manifest']);
-    // The Makefile rule about this stage only.
-    const make = fixtureRepo('stage-without-make-target');
-    expect(lint(make, { stage: 'blue' }).map((f) => f.rule)).toEqual(['stage-without-make-target']);
-    expect(lint(make, { stage: 'green' })).toEqual([]);
-    const extra = fixtureRepo('make-target-without-stage');
-    expect(lint(extra)).toHaveLength(1);
-    expect(lint(extra, { stage: 'green' })).toEqual([]);
     // istio/base findings concern every stage.
     const base = fixtureRepo('subset-selects-nothing');
     expect(lint(base, { stage: 'stable' }).map((f) => f.rule)).toEqual(['subset-selects-nothing']);

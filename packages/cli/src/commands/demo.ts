@@ -34,7 +34,7 @@ import {
   type StepOutcome,
   thresholdsLine,
 } from '../analysis.js';
-import { abortOnSignals, type Io, seconds } from '../context.js';
+import { abortOnSignals, type Io, resolveApi, seconds } from '../context.js';
 import { EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
 import { formatThreeWay, LocalPrometheus, prometheusBinary } from '../local-prometheus.js';
 import { describeScenario, resolveScenario } from '../scenarios.js';
@@ -68,10 +68,12 @@ export async function demoCommand(
     scenario?: string;
     analysisFile?: string;
     bakeMs?: number;
+    api?: string;
   },
 ): Promise<number> {
   const wallStart = performance.now();
   const scenario = resolveScenario(options.scenario);
+  const api = resolveApi(options.api);
   const analysis: LoadedAnalysis = loadAnalysis(root, options.analysisFile);
   let ports: ReturnType<typeof portsFromEnv>;
   try {
@@ -121,6 +123,7 @@ export async function demoCommand(
       ports,
       stage: stages[0]?.name ?? 'stable',
       log: (l) => io.out(`demo: ${l}`),
+      api,
       ...(scenario ? { workloadEnv: scenario.env } : {}),
     });
     const startupMs = performance.now() - startupStart;
@@ -157,6 +160,7 @@ export async function demoCommand(
         adminUrl: (mesh as LocalMesh).adminUrl,
         gatewayUrl: (mesh as LocalMesh).gatewayUrl,
         analysis,
+        api,
         bakeMs: options.bakeMs ?? 0,
         signal: interrupt.signal,
         ...(options.plan ? { plan: options.plan } : {}),

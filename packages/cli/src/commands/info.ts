@@ -130,8 +130,8 @@ export function lintCommand(
       api === 'gateway-api'
         ? `lint: ${stage !== undefined ? `istio/stages/gateway-api/${stage}.yaml` : 'istio/stages/gateway-api/'} and istio/base/gateway-api are consistent with ${against} and the VirtualService stages`
         : stage !== undefined
-          ? `lint: istio/stages/${stage}.yaml and istio/base are consistent with ${against} and the Makefile`
-          : `lint: istio/ is consistent with ${against} and the Makefile (${listStages(root).length} stages)`,
+          ? `lint: istio/stages/${stage}.yaml and istio/base are consistent with ${against}`
+          : `lint: istio/ is consistent with ${against} (${listStages(root).length} stages)`,
     );
     return EXIT_OK;
   }

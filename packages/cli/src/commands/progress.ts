@@ -42,6 +42,7 @@ import {
   appliedStage,
   GatewayDownError,
   type Io,
+  resolveApi,
   resolveTarget,
   seconds,
 } from '../context.js';
@@ -59,6 +60,8 @@ export interface ProgressOptions {
   bakeMs: number;
   jsonFile?: string;
   plan?: PlanRequest;
+  /** virtualservice | gateway-api (else $API, else virtualservice). */
+  api?: string;
 }
 
 /** The stages a strategy walks: its stable stage first, then by rising share of the new version. */
@@ -73,6 +76,9 @@ export function progressionOf(root: string, strategy: Strategy): string[] {
 
 export async function progressCommand(root: string, io: Io, options: ProgressOptions): Promise<number> {
   const target = resolveTarget(options.target);
+  const api = resolveApi(options.api);
+  // The cluster scripts this command runs (scripts/stage.sh) read the API from the environment.
+  process.env.API = api;
   const strategy = (options.strategy ?? 'canary') as Strategy;
   if (!(STRATEGIES as readonly string[]).includes(strategy))
     throw new UsageError(
@@ -112,6 +118,12 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
       }
     }
     scenario = running ? (SCENARIOS.find((s) => s.name === running) ?? null) : null;
+    const runningApi = readLocalState(root)?.api ?? 'virtualservice';
+    if (runningApi !== api) {
+      throw new UsageError(
+        `the running local path serves API=${runningApi}, not ${api}: stop it (make local-down) and start it with make local-up API=${api}, or let progress start its own`,
+      );
+    }
     io.out(`progress: using the running local path (gateway ${gatewayUrl}, stage ${applied.stage})`);
   } catch (err) {
     if (!(err instanceof GatewayDownError)) throw err;
@@ -129,6 +141,7 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
       ports,
       stage: stable,
       log: (l) => io.out(`progress: ${l}`),
+      api,
       ...(scenario ? { workloadEnv: scenario.env } : {}),
     });
     admin = mesh.adminUrl;
@@ -176,6 +189,7 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
           bakeMs,
           signal,
           jsonFile,
+          api,
           ...(options.plan ? { plan: options.plan } : {}),
         });
         if (p) {
