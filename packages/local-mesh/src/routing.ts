@@ -12,6 +12,7 @@
 import {
   compileRouteTable,
   durationMs,
+  type Finding,
   findRepoRoot,
   type GatewayRouteTable,
   type HeaderValueOption,
@@ -96,33 +97,28 @@ export function createTableSource(
   };
 }
 
+/** Refuses the stage (422, each finding named) when its lint found errors; warnings do not refuse it. */
+function refuseOnErrors(name: string, findings: Finding[]): void {
+  const errors = lintErrors(findings);
+  if (errors.length > 0) {
+    throw refused(
+      name,
+      errors.map((f) => `${f.file}: ${f.field}: ${f.message} [${f.rule}]`),
+    );
+  }
+}
+
 /** An HTTPRoute stage's route table, after its lint (lintGatewayApi: the same checks, the pair with its VS). */
 function httpRouteStageTable(root: string, name: string, runLint: boolean): GatewayRouteTable {
   const stage = loadHttpRouteStage(root, name);
-  if (runLint) {
-    const errors = lintErrors(lintGatewayApi(root, { stage: name }));
-    if (errors.length > 0) {
-      throw refused(
-        name,
-        errors.map((f) => `${f.file}: ${f.field}: ${f.message} [${f.rule}]`),
-      );
-    }
-  }
+  if (runLint) refuseOnErrors(name, lintGatewayApi(root, { stage: name }));
   return httpRouteStageRouteTable(stage);
 }
 
 /** A VirtualService stage's route table, after the checks `make <stage>` runs before `kubectl apply`. */
 function virtualServiceTable(root: string, name: string, runLint: boolean): GatewayRouteTable {
   const stage = loadStage(root, name);
-  if (runLint) {
-    const errors = lintErrors(lint(root, { stage: name }));
-    if (errors.length > 0) {
-      throw refused(
-        name,
-        errors.map((f) => `${f.file}: ${f.field}: ${f.message} [${f.rule}]`),
-      );
-    }
-  }
+  if (runLint) refuseOnErrors(name, lint(root, { stage: name }));
   return stageRouteTable(stage, repoContext(root));
 }
 
