@@ -49,7 +49,6 @@ export {
   clopperPearsonLower,
   clopperPearsonUpper,
   type ProportionInterval,
-  wilson,
 } from './intervals.js';
 export {
   type Alternative,

@@ -3,7 +3,6 @@
  */
 
 import { binomialCdf, binomialSf, checkConfidence, checkCount } from './binomial.js';
-import { normalQuantile } from './special.js';
 
 /** A closed interval of proportions. */
 export interface ProportionInterval {
@@ -43,18 +42,6 @@ export function clopperPearson(k: number, n: number, confidence: number): Propor
   const lo = k === 0 ? 0 : bisect((p) => binomialSf(k - 1, n, p), tail, true);
   const hi = k === n ? 1 : bisect((p) => binomialCdf(k, n, p), tail, false);
   return { lo, hi };
-}
-
-/** Wilson score interval: closed form, good coverage, never outside [0, 1]. */
-export function wilson(k: number, n: number, confidence: number): ProportionInterval {
-  checkSuccesses(k, n);
-  checkConfidence(confidence);
-  const z = normalQuantile(1 - (1 - confidence) / 2);
-  const phat = k / n;
-  const z2n = (z * z) / n;
-  const centre = (phat + z2n / 2) / (1 + z2n);
-  const half = (z * Math.sqrt((phat * (1 - phat)) / n + z2n / (4 * n))) / (1 + z2n);
-  return { lo: Math.max(0, centre - half), hi: Math.min(1, centre + half) };
 }
 
 /**
