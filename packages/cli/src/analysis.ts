@@ -25,7 +25,7 @@ import {
   ThresholdsError,
 } from '@rollouts/split-check';
 import { listStages, type StageApi } from '@rollouts/stages';
-import { measure } from './commands/gateway.js';
+import { measure } from './commands/stage.js';
 import { adminCall, type Io } from './context.js';
 import { CliError, EXIT_USAGE, UsageError } from './errors.js';
 

@@ -6,7 +6,6 @@ import { parseArgs } from 'node:util';
 import { BadStageError, ConfigError, MissingBuildError, PortInUseError } from '@rollouts/local-mesh';
 import { ManifestError, UnknownStageError } from '@rollouts/stages';
 import { demoCommand } from './commands/demo.js';
-import { applyCommand, rollbackCommand, statusCommand, verifyCommand } from './commands/gateway.js';
 import {
   expectCommand,
   explainCommand,
@@ -20,6 +19,7 @@ import {
 import { localDown, localUp } from './commands/local.js';
 import { progressCommand } from './commands/progress.js';
 import { runCommand } from './commands/run.js';
+import { applyCommand, rollbackCommand, statusCommand, verifyCommand } from './commands/stage.js';
 import { type Io, parseDuration, planRequest, repoRoot, resolveApi, stdio } from './context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 

@@ -20,7 +20,7 @@ import {
   stepCounts,
 } from '@rollouts/split-check';
 import { type LoadedAnalysis, printAnalysis, type StepOutcome, stageRoles } from './analysis.js';
-import { measure } from './commands/gateway.js';
+import { measure } from './commands/stage.js';
 import type { Io } from './context.js';
 import { CliError, InterruptedError } from './errors.js';
 import { meshSnapshot, type ScrapeTarget, waitForScrape } from './prometheus.js';

@@ -1,4 +1,4 @@
-/** Commands that talk to a running gateway: apply, rollback, verify, status. */
+/** Commands on the applied stage: apply, rollback, verify, status (the local gateway itself: local-mesh's gateway.ts). */
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import {
