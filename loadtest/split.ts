@@ -56,7 +56,7 @@ import {
 // ---------------------------------------------------------------------------------------------------------------
 // The expect document (`rollout expect <stage> --json`), as far as this script reads it.
 
-export type CheckKind = 'deterministic' | 'random' | 'chi-square' | 'no-route';
+export type CheckKind = 'deterministic' | 'binomial' | 'chi-square' | 'no-route';
 
 export interface ExpectCheck {
   kind: CheckKind;
@@ -90,7 +90,7 @@ export interface ExpectDocument {
   profiles: ExpectProfile[];
 }
 
-const KINDS: readonly CheckKind[] = ['deterministic', 'random', 'chi-square', 'no-route'];
+const KINDS: readonly CheckKind[] = ['deterministic', 'binomial', 'chi-square', 'no-route'];
 
 function fail(source: string, field: string, message: string): never {
   throw new Error(`${source}: ${field}: ${message} (expected the output of 'rollout expect <stage> --json')`);
@@ -549,7 +549,7 @@ export function formatSummary(s: StageSummary): string {
   ];
   for (const p of s.profiles) {
     const test =
-      p.kind === 'random'
+      p.kind === 'binomial'
         ? 'exact binomial, fixed n'
         : p.kind === 'chi-square'
           ? 'binomial per version, fixed n'

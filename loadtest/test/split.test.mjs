@@ -368,7 +368,7 @@ test('the rollout CLI: every stage it knows gives a document k6 accepts, with th
     for (const [i, plan] of script.plans.entries()) {
       const check = doc.profiles[i].check;
       assert.equal(plan.n, check.n, `${stage} ${plan.name}: n`);
-      if (check.kind === 'random' || check.kind === 'deterministic') {
+      if (check.kind === 'binomial' || check.kind === 'deterministic') {
         assert.deepEqual(
           plan.bands[check.version],
           check.band,

@@ -94,7 +94,7 @@ describe('rollout (read-only commands)', () => {
       responseHeaders: { 'x-rollouts-stage': 'canary-25' },
     });
     expect(dflt.check).toMatchObject({
-      kind: 'random',
+      kind: 'binomial',
       version: 'v2',
       p0: 0.25,
       n: 3690,

@@ -127,7 +127,7 @@ export function verificationPlan(root: string, request: PlanRequest = {}): Verif
 
 /** How each profile of a stage is checked: what `rollout expect --json` prints and k6 reads. */
 export interface ProfileCheck {
-  kind: 'deterministic' | 'random' | 'chi-square' | 'no-route';
+  kind: 'deterministic' | 'binomial' | 'chi-square' | 'no-route';
   /** Two versions: the version whose share is tested (the newer one) and its expected share. */
   version: string | null;
   p0: number | null;
@@ -164,7 +164,7 @@ export function profileCheck(plan: VerificationPlan, expectation: ProfileExpecta
     const check = planCheck(plan, tested.p0);
     return {
       ...base,
-      kind: 'random',
+      kind: 'binomial',
       version: tested.version,
       p0: tested.p0,
       n: check.fixedN,

@@ -18,9 +18,13 @@ export function formatStageResult(result: StageResult): string {
   ];
   for (const p of result.profiles) {
     const test =
-      p.kind === 'sprt' ? 'SPRT' : p.kind === 'chi-square' ? 'chi-square, fixed n' : 'deterministic';
+      p.kind === 'binomial'
+        ? 'binomial, SPRT'
+        : p.kind === 'chi-square'
+          ? 'chi-square, fixed n'
+          : 'deterministic';
     lines.push(
-      `  ${p.name}: ${test}, ${p.requests} requests (plan ${p.kind === 'sprt' ? 'at most ' : ''}${p.plannedN}) in ${formatSeconds(p.durationMs)}: ${p.reason}`,
+      `  ${p.name}: ${test}, ${p.requests} requests (plan ${p.kind === 'binomial' ? 'at most ' : ''}${p.plannedN}) in ${formatSeconds(p.durationMs)}: ${p.reason}`,
     );
   }
   for (const note of result.notes) lines.push(`  note: ${note}`);
@@ -37,7 +41,7 @@ export function formatSplitLine(result: StageResult): string {
   const verdict = (v: 'pass' | 'fail') => (v === 'pass' ? 'pass' : 'FAIL');
   const answered = Object.values(main.counts).reduce((s, n) => s + n, 0);
   let text: string;
-  if (main.kind === 'sprt' && main.tested) {
+  if (main.kind === 'binomial' && main.tested) {
     const seen = answered > 0 ? (main.counts[main.tested.version] ?? 0) / answered : 0;
     const how =
       main.sprt?.decision === 'accept'

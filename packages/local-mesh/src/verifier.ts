@@ -71,7 +71,7 @@ export interface StageExpectation {
   profiles: ProfileExpectation[];
 }
 
-export type CheckKind = 'deterministic' | 'sprt' | 'chi-square' | 'no-route';
+export type CheckKind = 'deterministic' | 'binomial' | 'chi-square' | 'no-route';
 
 /** A version's row; its interval is Clopper-Pearson at 1 - alphaPerStage (null without responses). */
 export type { VersionRow };
@@ -193,7 +193,7 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
     plannedN = plan.deterministicN;
     decide = (_c, completed) => completed >= plannedN;
   } else if (possible.length === 2) {
-    kind = 'sprt';
+    kind = 'binomial';
     // Track the newer version's share (v2 over v1, as k6 and `rollout expect` do); the test is symmetric.
     const shape = splitSupport(expected).tested as { version: string; p0: number; other: string };
     tested = { version: shape.version, p0: shape.p0 };
@@ -282,7 +282,7 @@ async function verifyProfile(options: VerifyOptions, profile: ProfileExpectation
           ? `all ${answered} requests answered 404: no route matches, as the manifest says`
           : `all ${answered} requests reached ${possible[0]?.[0]}`;
     }
-  } else if (kind === 'sprt' && sprt && tested) {
+  } else if (kind === 'binomial' && sprt && tested) {
     const k = counts[tested.version] ?? 0;
     pValue = answered > 0 ? binomialTestTwoSided(k, answered, tested.p0) : null;
     // The SPRT may still say 'continue' if the last check fell between evaluations: decide on the totals.

@@ -51,7 +51,7 @@ describe('verifier', () => {
     });
     expect(result.verdict).toBe('pass');
     const profile = result.profiles[0];
-    expect(profile?.kind).toBe('sprt');
+    expect(profile?.kind).toBe('binomial');
     expect(profile?.sprt?.decision).toBe('accept');
     expect(profile?.requests).toBeLessThanOrEqual(profile?.plannedN ?? 0);
     expect(result.failedRequests).toBe(0);

@@ -46,7 +46,7 @@ export interface VerificationPlan {
 /** How one share (the probability that a request reaches one version) is checked. */
 export interface CheckPlan {
   p0: number;
-  kind: 'deterministic' | 'random';
+  kind: 'deterministic' | 'binomial';
   /** Options for createSprt (maxN = 2 · fixedN, see defaultMaxN). */
   sprt: Required<SprtOptions>;
   /** Requests a fixed-n check needs (k6 uses fixed n). */
@@ -97,7 +97,7 @@ export function planCheck(plan: VerificationPlan, p0: number): CheckPlan {
     : sampleSizeFixed({ p0, delta: plan.delta, alpha, power: plan.power });
   return {
     p0,
-    kind: deterministic ? 'deterministic' : 'random',
+    kind: deterministic ? 'deterministic' : 'binomial',
     sprt: { p0, delta: plan.delta, alpha, beta: plan.beta, maxN: deterministic ? fixedN : 2 * fixedN },
     fixedN,
     band: binomialAcceptanceBand(fixedN, p0, 1 - alpha),

@@ -29,7 +29,7 @@ describe('verification plan', () => {
   it('gives each share its fixed n, acceptance band and SPRT options', () => {
     const plan = planVerification({ randomStages: 5 });
     const c10 = planCheck(plan, 0.1);
-    expect(c10).toMatchObject({ kind: 'random', fixedN: 1999, band: { lo: 152, hi: 251 } });
+    expect(c10).toMatchObject({ kind: 'binomial', fixedN: 1999, band: { lo: 152, hi: 251 } });
     expect(c10.sprt).toMatchObject({ p0: 0.1, delta: 0.05, beta: 0.001, maxN: 2 * 1999 });
     expect(planCheck(plan, 0.5)).toMatchObject({ fixedN: 4624, band: { lo: 2186, hi: 2438 } });
     const header = planCheck(plan, 1);

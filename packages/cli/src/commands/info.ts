@@ -425,7 +425,7 @@ export function expectCommand(
     let check: string;
     if (c.kind === 'deterministic') check = `deterministic: ${c.n} requests, every one to ${c.version}`;
     else if (c.kind === 'no-route') check = `${c.n} requests, every one answered 404 (no route)`;
-    else if (c.kind === 'random')
+    else if (c.kind === 'binomial')
       check = `${c.version} share ${c.p0}: SPRT (at most ${c.sprtMaxN} requests); fixed n ${c.n}, pass if the ${c.version} count is in ${c.band?.lo}..${c.band?.hi}`;
     else check = `chi-square at alpha ${c.alpha} with ${c.n} requests`;
     rows.push([p.name, formatSplit(expectedSplit(stage, stageProfile(stage, p.name))), check]);
