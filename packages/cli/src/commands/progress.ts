@@ -17,6 +17,7 @@
 import { join } from 'node:path';
 import {
   ConfigError,
+  gatewayUrlFromEnv,
   type LocalMesh,
   type PlanRequest,
   portsFromEnv,
@@ -51,6 +52,7 @@ import { formatThreeWay, LocalPrometheus, prometheusBinary } from '../local-prom
 import { type PortForward, portForward } from '../prometheus.js';
 import { describeScenario, resolveScenario, SCENARIOS, type Scenario } from '../scenarios.js';
 import { readLocalState, stateDir, writeJson } from '../state.js';
+import { kubeContext } from './stage.js';
 
 export interface ProgressOptions {
   strategy?: string;
@@ -405,8 +407,8 @@ async function clusterWalker(
   options: ProgressOptions,
   scenario: Scenario | null,
 ): Promise<Walker> {
-  const gatewayUrl = (process.env.GATEWAY_URL || 'http://localhost:8080').replace(/\/$/, '');
-  const context = process.env.KUBE_CONTEXT || `kind-${process.env.CLUSTER_NAME || 'rollouts'}`;
+  const gatewayUrl = gatewayUrlFromEnv();
+  const context = kubeContext();
   const scrapeTimeoutMs = envSeconds('PROMETHEUS_SCRAPE_TIMEOUT', 120);
   const scrapeMarginMs = envSeconds('PROMETHEUS_SCRAPE_MARGIN', 1);
   const asked = options.scenario !== undefined || Boolean(process.env.SCENARIO);
