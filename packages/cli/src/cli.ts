@@ -68,6 +68,9 @@ Progressive delivery (canary analysis at every step; thresholds in analysis.yaml
 Sample plan [PLAN] (sample sizes follow from it): --family-alpha A (ROLLOUT_FAMILY_ALPHA, default 0.001: chance
 that a correct mesh fails any check), --delta D (ROLLOUT_DELTA, default 0.05: split deviation to catch),
 --power P (ROLLOUT_POWER, default 0.999: chance of catching it). Out of range: exit 2.
+ROLLOUT_EXPLAIN=1: after each verdict, how each check was decided (the test, the plan, the statistic); a failed
+check always says it.
+API: --api, else $API, else virtualservice (gateway-api: the HTTPRoutes of istio/stages/gateway-api/).
 
 Target: --target, else $TARGET, else local. cluster: GATEWAY_URL (default http://localhost:8080) and kubectl.
 Ports of the local path: GATEWAY_PORT (8080), ADMIN_PORT (15000), V1_PORT (3001), V2_PORT (3002).

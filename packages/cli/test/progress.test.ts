@@ -73,7 +73,7 @@ describe('a bad release is caught at canary-10 and rolled back', () => {
     expect(run.stdout).not.toMatch(/starting workload v1 .*FAULT_ERROR_RATE/);
     // The split check passes (5xx answers count for the split), the analysis fails on the error rate.
     expect(run.stdout).toMatch(
-      /^split: v2 10\.0 % expected, [\d.]+ % seen \(\d+ requests\), SPRT accepted: pass/m,
+      /^split: v2 10\.0 % expected, [\d.]+ % seen \(\d+ requests\), as expected: pass/m,
     );
     expect(run.stdout).toMatch(/^analysis: v2 errors [\d.]+ % vs v1 0\.00 % \(SLO 1\.00 %\), .*: FAIL$/m);
     expect(run.stdout).toMatch(/^ {2}v2 error rate {2,}≤ 1\.00 % {2,}[\d.]+ % \(\d+ of \d+\) {2,}FAIL$/m);

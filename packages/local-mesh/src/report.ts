@@ -9,14 +9,20 @@ export function formatSeconds(ms: number): string {
 /** Pads cells into aligned columns; the first row is the header. */
 export const table = formatTable;
 
-/** One table per stage: profile | version | expected % | observed % | interval | verdict, then one line per check. */
-export function formatStageResult(result: StageResult): string {
+/**
+ * A stage's verification, plain language first: the verdict, the split in one line, then the table (profile |
+ * version | expected % | observed % | interval | verdict). How each check was decided (the test, the plan, the
+ * statistic) follows only with `explain`, or for a check that failed.
+ */
+export function formatStageResult(result: StageResult, options: { explain?: boolean } = {}): string {
   const lines = [
     `stage ${result.stage}: ${result.verdict === 'pass' ? 'PASS' : 'FAIL'} — ${result.requests} requests in ${formatSeconds(result.durationMs)}` +
       (result.failedRequests > 0 ? `, ${result.failedRequests} failed` : ''),
+    formatSplitLine(result),
     indent(formatSplitTable(result.profiles, result.confidence)),
   ];
   for (const p of result.profiles) {
+    if (!options.explain && p.verdict === 'pass') continue;
     const test =
       p.kind === 'binomial'
         ? 'binomial, SPRT'
@@ -33,7 +39,7 @@ export function formatStageResult(result: StageResult): string {
 
 /**
  * The split check in one line of plain language, from the default profile (and how the header routes did):
- * "split: v2 25.0 % expected, 24.8 % seen (1288 requests), SPRT accepted: pass; header routes: 1 of 1 pass".
+ * "split: v2 25.0 % expected, 24.8 % seen (1288 requests), as expected: pass; header routes: 1 of 1 pass".
  */
 export function formatSplitLine(result: StageResult): string {
   const [main, ...overrides] = result.profiles;
@@ -45,9 +51,9 @@ export function formatSplitLine(result: StageResult): string {
     const seen = answered > 0 ? (main.counts[main.tested.version] ?? 0) / answered : 0;
     const how =
       main.sprt?.decision === 'accept'
-        ? 'SPRT accepted'
+        ? 'as expected'
         : main.sprt?.decision === 'reject'
-          ? 'SPRT rejected'
+          ? 'not as expected'
           : 'undecided';
     text = `${main.tested.version} ${formatPercent(main.tested.p0)} expected, ${formatPercent(seen)} seen (${answered} requests), ${how}`;
   } else if (main.kind === 'deterministic') {

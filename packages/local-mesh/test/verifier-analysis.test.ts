@@ -94,7 +94,7 @@ describe('the verifier and the canary analysis', () => {
     );
     expect(samples.every((s) => s.latencyMs >= 0 && Number.isFinite(s.latencyMs))).toBe(true);
     expect(formatSplitLine(result)).toMatch(
-      /^split: v2 25\.0 % expected, \d+\.\d % seen \(\d+ requests\), SPRT accepted: pass$/,
+      /^split: v2 25\.0 % expected, \d+\.\d % seen \(\d+ requests\), as expected: pass$/,
     );
   });
 });

@@ -2,7 +2,6 @@
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import {
-  formatSplitLine,
   formatStageResult,
   gatewayUrlFromEnv,
   LoadClient,
@@ -59,6 +58,8 @@ export async function measure(
     onSample?: (profile: ProfileExpectation, sample: ResponseSample) => void;
     /** Which file the expectation comes from; default: the local path's (local), else API (cluster). */
     api?: StageApi;
+    /** Print how each check was decided (default: ROLLOUT_EXPLAIN=1). */
+    explain?: boolean;
   },
 ): Promise<VerifyRun> {
   const stage = stageByName(root, options.stage);
@@ -90,8 +91,8 @@ export async function measure(
     await client.close();
   }
   result.notes.push(...(options.notes ?? []));
-  io.out(formatStageResult(result));
-  io.out(formatSplitLine(result));
+  // How each check was decided (test, plan, statistic): with --explain or ROLLOUT_EXPLAIN=1, and for a failed one.
+  io.out(formatStageResult(result, { explain: options.explain ?? process.env.ROLLOUT_EXPLAIN === '1' }));
   const file = options.jsonFile ? resolve(options.jsonFile) : verifyFile(root, stage.name);
   const source =
     api === 'gateway-api' ? join(root, 'istio', 'stages', 'gateway-api', `${stage.name}.yaml`) : stage.file;
