@@ -2,8 +2,10 @@
  * Stages: one VirtualService file per stage in istio/stages/. Everything about a stage (its strategy, its
  * expected split, the request profiles worth checking) is derived from that file, never re-typed.
  */
+
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
+import { compareVersions } from '@rollouts/split-check';
 import { parse as parseYaml } from 'yaml';
 import { ManifestError, UnknownStageError } from './errors.js';
 import {
@@ -388,9 +390,8 @@ export function profiles(stage: Stage | VirtualService): Profile[] {
   return out;
 }
 
-function naturalCompare(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
+/** Natural order (v2 before v10, canary-25 before canary-100): split-check's, the one comparator of the repo. */
+const naturalCompare = compareVersions;
 
 /** The new version of a stage: the highest version it routes to (or last subset used, without workloads). */
 function newVersionShare(

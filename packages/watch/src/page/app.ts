@@ -12,6 +12,7 @@ import {
   type ShareVerdict,
   StepSamples,
   shareVerdict,
+  sortVersions,
   stepAnalysis,
   switchDelay,
   versionHealth,
@@ -456,7 +457,7 @@ function renderConnection(): void {
 }
 
 function renderLegend(): void {
-  const versions = Object.keys(state.colors).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const versions = sortVersions(Object.keys(state.colors));
   const items = versions.map((v) => {
     const sample = el('span', { class: 'cell' }, cellOf(sampleAnswer(v, 200), state.colors).label);
     sample.style.background = state.colors[v] ?? '#616161';

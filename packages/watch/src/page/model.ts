@@ -10,6 +10,7 @@ import {
   analyse,
   binomialAcceptanceBand,
   clopperPearson,
+  compareVersions,
   type VersionSample,
 } from '@rollouts/split-check';
 import type { Answer, ProfileExpectation, StageChange, StageRoles } from './protocol.js';
@@ -27,7 +28,7 @@ export function appendWindow(window: readonly Answer[], more: readonly Answer[],
 
 /** Versions in natural order (v2 before v10). */
 export function sortVersions(versions: Iterable<string>): string[] {
-  return [...new Set(versions)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return [...new Set(versions)].sort(compareVersions);
 }
 
 export interface WindowCounts {
