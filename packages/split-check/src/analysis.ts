@@ -32,7 +32,7 @@ import {
   sortedSample,
 } from './quantile.js';
 import { normalQuantile } from './special.js';
-import { formatTable } from './table.js';
+import { formatShare, formatTable } from './table.js';
 
 /** The limits and error rates of the analysis: what `analysis.yaml` holds. */
 export interface AnalysisThresholds {
@@ -811,13 +811,6 @@ export function noData(
     detail: 'no answers yet',
     reason: `${base.metric}: no answers yet`,
   };
-}
-
-/** "0.10 %", "5.20 %", "12.3 %": two decimals under 10 %. */
-export function formatShare(share: number): string {
-  if (!Number.isFinite(share)) return '-';
-  const pct = share * 100;
-  return `${pct.toFixed(Math.abs(pct) < 10 ? 2 : 1)} %`;
 }
 
 /** Percentage points: "1 point", "0.35 points". */

@@ -19,7 +19,6 @@ export {
   formatMs,
   formatP,
   formatPoints,
-  formatShare,
   formatThresholds,
   type HistogramBucket,
   type LatencyJudge,
@@ -117,8 +116,10 @@ export {
 } from './step.js';
 export {
   formatPercent,
+  formatShare,
   formatSplitTable,
   formatTable,
+  formatWeightShare,
   indent,
   type ProfileOutcome,
   type ProfileRows,

@@ -5,9 +5,22 @@
 
 import type { ProportionInterval } from './intervals.js';
 
-/** "12.3 %". */
+/** A measured share: "12.3 %" (one decimal, so expected and observed columns line up). */
 export function formatPercent(share: number): string {
   return `${(share * 100).toFixed(1)} %`;
+}
+
+/** A rate to read closely (error rates, margins): "0.10 %", "5.20 %", "12.3 %": two decimals under 10 %. */
+export function formatShare(share: number): string {
+  if (!Number.isFinite(share)) return '-';
+  const pct = share * 100;
+  return `${pct.toFixed(Math.abs(pct) < 10 ? 2 : 1)} %`;
+}
+
+/** A share a manifest promises, as its weights say it: "25 %", "33.33 %" (no decimals when there are none). */
+export function formatWeightShare(share: number): string {
+  const pct = share * 100;
+  return `${Number.isInteger(pct) ? pct : pct.toFixed(2)} %`;
 }
 
 /** Pads cells into aligned columns separated by two spaces; the first row is the header. */

@@ -5,7 +5,7 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { compareVersions } from '@rollouts/split-check';
+import { compareVersions, formatWeightShare } from '@rollouts/split-check';
 import { parse as parseYaml } from 'yaml';
 import { ManifestError, UnknownStageError } from './errors.js';
 import {
@@ -564,19 +564,14 @@ export function formatSplit(split: Split): string {
   if (useVersions && named) {
     parts = selected
       .sort(([a, va], [b, vb]) => naturalCompare(va[0] as string, vb[0] as string) || naturalCompare(a, b))
-      .map(([subset, vs]) => `${subset} (${vs[0]}) ${formatPercent(split.subsets[subset] ?? 0)}`);
+      .map(([subset, vs]) => `${subset} (${vs[0]}) ${formatWeightShare(split.subsets[subset] ?? 0)}`);
   } else {
     const entries = Object.entries(useVersions ? split.versions : split.subsets).sort(([a], [b]) =>
       naturalCompare(a, b),
     );
-    parts = entries.map(([k, p]) => `${k} ${formatPercent(p)}`);
+    parts = entries.map(([k, p]) => `${k} ${formatWeightShare(p)}`);
   }
   for (const [k, p] of Object.entries(split.unresolved))
-    parts.push(`${k} (no workload, 503) ${formatPercent(p)}`);
+    parts.push(`${k} (no workload, 503) ${formatWeightShare(p)}`);
   return parts.join(', ');
-}
-
-function formatPercent(p: number): string {
-  const pct = p * 100;
-  return `${Number.isInteger(pct) ? pct : pct.toFixed(2)} %`;
 }
