@@ -5,10 +5,10 @@
  * same Envoy-shaped route table as a VirtualService stage, and its expected split is derived from that table, so
  * the two files of a stage can be compared (never typed twice).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ManifestError, UnknownStageError } from './errors.js';
+import { UnknownStageError } from './errors.js';
 import {
   type BackendService,
   DEFAULT_KUBE_GATEWAY,
@@ -27,9 +27,9 @@ import {
   type Profile,
   type Split,
   STAGE_LABEL,
-  STRATEGIES,
-  STRATEGY_LABEL,
   type Strategy,
+  strategyLabel,
+  yamlFilesIn,
 } from './stages.js';
 import {
   type CompiledRouteTable,
@@ -65,11 +65,7 @@ export interface GatewayApiContext {
 
 function httpRouteFiles(root: string): string[] {
   const dir = paths.gatewayApiStagesDir(root);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    .map((f) => join(dir, f));
+  return existsSync(dir) ? yamlFilesIn(dir) : [];
 }
 
 /** The names of the HTTPRoute stage files (file stems), sorted. */
@@ -80,17 +76,9 @@ export function httpRouteStageNames(root: string): string[] {
 /** Loads one HTTPRoute stage file (refused above Kubernetes' object size limit before it is parsed). */
 export function loadHttpRouteStageFile(root: string, file: string): HttpRouteStage {
   const route = parseHttpRoute(readSingleDocument(file), file);
-  const strategy = route.metadata.labels[STRATEGY_LABEL];
-  if (strategy === undefined || !(STRATEGIES as readonly string[]).includes(strategy)) {
-    throw new ManifestError(
-      file,
-      `metadata.labels.${STRATEGY_LABEL}`,
-      `must be one of ${STRATEGIES.join(', ')}, got ${strategy === undefined ? 'nothing' : JSON.stringify(strategy)}`,
-    );
-  }
   return {
     name: basename(file, '.yaml'),
-    strategy: strategy as Strategy,
+    strategy: strategyLabel(route.metadata.labels, file),
     file,
     root,
     stageLabel: route.metadata.labels[STAGE_LABEL] ?? null,

@@ -111,13 +111,31 @@ export interface Split {
 export const DEFAULT_PROFILE: Profile = { name: 'default', headers: {} };
 export const WHOLE_SERVICE = '(service)';
 
-function stageFiles(root: string): string[] {
-  const dir = paths.stagesDir(root);
-  if (!existsSync(dir)) throw new ManifestError(dir, '(directory)', 'not found: no stages');
+/** The .yaml files directly in `dir` (not its subfolders), sorted by name. */
+export function yamlFilesIn(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
     .map((f) => join(dir, f));
+}
+
+function stageFiles(root: string): string[] {
+  const dir = paths.stagesDir(root);
+  if (!existsSync(dir)) throw new ManifestError(dir, '(directory)', 'not found: no stages');
+  return yamlFilesIn(dir);
+}
+
+/** The rollouts/strategy label of a stage file's route object; ManifestError when it is not a strategy. */
+export function strategyLabel(labels: Readonly<Record<string, string>>, file: string): Strategy {
+  const strategy = labels[STRATEGY_LABEL];
+  if (strategy === undefined || !(STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new ManifestError(
+      file,
+      `metadata.labels.${STRATEGY_LABEL}`,
+      `must be one of ${STRATEGIES.join(', ')}, got ${strategy === undefined ? 'nothing' : JSON.stringify(strategy)}`,
+    );
+  }
+  return strategy as Strategy;
 }
 
 /** The names of every stage file (file stems), sorted by name. */
@@ -128,17 +146,9 @@ export function stageNames(root: string): string[] {
 /** Loads one stage file (no name check: use {@link loadStage} for a stage by name). */
 export function loadStageFile(root: string, file: string): Stage {
   const vs = parseVirtualService(readSingleDocument(file), file);
-  const strategy = vs.metadata.labels[STRATEGY_LABEL];
-  if (strategy === undefined || !(STRATEGIES as readonly string[]).includes(strategy)) {
-    throw new ManifestError(
-      file,
-      `metadata.labels.${STRATEGY_LABEL}`,
-      `must be one of ${STRATEGIES.join(', ')}, got ${strategy === undefined ? 'nothing' : JSON.stringify(strategy)}`,
-    );
-  }
   return {
     name: basename(file, '.yaml'),
-    strategy: strategy as Strategy,
+    strategy: strategyLabel(vs.metadata.labels, file),
     file,
     root,
     stageLabel: vs.metadata.labels[STAGE_LABEL] ?? null,
