@@ -13,6 +13,7 @@ import { LoadClient, type PlanRequest, stageExpectation } from '@rollouts/local-
 import {
   analyseHistogram,
   CLUSTER_GATEWAY_WORKLOAD,
+  GATEWAY_API_GATEWAY_WORKLOAD,
   type MeshSelector,
   type MeshSnapshot,
   runStepAnalysis,
@@ -21,16 +22,22 @@ import {
 } from '@rollouts/split-check';
 import { type LoadedAnalysis, printAnalysis, type StepOutcome, stageRoles } from './analysis.js';
 import { measure } from './commands/stage.js';
-import type { Io } from './context.js';
+import { type Io, resolveApi } from './context.js';
 import { CliError, InterruptedError } from './errors.js';
 import { meshSnapshot, type ScrapeTarget, waitForScrape } from './prometheus.js';
 
-export const CLUSTER_SELECTOR: MeshSelector = { gateway: CLUSTER_GATEWAY_WORKLOAD, app: 'webapp' };
+/** The gateway's workload for the API in use (API: the classic ingress gateway, or the Gateway API's). */
+export function gatewayWorkload(): string {
+  return resolveApi(undefined) === 'gateway-api' ? GATEWAY_API_GATEWAY_WORKLOAD : CLUSTER_GATEWAY_WORKLOAD;
+}
+
+export function clusterSelector(): MeshSelector {
+  return { gateway: gatewayWorkload(), app: 'webapp' };
+}
 
 /** The ingress gateway's scrape target in the Istio addon's Prometheus (job kubernetes-pods: pod labels kept). */
 export const isIngressGatewayTarget = (t: ScrapeTarget) =>
-  t.labels.app === CLUSTER_GATEWAY_WORKLOAD ||
-  (t.labels.pod ?? '').startsWith(`${CLUSTER_GATEWAY_WORKLOAD}-`);
+  t.labels.app === gatewayWorkload() || (t.labels.pod ?? '').startsWith(`${gatewayWorkload()}-`);
 
 /** Runs a script of scripts/ with its output passed on line by line; a non-zero exit is a CliError naming it. */
 export async function runScript(
@@ -91,11 +98,11 @@ async function snapshotAfter(
 ): Promise<MeshSnapshot> {
   await waitForScrape(ctx.prometheusUrl, afterMs + ctx.scrapeMarginMs, {
     match: isIngressGatewayTarget,
-    what: `the ingress gateway (a target labelled app=${CLUSTER_GATEWAY_WORKLOAD})`,
+    what: `the ingress gateway (a target labelled app=${gatewayWorkload()}, or its pod)`,
     timeoutMs: ctx.scrapeTimeoutMs,
     signal,
   });
-  return meshSnapshot(ctx.prometheusUrl, CLUSTER_SELECTOR, signal);
+  return meshSnapshot(ctx.prometheusUrl, clusterSelector(), signal);
 }
 
 export async function runClusterStep(

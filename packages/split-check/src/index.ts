@@ -69,6 +69,7 @@ export {
   CLUSTER_GATEWAY_WORKLOAD,
   counterDelta,
   countsBy,
+  GATEWAY_API_GATEWAY_WORKLOAD,
   LOCAL_GATEWAY_WORKLOAD,
   type MeshSelector,
   type MeshSnapshot,

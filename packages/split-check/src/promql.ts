@@ -17,8 +17,12 @@ export interface MeshSelector {
   app: string;
 }
 
-/** The ingress gateway's workload as Istio's telemetry labels it, and the local gateway's (local-mesh). */
+/**
+ * The ingress gateway's workload as Istio's telemetry labels it: the classic gateway (VirtualService stages), the
+ * Deployment Istio creates for the Gateway API Gateway webapp-gateway (HTTPRoute stages), and the local gateway's.
+ */
 export const CLUSTER_GATEWAY_WORKLOAD = 'istio-ingressgateway';
+export const GATEWAY_API_GATEWAY_WORKLOAD = 'webapp-gateway-istio';
 export const LOCAL_GATEWAY_WORKLOAD = 'local-gateway';
 
 const quote = (v: string) => JSON.stringify(v);
