@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import {
+  headerOps,
   type PlanRequest,
   profileCheck,
   stageExpectation,
@@ -205,11 +206,12 @@ export function fieldCommand(root: string, io: Io, name: string, field: string, 
 /** The response header every route of the table sets to `stage` (Envoy's OVERWRITE ops), or none. */
 function stageHeader(table: GatewayRouteTable, stage: string): string[] {
   const routes = table.routeConfiguration.virtualHosts.flatMap((vh) => vh.routes);
+  // The route's `set` operations as the local gateway applies them (local-mesh's headerOps).
   const setsOf = (r: Route) =>
     new Set(
-      (r.responseHeadersToAdd ?? [])
-        .filter((o) => o.appendAction === 'OVERWRITE_IF_EXISTS_OR_ADD' && o.header.value === stage)
-        .map((o) => o.header.key.toLowerCase()),
+      (headerOps(r.responseHeadersToAdd)?.set ?? [])
+        .filter(([, value]) => value === stage)
+        .map(([name]) => name),
     );
   if (routes.length === 0) return [];
   const [first, ...rest] = routes.map(setsOf);
