@@ -59,6 +59,25 @@ describe('rollout (read-only commands)', () => {
     },
   );
 
+  it('field answers one fact a line for each API; a bad field or API is bad input (exit 2)', async () => {
+    const field = async (...args: string[]) => (await rollout(['field', ...args], env)).stdout.trim();
+    expect(await field('canary-25', 'file')).toBe(join(REPO_ROOT, 'istio', 'stages', 'canary-25.yaml'));
+    expect(await field('canary-25', 'file', '--api', 'gateway-api')).toBe(
+      join(REPO_ROOT, 'istio', 'stages', 'gateway-api', 'canary-25.yaml'),
+    );
+    expect(await field('canary-25', 'resource')).toBe('virtualservice.networking.istio.io/webapp');
+    expect(await field('blue', 'resource', '--api', 'gateway-api')).toBe(
+      'httproute.gateway.networking.k8s.io/webapp',
+    );
+    expect(await field('blue-preview', 'stage-header')).toBe('x-rollouts-stage');
+    expect(await field('blue-preview', 'stage-header', '--api', 'gateway-api')).toBe('x-rollouts-stage');
+    expect(await field('stable', 'hosts')).toBe('*');
+    const bad = await rollout(['field', 'stable', 'colour'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('field must be one of file, resource, stage-header, hosts');
+    expect((await rollout(['field', 'stable', 'file', '--api', 'ingress'], env)).code).toBe(2);
+  });
+
   it('path prints the manifest; an unknown stage exits 2 and lists the valid ones', async () => {
     const ok = await rollout(['path', 'canary-25'], env);
     expect(ok.code).toBe(0);
