@@ -1,6 +1,10 @@
 /**
  * Ports and URLs of the local path, read from the environment once.
- * Defaults follow docs/ARCHITECTURE.md: gateway 8080, v1 3001, v2 3002, admin 15000.
+ * Defaults follow docs/ARCHITECTURE.md: gateway 8080 (GATEWAY_PORT), admin 15000 (ADMIN_PORT), and one rule for the
+ * versions: version vN listens on 3000 + N (v1 3001, v2 3002, v3 3003, ...), its V<N>_PORT overriding. Which
+ * versions there are is not written here: callers pass the chart's list (workloadVersions, from the `versions` of
+ * charts/webapp/values.yaml). A version key that is not v<integer> (e.g. `canary`) has no default and needs its
+ * variable (CANARY_PORT).
  */
 
 export interface LocalPorts {
@@ -10,7 +14,11 @@ export interface LocalPorts {
   versions: Record<string, number>;
 }
 
-export const DEFAULT_PORTS: LocalPorts = { gateway: 8080, admin: 15000, versions: { v1: 3001, v2: 3002 } };
+/** The fixed ports; a version's port follows from its name (defaultVersionPort). */
+export const DEFAULT_PORTS: Readonly<Pick<LocalPorts, 'gateway' | 'admin'>> = { gateway: 8080, admin: 15000 };
+
+/** Version vN's default port is VERSION_PORT_BASE + N. */
+export const VERSION_PORT_BASE = 3000;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -35,13 +43,21 @@ export function parsePort(name: string, raw: string | undefined, fallback: numbe
 }
 
 /**
- * Ports for the gateway, its admin API and each version in `versions` (default v1, v2).
- * A version without a default port (v3, ...) gets none unless its variable is set.
+ * The port version `vN` listens on when its variable is unset: 3000 + N (v1 3001, v3 3003). null for a key that is
+ * not v<integer> written plainly (`canary`, `v2.1.0`, `v01`) or whose port would pass 65535: it needs its variable.
  */
-export function portsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  versions: readonly string[] = Object.keys(DEFAULT_PORTS.versions),
-): LocalPorts {
+export function defaultVersionPort(version: string): number | null {
+  const match = /^v(0|[1-9]\d*)$/.exec(version);
+  if (!match) return null;
+  const port = VERSION_PORT_BASE + Number(match[1]);
+  return port <= 65535 ? port : null;
+}
+
+/**
+ * Ports for the gateway, its admin API and each of `versions` (the chart's: workloadVersions(root)): vN on
+ * 3000 + N unless V<N>_PORT is set; any other key only from its variable, else a ConfigError naming it.
+ */
+export function portsFromEnv(env: NodeJS.ProcessEnv, versions: readonly string[]): LocalPorts {
   const out: LocalPorts = {
     gateway: parsePort('GATEWAY_PORT', env.GATEWAY_PORT, DEFAULT_PORTS.gateway),
     admin: parsePort('ADMIN_PORT', env.ADMIN_PORT, DEFAULT_PORTS.admin),
@@ -49,10 +65,12 @@ export function portsFromEnv(
   };
   for (const version of versions) {
     const name = portEnvName(version);
-    const fallback = DEFAULT_PORTS.versions[version];
+    const fallback = defaultVersionPort(version);
     const raw = env[name];
-    if (fallback === undefined && (raw === undefined || raw === '')) {
-      throw new ConfigError(`no port for workload ${version}: set ${name}`);
+    if (fallback === null && (raw === undefined || raw.trim() === '')) {
+      throw new ConfigError(
+        `no port for workload ${version}: set ${name} (only a version named v<N> has a default, 3000 + N)`,
+      );
     }
     out.versions[version] = parsePort(name, raw, fallback ?? 0);
   }

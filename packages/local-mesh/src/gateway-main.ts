@@ -5,7 +5,8 @@
  * (supervisor.ts). It leads its own process group, so the workloads go with it.
  *
  * Environment: ROLLOUT_ROOT (repository root; found from the working directory when unset), GATEWAY_PORT,
- * ADMIN_PORT, V1_PORT, V2_PORT, STAGE (applied at start, default stable), and optionally
+ * ADMIN_PORT, V<N>_PORT for each of the chart's versions (default 3000 + N, config.ts), STAGE (applied at start,
+ * default stable), and optionally
  *   ADMIN_TOKEN_FILE  a file (mode 0600) holding the token stage switches must carry (default: a fresh token)
  *   STAGE_FILE        where each applied stage is recorded as JSON, so a restarted local path keeps it
  *   LOG_DIR           each workload's output goes to <LOG_DIR>/<version>.log

@@ -1,6 +1,7 @@
 /**
  * `rollout run <version>` (`make run-v1`, `make run-v2`): one app build in the foreground, on the port the local
- * path gives that version (V1_PORT 3001, V2_PORT 3002, ...), so both can run at once; PORT overrides it.
+ * path gives that version (vN on V<N>_PORT, default 3000 + N: v1 3001, v2 3002, ...), so several can run at once;
+ * PORT overrides it. The version must be one of the chart's (workloadVersions).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
