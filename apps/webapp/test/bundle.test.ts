@@ -1,8 +1,20 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { BUILD_SCRIPT, BUNDLES, PACKAGE_DIR } from './support/paths.js';
 import { freePort, get, spawnNode, startBundle, stopAll, waitUntilServing } from './support/process.js';
 
@@ -137,10 +149,94 @@ describe('build.mjs', () => {
     expect(body).toEqual({ version: 'v7', buildTime: '2026-01-01T00:00:00.000Z', gitSha: 'feedface' });
   });
 
+  /** A values file in `out` with these lines, and a fresh output directory beside it. */
+  function valuesFile(name: string, yaml: string): { file: string; dir: string } {
+    const file = join(out, `${name}.yaml`);
+    writeFileSync(file, yaml);
+    return { file, dir: join(out, name) };
+  }
+
+  it("builds dist/<version>/main.js for each enabled version of the values' `versions`, skipping enabled: false", async () => {
+    const { file, dir } = valuesFile(
+      'three',
+      'versions:\n  v1:\n    tag: v1\n  v2:\n    enabled: false\n    tag: v2\n  v3:\n    tag: v3\n',
+    );
+    const build = spawnNode(BUILD_SCRIPT, ['--values', file, '--outdir', dir], { PATH: process.env.PATH });
+    expect((await build.exited).code, build.stderr()).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['v1', 'v3']);
+    expect(build.logs.map((l) => String(l.raw).split(' ')[1])).toEqual(['v1', 'v3']);
+    const server = await startBundle(join(dir, 'v3', 'main.js'));
+    expect(JSON.parse((await get(`${server.url}/version`)).body).version).toBe('v3');
+  });
+
+  it('reads versionDefaults.enabled as the chart does: a version left to a false default is not built', async () => {
+    const { file, dir } = valuesFile(
+      'defaults',
+      'versionDefaults:\n  enabled: false\nversions:\n  canary: {tag: c}\n  v4: {tag: v4, enabled: true}\n',
+    );
+    const build = spawnNode(BUILD_SCRIPT, ['--values', file, '--outdir', dir], { PATH: process.env.PATH });
+    expect((await build.exited).code, build.stderr()).toBe(0);
+    expect(readdirSync(dir)).toEqual(['v4']);
+  });
+
+  it("builds the repository chart's versions by default", async () => {
+    const dir = join(out, 'chart');
+    const build = spawnNode(BUILD_SCRIPT, ['--outdir', dir], { PATH: process.env.PATH });
+    expect((await build.exited).code, build.stderr()).toBe(0);
+    const chart = parseYaml(
+      readFileSync(join(PACKAGE_DIR, '..', '..', 'charts', 'webapp', 'values.yaml'), 'utf8'),
+    ) as { versions: Record<string, { enabled?: boolean }> };
+    const enabled = Object.entries(chart.versions).filter(([, v]) => v.enabled !== false);
+    expect(enabled.length).toBeGreaterThan(0);
+    expect(readdirSync(dir).sort()).toEqual(enabled.map(([k]) => k).sort());
+  });
+
+  it.each([
+    ['a key that is not a version', 'versions:\n  v1: {tag: v1}\n  canary: {tag: c}\n', 'versions.canary'],
+    ['no versions', 'image: {repository: webapp}\n', '`versions` must be a non-empty mapping'],
+    ['every version disabled', 'versions:\n  v1: {tag: v1, enabled: false}\n', 'no version is enabled'],
+    ['invalid YAML', 'versions: {v1: [\n', 'invalid YAML'],
+  ])('stops on values with %s: a message naming the file, exit 1', async (name, yaml, message) => {
+    const { file, dir } = valuesFile(name.replaceAll(' ', '-'), yaml);
+    const build = spawnNode(BUILD_SCRIPT, ['--values', file, '--outdir', dir], { PATH: process.env.PATH });
+    expect((await build.exited).code).toBe(1);
+    expect(build.stderr()).toContain(file);
+    expect(build.stderr()).toContain(message);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('--version needs no chart (the image build context has none); without it a missing chart is named', async () => {
+    // The Dockerfile's layout: <root>/apps/webapp with build.mjs, src/ and node_modules, and no <root>/charts.
+    const root = mkdtempSync(join(tmpdir(), 'webapp-image-layout-'));
+    try {
+      const app = join(root, 'apps', 'webapp');
+      mkdirSync(app, { recursive: true });
+      for (const f of ['build.mjs', 'tsconfig.json']) copyFileSync(join(PACKAGE_DIR, f), join(app, f));
+      cpSync(join(PACKAGE_DIR, 'src'), join(app, 'src'), { recursive: true });
+      symlinkSync(join(PACKAGE_DIR, 'node_modules'), join(app, 'node_modules'), 'dir');
+
+      const one = spawnNode(join(app, 'build.mjs'), ['--version', 'v5', '--outdir', join(root, 'out')], {
+        PATH: process.env.PATH,
+        GIT_SHA: 'feedface',
+      });
+      expect((await one.exited).code, one.stderr()).toBe(0);
+      expect(readdirSync(join(root, 'out')).sort()).toEqual(['main.js', 'package.json']);
+
+      const all = spawnNode(join(app, 'build.mjs'), [], { PATH: process.env.PATH, GIT_SHA: 'feedface' });
+      expect((await all.exited).code).toBe(1);
+      expect(all.stderr()).toContain('charts/webapp/values.yaml: not found');
+      expect(all.stderr()).toContain('--version');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it.each([
     [['--version', 'latest'], '--version'],
     [['--version'], 'version'],
     [['--colour', 'blue'], 'colour'],
+    [['--version', 'v1', '--values', 'values.yaml'], 'exclude each other'],
+    [['--values', ''], '--values'],
   ])('rejects %j with a message and exit 2', async (args, word) => {
     const build = spawnNode(BUILD_SCRIPT, [...args, '--outdir', out], { PATH: process.env.PATH });
     expect((await build.exited).code).toBe(2);
