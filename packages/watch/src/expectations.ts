@@ -9,9 +9,9 @@ import { join, relative } from 'node:path';
 import { verificationPlan } from '@rollouts/local-mesh';
 import {
   type AnalysisThresholds,
-  DEFAULT_THRESHOLDS,
   planAnalysis,
   readThresholds,
+  ThresholdsError,
 } from '@rollouts/split-check';
 import {
   expectedSplit,
@@ -124,18 +124,45 @@ export function headersFor(
 /** The thresholds file at the repository root (what `make progress` reads). */
 export const ANALYSIS_FILE = 'analysis.yaml';
 
+/** analysis.yaml missing or bad: the message names the file and what to do (the page shows it). */
+export class AnalysisFileError extends Error {
+  override readonly name = 'AnalysisFileError';
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
- * The canary analysis as `make progress` plans it: the thresholds of analysis.yaml (split-check's defaults when
- * the file is not there), over the analysed steps of the stage matrix (every stage whose requests without
- * header reach the new version; with a baseline when the old one gets some too). Throws split-check's
- * ThresholdsError for a bad file.
+ * The canary analysis as `make progress` plans it: the thresholds of analysis.yaml at the root (their one
+ * definition: without the file there is no analysis), over the analysed steps of the stage matrix (every stage
+ * whose requests without header reach the new version; with a baseline when the old one gets some too). Throws
+ * AnalysisFileError for a missing or bad file, every problem named with its line.
  */
 export function loadAnalysis(root: string): AnalysisConfig {
   const file = join(root, ANALYSIS_FILE);
-  let thresholds: AnalysisThresholds = DEFAULT_THRESHOLDS;
-  const present = existsSync(file);
-  // the same reader as `make progress` (split-check's): a bad value is named with its line
-  if (present) thresholds = readThresholds(readFileSync(file, 'utf8'));
+  if (!existsSync(file))
+    throw new AnalysisFileError(
+      ANALYSIS_FILE,
+      `the analysis thresholds file ${ANALYSIS_FILE} does not exist (it ships with the repository: git checkout ${ANALYSIS_FILE})`,
+    );
+  let thresholds: AnalysisThresholds;
+  try {
+    // the same reader as `make progress` (split-check's): a bad value is named with its line
+    thresholds = readThresholds(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if (err instanceof ThresholdsError)
+      throw new AnalysisFileError(
+        ANALYSIS_FILE,
+        `bad analysis thresholds in ${ANALYSIS_FILE}: ${err.problems.join('; ')} (fix the file, or git checkout ${ANALYSIS_FILE})`,
+      );
+    throw new AnalysisFileError(
+      ANALYSIS_FILE,
+      `the analysis thresholds file ${ANALYSIS_FILE} cannot be read: ${(err as Error).message}`,
+    );
+  }
   const { stages } = scanStages(root);
   const roles: Record<string, StageRoles | null> = {};
   const ctx = repoContext(root);
@@ -160,5 +187,5 @@ export function loadAnalysis(root: string): AnalysisConfig {
   const steps = stages
     .filter((s) => s.newVersionShare > 0)
     .map((s) => ({ stage: s.name, baseline: s.newVersionShare < 1 }));
-  return { file: present ? ANALYSIS_FILE : null, plan: planAnalysis(thresholds, steps), roles };
+  return { file: ANALYSIS_FILE, plan: planAnalysis(thresholds, steps), roles };
 }

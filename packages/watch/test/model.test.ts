@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import {
   binomialAcceptanceBand,
   clopperPearson,
-  DEFAULT_THRESHOLDS,
   mulberry32,
   planAnalysis,
+  readThresholds,
 } from '@rollouts/split-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -222,7 +222,23 @@ describe('the stage timeline', () => {
 });
 
 describe('the canary analysis of the step', () => {
-  const plan = planAnalysis(DEFAULT_THRESHOLDS, [
+  // Fixed numbers the samples below are made for, whatever the repository's analysis.yaml says.
+  const thresholds = readThresholds(
+    [
+      'errorRate:',
+      '  slo: 0.01',
+      '  margin: 0.01',
+      'latency:',
+      '  p99SloMs: 500',
+      '  marginMs: 50',
+      'decision:',
+      '  falseAbort: 0.001',
+      '  miss: 0.01',
+      '  looks: 3',
+      '  maxRequestsPerStep: 60000',
+    ].join('\n'),
+  );
+  const plan = planAnalysis(thresholds, [
     { stage: 'canary-25', baseline: true },
     { stage: 'canary-100', baseline: false },
   ]);

@@ -4,13 +4,13 @@
  * override headers, and stage switches through the local path's admin API (and not on the cluster).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findFreePort, verificationPlan } from '@rollouts/local-mesh';
-import { DEFAULT_THRESHOLDS, readThresholds } from '@rollouts/split-check';
+import { readThresholds } from '@rollouts/split-check';
 import { listStages } from '@rollouts/stages';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -178,10 +178,9 @@ describe('what it serves', () => {
     const config = (await (await fetch(`${watch.url}/api/config`)).json()) as WatchConfig;
     expect(config.analysisError).toBeNull();
     const analysis = config.analysis;
-    const present = existsSync(join(REPO_ROOT, 'analysis.yaml'));
-    expect(analysis?.file).toBe(present ? 'analysis.yaml' : null);
+    expect(analysis?.file).toBe('analysis.yaml');
     expect(analysis?.plan.thresholds).toEqual(
-      present ? readThresholds(readFileSync(join(REPO_ROOT, 'analysis.yaml'), 'utf8')) : DEFAULT_THRESHOLDS,
+      readThresholds(readFileSync(join(REPO_ROOT, 'analysis.yaml'), 'utf8')),
     );
     expect(analysis?.plan.steps).toEqual(
       listStages(REPO_ROOT)

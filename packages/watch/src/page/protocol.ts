@@ -79,8 +79,8 @@ export interface StageRoles {
 
 /** The canary analysis of @rollouts/split-check, as `make progress` plans it over the stage matrix. */
 export interface AnalysisConfig {
-  /** The thresholds file read (analysis.yaml), or null: split-check's defaults. */
-  file: string | null;
+  /** The thresholds file read (analysis.yaml at the root: the thresholds' one definition). */
+  file: string;
   plan: AnalysisPlan;
   roles: Record<string, StageRoles | null>;
 }
