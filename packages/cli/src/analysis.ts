@@ -56,20 +56,33 @@ export function analysisSteps(root: string): AnalysisStepSpec[] {
 
 /**
  * Reads the thresholds (--analysis FILE, else $ROLLOUT_ANALYSIS, else analysis.yaml at the root) and plans the
- * analysis over the stage matrix. A missing or bad file is bad input (exit 2), every problem named with its line.
+ * analysis over the stage matrix. The file is the thresholds' one definition (there are no built-in ones): a
+ * missing, unreadable or bad file is bad input (exit 2) naming the file, where it came from and what to do, every
+ * problem with its line.
  */
 export function loadAnalysis(root: string, fileOption?: string): LoadedAnalysis {
   const given = fileOption ?? (process.env.ROLLOUT_ANALYSIS || undefined);
   const file = given ? resolve(given) : join(root, ANALYSIS_FILE);
   const shown = shownPath(root, file);
+  const origin = given ? ` (given by ${fileOption !== undefined ? '--analysis' : 'ROLLOUT_ANALYSIS'})` : '';
   if (!existsSync(file)) {
     throw new CliError(
-      `the analysis thresholds file ${shown} does not exist${given ? '' : ' (it ships with the repository: git checkout analysis.yaml)'}`,
+      given
+        ? `the analysis thresholds file ${shown} does not exist${origin}`
+        : `the analysis thresholds file ${shown} does not exist: the canary analysis has no other thresholds (it ships with the repository: git checkout ${ANALYSIS_FILE}; or pass --analysis FILE)`,
       EXIT_USAGE,
     );
   }
+  let text: string;
   try {
-    const thresholds = readThresholds(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `the analysis thresholds file ${shown}${origin} cannot be read: ${(err as Error).message}`,
+    );
+  }
+  try {
+    const thresholds = readThresholds(text);
     return { plan: planAnalysis(thresholds, analysisSteps(root)), file: shown };
   } catch (err) {
     if (err instanceof ThresholdsError)

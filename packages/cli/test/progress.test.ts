@@ -39,7 +39,16 @@ describe('bad input exits 2 and starts nothing', async () => {
     [['progress', '--strategy', 'big-bang'], {}, '--strategy must be one of canary, blue-green'],
     [['progress', '--target', 'moon'], {}, '--target must be local or cluster, got "moon"'],
     [['progress', '--bake', 'soon'], {}, '--bake must be a duration like 5s, 500ms or 1m; got "soon"'],
-    [['demo', '--analysis', '/nonexistent/analysis.yaml'], {}, 'analysis.yaml does not exist'],
+    [
+      ['demo', '--analysis', '/nonexistent/analysis.yaml'],
+      {},
+      'analysis.yaml does not exist (given by --analysis)',
+    ],
+    [
+      ['progress'],
+      { ROLLOUT_ANALYSIS: '/nonexistent/thresholds.yaml' },
+      'thresholds.yaml does not exist (given by ROLLOUT_ANALYSIS)',
+    ],
   ])('rollout %j %j', async (args, extra, message) => {
     const run = await rollout(args, { ...env, ...extra });
     expect(run.code).toBe(2);
