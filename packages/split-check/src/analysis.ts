@@ -34,7 +34,10 @@ import {
 import { normalQuantile } from './special.js';
 import { formatShare, formatTable } from './table.js';
 
-/** The limits and error rates of the analysis: what `analysis.yaml` holds. */
+/**
+ * The limits and error rates of the analysis: what `analysis.yaml` at the repository root holds, their one
+ * definition (there are no built-in values; read the file's text with readThresholds).
+ */
 export interface AnalysisThresholds {
   errorRate: {
     /** Largest acceptable error rate (5xx answers): 0.01 means a success rate of at least 99 %. */
@@ -59,13 +62,6 @@ export interface AnalysisThresholds {
     maxRequestsPerStep: number;
   };
 }
-
-/** The demo's defaults (Flagger's: success rate ≥ 99 %, p99 ≤ 500 ms). `analysis.yaml` repeats them. */
-export const DEFAULT_THRESHOLDS: AnalysisThresholds = {
-  errorRate: { slo: 0.01, margin: 0.01 },
-  latency: { p99SloMs: 500, marginMs: 50 },
-  decision: { falseAbort: 0.001, miss: 0.01, looks: 3, maxRequestsPerStep: 60_000 },
-};
 
 /** Bad thresholds: one line per problem. */
 export class ThresholdsError extends Error {

@@ -14,7 +14,6 @@ export {
   type AnalysisVerdict,
   analyse,
   type CheckId,
-  DEFAULT_THRESHOLDS,
   formatAnalysisTables,
   formatMs,
   formatP,

@@ -24,7 +24,6 @@ import {
   binomialTestLess,
   clopperPearsonLower,
   clopperPearsonUpper,
-  DEFAULT_THRESHOLDS,
   mannWhitneyOneSided,
   mannWhitneyU,
   planAnalysis,
@@ -32,6 +31,7 @@ import {
   quantileSorted,
   quantileUpperRank,
 } from '../src/index.js';
+import { FIXTURE_THRESHOLDS } from './fixtures.js';
 
 function close(actual: number, expected: number, relative = 1e-9, absolute = 1e-300): void {
   expect(Math.abs(actual - expected)).toBeLessThanOrEqual(Math.max(absolute, Math.abs(expected) * relative));
@@ -195,7 +195,7 @@ describe('the analysis plan', () => {
       { stage: 'canary-100', baseline: false },
       { stage: 'blue', baseline: false },
     ];
-    const plan = planAnalysis(DEFAULT_THRESHOLDS, steps);
+    const plan = planAnalysis(FIXTURE_THRESHOLDS, steps);
     expect(plan.tests).toBe(24);
     close(plan.alpha, 1.388888888888889e-5, 1e-12);
     close(plan.beta, 0.0033333333333333335, 1e-12);

@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import {
   type AnalysisPlan,
   analyse,
-  DEFAULT_THRESHOLDS,
   lookSchedule,
   mulberry32,
   parseThresholds,
@@ -13,6 +12,7 @@ import {
   ThresholdsError,
   type VersionSample,
 } from '../src/index.js';
+import { FIXTURE_THRESHOLDS } from './fixtures.js';
 
 const STEPS = [
   ...['canary-10', 'canary-25', 'canary-50', 'canary-75', 'blue-preview'].map((stage) => ({
@@ -22,7 +22,7 @@ const STEPS = [
   { stage: 'canary-100', baseline: false },
   { stage: 'blue', baseline: false },
 ];
-const plan: AnalysisPlan = planAnalysis(DEFAULT_THRESHOLDS, STEPS);
+const plan: AnalysisPlan = planAnalysis(FIXTURE_THRESHOLDS, STEPS);
 
 /** n answers of a version: errors at `errorRate` (seeded), latencies around `ms` (0.5..1.5 × ms) plus `extraMs`. */
 function sample(
@@ -235,17 +235,17 @@ describe('runStepAnalysis', () => {
   });
 
   it('stops undecided, never passing, when the canary sits at a limit', async () => {
-    const step = simulatedStep(0.25, { extraMs: 50 }, 23);
+    const step = simulatedStep(0.25, { extraMs: FIXTURE_THRESHOLDS.latency.marginMs }, 23);
     const r = await runStepAnalysis({ plan, stage: 'canary-25', share: 0.25, baseline: true, ...step });
     expect(r.result.verdict).toBe('inconclusive');
     expect(r.stopped).not.toBeNull();
-    expect(step.collected()).toBeLessThanOrEqual(DEFAULT_THRESHOLDS.decision.maxRequestsPerStep);
+    expect(step.collected()).toBeLessThanOrEqual(FIXTURE_THRESHOLDS.decision.maxRequestsPerStep);
   });
 });
 
 describe('parseThresholds', () => {
-  it('accepts the defaults', () => {
-    expect(parseThresholds(structuredClone(DEFAULT_THRESHOLDS))).toEqual(DEFAULT_THRESHOLDS);
+  it('gives back a valid object unchanged (the fixture, as readThresholds read it)', () => {
+    expect(parseThresholds(structuredClone(FIXTURE_THRESHOLDS))).toEqual(FIXTURE_THRESHOLDS);
   });
 
   it('names every bad, missing or unknown value', () => {

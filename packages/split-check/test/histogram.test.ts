@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import {
   analyse,
   analyseHistogram,
-  DEFAULT_THRESHOLDS,
   histogramQuantile,
   type MeshSnapshot,
   mulberry32,
@@ -15,9 +14,10 @@ import {
   stepCounts,
   type VersionSample,
 } from '../src/index.js';
+import { FIXTURE_THRESHOLDS } from './fixtures.js';
 
 const ISTIO_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000];
-const plan = planAnalysis(DEFAULT_THRESHOLDS, [
+const plan = planAnalysis(FIXTURE_THRESHOLDS, [
   { stage: 'canary-10', baseline: true },
   { stage: 'canary-100', baseline: false },
 ]);
