@@ -10,13 +10,8 @@ SHELL := /usr/bin/env bash
 MAKEFLAGS += --no-builtin-rules
 .SUFFIXES:
 
-# Where the stages are applied: `cluster` (kind + Istio) or `local` (the local path, no Docker).
-TARGET ?= cluster
-export TARGET
-GATEWAY_URL ?= http://localhost:8080
-export GATEWAY_URL
-CLUSTER_NAME ?= rollouts
-export CLUSTER_NAME
+# TARGET (cluster or local), API, CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_URL: their defaults are in defaults.env,
+# which the scripts and the CLI read; set one here (`make canary-25 TARGET=local`) or in the environment.
 # A demo release fault on v2 (bad-v2, slow-v2: packages/cli/src/scenarios.ts); empty: none. On the cluster path
 # through the chart values (make up, make progress TARGET=cluster: scripts/scenario.sh).
 SCENARIO ?=
@@ -67,7 +62,7 @@ run-v1 run-v2: build ## Run one app build in the foreground on its local-path po
 
 .PHONY: progress
 progress: build ## Walk STRATEGY=canary|blue-green with canary analysis at each step, roll back on a failure (TARGET=cluster|local; SCENARIO=, BAKE=).
-	$(ROLLOUT) progress --target $(TARGET) --strategy $(STRATEGY) $(SCENARIO_FLAG) $(if $(BAKE),--bake $(BAKE))
+	$(ROLLOUT) progress --strategy $(STRATEGY) $(SCENARIO_FLAG) $(if $(BAKE),--bake $(BAKE))
 
 ##@ Development
 
@@ -123,7 +118,7 @@ down: ## Delete the kind cluster and everything in it.
 dashboards: ## Install Istio's Prometheus and Kiali addons and port-forward them (Ctrl-C stops).
 	scripts/dashboards.sh
 
-##@ Stages (TARGET=cluster by default, TARGET=local for the local path; API=gateway-api for the HTTPRoutes)
+##@ Stages (on the cluster; TARGET=local for the local path, API=gateway-api for the HTTPRoutes)
 
 # One target per stage file, istio/stages/<stage>.yaml: the files are the list (`make stages` says what each means).
 # Each prints the commands it runs: lint, kubectl apply, the wait for the gateway, the measurement.
@@ -152,7 +147,7 @@ status: $(CLI_DIST) ## Which stage is applied, and its expected split.
 .PHONY: watch
 # TARGET given (command line or environment): that one; else the local path when it runs, else the cluster.
 watch: build ## Live traffic page for the applied stage on http://localhost:8090 (WATCH_PORT); Ctrl-C stops.
-	WATCH_TARGET=$(if $(filter file,$(origin TARGET)),auto,$(TARGET)) node packages/watch/dist/main.js
+	WATCH_TARGET=$(or $(TARGET),auto) node packages/watch/dist/main.js
 
 $(CLI_DIST):
 	$(MAKE) --no-print-directory build

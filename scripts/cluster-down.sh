@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make down`: delete the kind cluster and everything in it (a no-op, with a message, when it does not exist).
-# Knobs: CLUSTER_NAME (rollouts).
+# Knobs: CLUSTER_NAME (default: defaults.env).
 set -o errexit -o nounset -o pipefail
 
 # shellcheck source=scripts/lib.sh

@@ -8,8 +8,8 @@
 # on the Node of versions.env (NODE24_VERSION). With the buildx plugin by BuildKit (`docker buildx build --load`,
 # without the default provenance attestation), else by Docker's legacy builder (DOCKER_BUILDKIT=0 docker build).
 #
-# Knobs: CLUSTER_NAME (rollouts), KUBE_CONTEXT (kind-$CLUSTER_NAME), GATEWAY_URL (http://localhost:8080),
-# HOST_PORT (8080, kind-config's host port: must be free before the cluster is created), GIT_SHA (git rev-parse),
+# Knobs: CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_URL, HOST_PORT (kind-config's host port: must be free before the
+# cluster is created), API (defaults: defaults.env), GIT_SHA (git rev-parse),
 # UP_TIMEOUT seconds for each bounded wait (300), SCENARIO (a demo release fault on v2 through the chart values:
 # bad-v2, slow-v2; empty: healthy; scripts/scenario.sh). Pins: versions.env.
 #

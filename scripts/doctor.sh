@@ -14,7 +14,8 @@
 # (the scripts use Helm 4's flags: a blocker). Port 8080 (kind maps it to the gateway) must be free unless our
 # cluster holds it. CPU architecture: amd64 or arm64.
 #
-# Knobs: HOST_PORT (8080; the host port of scripts/kind-config.yaml: change both together), CLUSTER_NAME.
+# Knobs: HOST_PORT (the host port of scripts/kind-config.yaml: change both together), CLUSTER_NAME (defaults:
+# defaults.env).
 set -o errexit -o nounset -o pipefail
 
 # shellcheck source=scripts/lib.sh

@@ -2,13 +2,8 @@
 # Helpers shared by the cluster-path scripts (sourced, never run). Written for bash 3.2 too (macOS /bin/bash):
 # no associative arrays, no ${var,,}, no mapfile, and no "${array[@]}" of a possibly empty array under nounset.
 #
-# Knobs (environment, with defaults):
-#   CLUSTER_NAME   kind cluster name                              rollouts
-#   KUBE_CONTEXT   kube context every kubectl/helm/istioctl uses   kind-$CLUSTER_NAME
-#   GATEWAY_URL    the Istio ingress gateway as the host sees it   http://localhost:8080
-#   HOST_PORT      host port kind maps to the gateway             8080 (scripts/kind-config.yaml: change both)
-#   TARGET         cluster | local (stage, rollback, verify, status) cluster
-#   API            virtualservice | gateway-api: which file carries a stage on the cluster  virtualservice
+# Knobs: TARGET, API, CLUSTER_NAME, KUBE_CONTEXT, HOST_PORT and GATEWAY_URL, with their defaults in defaults.env
+# (shared with make and the rollout CLI); the environment overrides each. Those of the scripts alone:
 #   LOCALBIN       where `make tools` puts the pinned tools       ./bin (first on PATH)
 #   ROLLOUT        the rollout CLI command line                   node packages/cli/dist/main.js
 #   WAIT_INTERVAL  seconds between two polls of a bounded wait    2
@@ -22,13 +17,38 @@ SCRIPTS_DIR="${REPO_ROOT}/scripts"
 # shellcheck source=versions.env
 source "${REPO_ROOT}/versions.env"
 
-CLUSTER_NAME="${CLUSTER_NAME:-rollouts}"
-KUBE_CONTEXT="${KUBE_CONTEXT:-kind-${CLUSTER_NAME}}"
-GATEWAY_URL="${GATEWAY_URL:-http://localhost:8080}"
+# The shared knobs' defaults: a knob the environment leaves unset or empty takes defaults.env's value, in which
+# ${KEY} is the value of a key above it (as packages/stages/src/defaults.ts reads the file for the CLI).
+load_defaults() {
+  local file="${REPO_ROOT}/defaults.env" line key value rest ref n=0 above=" "
+  [[ -f "${file}" ]] || {
+    printf 'error: %s is missing: it holds the defaults of TARGET, API, CLUSTER_NAME, ... (git checkout defaults.env)\n' "${file}" >&2
+    exit 1
+  }
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    n=$((n + 1))
+    [[ "${line}" =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ "${line}" =~ ^([A-Z_][A-Z0-9_]*)=(.*)$ ]] || {
+      printf 'error: %s line %d: expected KEY=value, got: %s\n' "${file}" "${n}" "${line}" >&2
+      exit 1
+    }
+    key="${BASH_REMATCH[1]}" rest="${BASH_REMATCH[2]}" value=""
+    above+="${key} "
+    [[ -z "${!key:-}" ]] || continue
+    while [[ "${rest}" =~ ^([^$]*)\$\{([A-Z_][A-Z0-9_]*)\}(.*)$ ]]; do
+      ref="${BASH_REMATCH[2]}"
+      [[ "${above}" == *" ${ref} "* && "${ref}" != "${key}" ]] || {
+        printf 'error: %s line %d: %s is not a key above %s\n' "${file}" "${n}" "\${${ref}}" "${key}" >&2
+        exit 1
+      }
+      value+="${BASH_REMATCH[1]}${!ref:-}"
+      rest="${BASH_REMATCH[3]}"
+    done
+    printf -v "${key}" '%s' "${value}${rest}"
+  done <"${file}"
+}
+load_defaults
 GATEWAY_URL="${GATEWAY_URL%/}"
-HOST_PORT="${HOST_PORT:-8080}"
-TARGET="${TARGET:-cluster}"
-API="${API:-virtualservice}"
 LOCALBIN="${LOCALBIN:-${REPO_ROOT}/bin}"
 WAIT_INTERVAL="${WAIT_INTERVAL:-2}"
 # Fixed names (docs/ARCHITECTURE.md).

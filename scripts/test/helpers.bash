@@ -20,7 +20,7 @@ make_repo() {
   REPO="${SANDBOX}/repo"
   mkdir -p "${REPO}/scripts" "${REPO}/apps/webapp" "${REPO}/charts/webapp" "${REPO}/istio/base" \
     "${REPO}/loadtest" "${REPO}/packages/split-check/dist"
-  cp "${REAL_ROOT}/versions.env" "${REPO}/"
+  cp "${REAL_ROOT}/versions.env" "${REAL_ROOT}/defaults.env" "${REPO}/"
   cp "${REAL_ROOT}"/scripts/*.sh "${REAL_ROOT}"/scripts/*.yaml "${REPO}/scripts/"
   local f
   for f in apps/webapp/Dockerfile charts/webapp/Chart.yaml istio/base/gateway.yaml loadtest/split.ts \
@@ -88,7 +88,7 @@ setup_sandbox() {
   export ROLLOUT="${SANDBOX}/stubs/rollout" WAIT_INTERVAL=0 GIT_SHA=abc1234
   STUB_REAL_NODE="$(command -v node)"
   export STUB_REAL_NODE
-  unset CLUSTER_NAME KUBE_CONTEXT GATEWAY_URL TARGET VERIFY_STAGE SKIP_VERIFY K6_ARGS STAGE_TIMEOUT UP_TIMEOUT
+  unset CLUSTER_NAME KUBE_CONTEXT GATEWAY_URL TARGET API VERIFY_STAGE SKIP_VERIFY K6_ARGS STAGE_TIMEOUT UP_TIMEOUT
   # A port nothing listens on, so a port check does not depend on this machine (8080 may be busy here).
   export HOST_PORT
   HOST_PORT="$(free_port)"

@@ -12,16 +12,16 @@ setup() {
 # yaml_value KEY FILE: the first value of "KEY: value" (indentation ignored, quotes dropped).
 yaml_value() { awk -v k="$1:" '$1 == k || ($1 == "-" && $2 == k) { v = $NF; gsub(/"/, "", v); print v; exit }' "$2"; }
 
-@test "kind maps host port 8080 (GATEWAY_URL's default) to the node port of the gateway's http2 port" {
+@test "kind maps defaults.env's HOST_PORT (GATEWAY_URL's port) to the node port of the gateway's http2 port" {
   local kind_cfg="${REAL_ROOT}/scripts/kind-config.yaml" operator="${REAL_ROOT}/scripts/istio-operator.yaml"
-  [[ "$(yaml_value hostPort "${kind_cfg}")" == 8080 ]]
+  local defaults
+  defaults="$(env -i PATH="${PATH}" bash -c 'source "$1/scripts/lib.sh" && printf "%s %s" "${HOST_PORT}" "${GATEWAY_URL}"' _ "${REAL_ROOT}")"
+  [[ "${defaults}" == "$(yaml_value hostPort "${kind_cfg}") http://localhost:$(yaml_value hostPort "${kind_cfg}")" ]]
   [[ "$(yaml_value listenAddress "${kind_cfg}")" == 127.0.0.1 ]]
   local container_port node_port
   container_port="$(yaml_value containerPort "${kind_cfg}")"
   node_port="$(yaml_value nodePort "${operator}")"
   [[ -n "${node_port}" && "${container_port}" == "${node_port}" ]]
-  # shellcheck disable=SC2016 # the text of lib.sh, not an expansion
-  grep -qF 'GATEWAY_URL="${GATEWAY_URL:-http://localhost:8080}"' "${REAL_ROOT}/scripts/lib.sh"
   # the node image is never written in the kind config: cluster-up.sh passes KIND_NODE_IMAGE
   ! grep -q 'image:' "${kind_cfg}" || false
 }

@@ -70,9 +70,9 @@ that a correct mesh fails any check), --delta D (ROLLOUT_DELTA, default 0.05: sp
 --power P (ROLLOUT_POWER, default 0.999: chance of catching it). Out of range: exit 2.
 ROLLOUT_EXPLAIN=1: after each verdict, how each check was decided (the test, the plan, the statistic); a failed
 check always says it.
-API: --api, else $API, else virtualservice (gateway-api: the HTTPRoutes of istio/stages/gateway-api/).
-
-Target: --target, else $TARGET, else local. cluster: GATEWAY_URL (default http://localhost:8080) and kubectl.
+API: --api, else $API (gateway-api: the HTTPRoutes of istio/stages/gateway-api/).
+Target: --target, else $TARGET. cluster: GATEWAY_URL, KUBE_CONTEXT and kubectl.
+The defaults of API, TARGET, KUBE_CONTEXT and GATEWAY_URL: defaults.env (shared with make and scripts/).
 Ports of the local path: GATEWAY_PORT (8080), ADMIN_PORT (15000), V1_PORT (3001), V2_PORT (3002).
 Exit codes: 0 ok; 1 verification failed, lint findings or a process could not start; 2 bad input;
 130 / 143 interrupted (SIGINT / SIGTERM) during a verification.

@@ -4,6 +4,7 @@ import {
   adminUrlFromEnv,
   ConfigError,
   DEFAULT_PORTS,
+  gatewayUrlFromEnv,
   type PlanRequest,
   parsePort,
   registerAdminToken,
@@ -12,9 +13,11 @@ import {
   findRepoRoot,
   listStages,
   loadStage,
+  ManifestError,
   STAGE_APIS,
   type Stage,
   type StageApi,
+  setting,
   stageNames,
   UnknownStageError,
 } from '@rollouts/stages';
@@ -71,24 +74,54 @@ export function requireStageName(root: string, name: string): void {
 
 export type Target = 'local' | 'cluster';
 
-/** --target, else $TARGET, else local. */
-export function resolveTarget(flag: string | undefined): Target {
-  const value = flag ?? process.env.TARGET ?? 'local';
+/**
+ * A shared knob (TARGET, API, KUBE_CONTEXT, GATEWAY_URL, ...): the environment's value, else defaults.env's, the
+ * one place their defaults are written (scripts/lib.sh reads the same file).
+ */
+export function knob(key: string, env: NodeJS.ProcessEnv = process.env): string {
+  try {
+    return setting(repoRoot(), key, env);
+  } catch (err) {
+    if (err instanceof ManifestError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/** --target, else TARGET (defaults.env: cluster, as `make <stage>`). */
+export function resolveTarget(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Target {
+  const value = flag ?? knob('TARGET', env);
   if (value !== 'local' && value !== 'cluster') {
-    throw new UsageError(`--target must be local or cluster, got ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `${flag !== undefined ? '--target' : 'TARGET'} must be local or cluster, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
 
-/** --api, else $API, else virtualservice: which file carries each stage (DESIGN: API=virtualservice|gateway-api). */
+/** --api, else API (defaults.env: virtualservice): which file carries each stage. */
 export function resolveApi(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): StageApi {
-  const value = flag ?? (env.API || undefined) ?? 'virtualservice';
+  const value = flag ?? knob('API', env);
   if (!(STAGE_APIS as readonly string[]).includes(value)) {
     throw new UsageError(
       `${flag !== undefined ? '--api' : 'API'} must be ${STAGE_APIS.join(' or ')}, got ${JSON.stringify(value)}`,
     );
   }
   return value as StageApi;
+}
+
+/** The kube context of the cluster path: KUBE_CONTEXT (defaults.env: kind-${CLUSTER_NAME}). */
+export function kubeContext(env: NodeJS.ProcessEnv = process.env): string {
+  return knob('KUBE_CONTEXT', env);
+}
+
+/** The cluster's ingress gateway as the host sees it: GATEWAY_URL (defaults.env: http://localhost:${HOST_PORT}). */
+export function clusterGatewayUrl(env: NodeJS.ProcessEnv = process.env): string {
+  try {
+    return gatewayUrlFromEnv({ GATEWAY_URL: knob('GATEWAY_URL', env) });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** The admin API: ADMIN_PORT when set, else the port `rollout local up` recorded, else 15000. */

@@ -16,7 +16,10 @@ export interface Run {
   stderr: string;
 }
 
-/** The environment of a test: its own state directory and free ports; no TARGET or GATEWAY_URL from outside. */
+/**
+ * The environment of a test: its own state directory and free ports, TARGET=local (the tests drive the local path;
+ * a cluster test passes --target cluster), and no GATEWAY_URL, KUBE_CONTEXT or CLUSTER_NAME from outside.
+ */
 export async function testEnv(extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of [
@@ -40,6 +43,7 @@ export async function testEnv(extra: Record<string, string> = {}): Promise<NodeJ
       await Promise.all(PORT_VARIABLES.map(async (k) => [k, String(await findFreePort())])),
     ),
     NO_COLOR: '1',
+    TARGET: 'local',
     ...extra,
   };
 }

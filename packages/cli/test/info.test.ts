@@ -275,6 +275,12 @@ describe('rollout (read-only commands)', () => {
     expect(await stageOf({})).toBe('canary-10');
     expect(await stageOf({ CLUSTER_NAME: 'other' })).toBe('canary-50');
     expect(await stageOf({ CLUSTER_NAME: 'other', KUBE_CONTEXT: 'mine' })).toBe('blue');
+    // No --target and no TARGET: defaults.env's TARGET, the cluster, as for `make <stage>`.
+    const untargeted: NodeJS.ProcessEnv = { ...withBin };
+    delete untargeted.TARGET;
+    const run = await rollout(['status'], untargeted);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/^cluster: stage canary-10/);
   });
 
   it('status --target cluster reads the rollouts/stage label with kubectl', async () => {

@@ -4,6 +4,7 @@
  * shape) and routes requests with it as Envoy does; derives the expected split per request profile; lints istio/
  * against the chart.
  */
+export { readSettings, setting } from './defaults.js';
 export type * from './envoy.js';
 export { ManifestError, type ManifestErrorKind, UnknownStageError } from './errors.js';
 export {

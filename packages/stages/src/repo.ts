@@ -31,5 +31,6 @@ export const paths = {
   /** The Gateway API Gateway Istio deploys for the HTTPRoute stages. */
   kubeGateway: (root: string) => join(root, 'istio', 'base', 'gateway-api', 'gateway.yaml'),
   values: (root: string) => join(root, 'charts', 'webapp', 'values.yaml'),
-  makefile: (root: string) => join(root, 'Makefile'),
+  /** The shared knobs' defaults (TARGET, API, CLUSTER_NAME, ...): packages/stages/src/defaults.ts. */
+  defaults: (root: string) => join(root, 'defaults.env'),
 };

@@ -17,7 +17,6 @@
 import { join } from 'node:path';
 import {
   ConfigError,
-  gatewayUrlFromEnv,
   type LocalMesh,
   type PlanRequest,
   portsFromEnv,
@@ -41,8 +40,10 @@ import {
   adminCall,
   adminUrl,
   appliedStage,
+  clusterGatewayUrl,
   GatewayDownError,
   type Io,
+  kubeContext,
   resolveApi,
   resolveTarget,
   seconds,
@@ -52,7 +53,6 @@ import { formatThreeWay, LocalPrometheus, prometheusBinary } from '../local-prom
 import { type PortForward, portForward } from '../prometheus.js';
 import { describeScenario, resolveScenario, SCENARIOS, type Scenario } from '../scenarios.js';
 import { readLocalState, stateDir, writeJson } from '../state.js';
-import { kubeContext } from './stage.js';
 
 export interface ProgressOptions {
   strategy?: string;
@@ -407,7 +407,7 @@ async function clusterWalker(
   options: ProgressOptions,
   scenario: Scenario | null,
 ): Promise<Walker> {
-  const gatewayUrl = gatewayUrlFromEnv();
+  const gatewayUrl = clusterGatewayUrl();
   const context = kubeContext();
   const scrapeTimeoutMs = envSeconds('PROMETHEUS_SCRAPE_TIMEOUT', 120);
   const scrapeMarginMs = envSeconds('PROMETHEUS_SCRAPE_MARGIN', 1);

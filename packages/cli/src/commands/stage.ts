@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import {
   formatStageResult,
-  gatewayUrlFromEnv,
   LoadClient,
   type PlanRequest,
   type ProfileExpectation,
@@ -15,14 +14,16 @@ import {
   verifyStage,
   type WorkloadHealth,
 } from '@rollouts/local-mesh';
-import { expectedSplit, formatSplit, profiles, type StageApi } from '@rollouts/stages';
+import { expectedSplit, formatSplit, NAMESPACE, profiles, type StageApi } from '@rollouts/stages';
 import {
   abortOnSignals,
   adminCall,
   adminUrl,
   appliedStage,
+  clusterGatewayUrl,
   GatewayDownError,
   type Io,
+  kubeContext,
   requireStageName,
   resolveApi,
   resolveTarget,
@@ -236,7 +237,7 @@ export async function verifyCommand(
       notes.push(`gateway weights forced to ${JSON.stringify(applied.overrideWeights)} (test hook)`);
   } else {
     stage = options.stage ?? clusterStage();
-    origin = gatewayUrlFromEnv();
+    origin = clusterGatewayUrl();
   }
   const { result } = await measure(root, io, {
     stage,
@@ -249,11 +250,6 @@ export async function verifyCommand(
   return result.verdict === 'pass' ? EXIT_OK : EXIT_FAIL;
 }
 
-/** The kube context of the cluster path: KUBE_CONTEXT, else kind-${CLUSTER_NAME:-rollouts} (as scripts/*.sh). */
-export function kubeContext(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KUBE_CONTEXT || `kind-${env.CLUSTER_NAME || 'rollouts'}`;
-}
-
 /** The rollouts/stage label of the route object (VirtualService webapp, or HTTPRoute webapp with API=gateway-api). */
 function clusterStage(): string {
   const resource = `${ROUTE_RESOURCE[resolveApi(undefined)]}/webapp`;
@@ -261,7 +257,7 @@ function clusterStage(): string {
     '--context',
     kubeContext(),
     '-n',
-    'rollouts',
+    NAMESPACE,
     'get',
     resource,
     '-o',
@@ -314,7 +310,7 @@ export async function statusCommand(
     };
   } else {
     stageName = clusterStage();
-    extra = { gatewayUrl: gatewayUrlFromEnv() };
+    extra = { gatewayUrl: clusterGatewayUrl() };
   }
   const stage = stageByName(root, stageName);
   const splits = profiles(stage).map((p) => ({ profile: p.name, split: expectedSplit(stage, p) }));

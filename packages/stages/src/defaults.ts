@@ -1,0 +1,46 @@
+/**
+ * The shared knobs' defaults (defaults.env at the repository root), read as scripts/lib.sh reads them: a knob the
+ * environment sets to a non-empty value keeps it; any other takes the file's value, in which `${KEY}` is the
+ * resolved value of a key above it (KUBE_CONTEXT=kind-${CLUSTER_NAME} follows CLUSTER_NAME=other).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { ManifestError } from './errors.js';
+import { paths } from './repo.js';
+
+const LINE = /^([A-Z_][A-Z0-9_]*)=(.*)$/;
+const REFERENCE = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
+
+/** Every knob of defaults.env, resolved against `env`: the environment's value if set, else the file's. */
+export function readSettings(root: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const file = paths.defaults(root);
+  if (!existsSync(file)) throw new ManifestError(file, '(file)', 'not found');
+  const out: Record<string, string> = {};
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((raw, index) => {
+      if (/^\s*(#|$)/.test(raw)) return;
+      const m = LINE.exec(raw);
+      if (!m)
+        throw new ManifestError(file, `line ${index + 1}`, `expected KEY=value, got ${JSON.stringify(raw)}`);
+      const [, key, value] = m as unknown as [string, string, string];
+      const given = env[key];
+      out[key] =
+        given !== undefined && given !== ''
+          ? given
+          : value.replace(REFERENCE, (_, ref: string) => {
+              const resolved = out[ref];
+              if (resolved === undefined) {
+                throw new ManifestError(file, `line ${index + 1}`, `\${${ref}} is not a key above ${key}`);
+              }
+              return resolved;
+            });
+    });
+  return out;
+}
+
+/** One knob (TARGET, API, CLUSTER_NAME, KUBE_CONTEXT, HOST_PORT, GATEWAY_URL), resolved as readSettings does. */
+export function setting(root: string, key: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = readSettings(root, env)[key];
+  if (value === undefined) throw new ManifestError(paths.defaults(root), key, 'no such knob');
+  return value;
+}
