@@ -35,7 +35,7 @@ help: ## Show this help.
 	@if [ -t 1 ]; then c='\033[36m'; b='\033[1m'; r='\033[0m'; else c=; b=; r=; fi; \
 	awk -v c="$$c" -v b="$$b" -v r="$$r" -v stages="$(STAGES)" 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make %s<target>%s [TARGET=cluster|local] [API=virtualservice|gateway-api]\n", c, r} \
 		/^[a-zA-Z_0-9%$$()-][a-zA-Z_0-9%$$() -]*:.*?##/ { t = $$1; d = $$2; sub(/\$$\(CLI_DIST\)/, "", t); \
-			if (t ~ /STAGES/) { t = "<stage>"; d = d " One of: " stages "." } printf "  %s%-18s%s %s\n", c, t, r, d } \
+			if (t ~ /STAGES/) { t = "<stage>"; d = d " One of: " stages "." } sub(/%/, "<version>", t); printf "  %s%-18s%s %s\n", c, t, r, d } \
 		/^##@/ { printf "\n%s%s%s\n", b, substr($$0, 5), r }' $(MAKEFILE_LIST)
 
 SCENARIO_FLAG = $(if $(SCENARIO),--scenario $(SCENARIO))
@@ -54,9 +54,9 @@ local-up: build ## Start v1, v2 and the local gateway in the background (then `m
 local-down: ## Stop the local path started by `make local-up`.
 	$(ROLLOUT) local down
 
-.PHONY: run-v1 run-v2
-run-v1 run-v2: build ## Run one app build in the foreground on its local-path port (v1 3001, v2 3002; PORT overrides).
-	$(ROLLOUT) run $(@:run-%=%)
+# One target per version of the chart's values (make run-v1, make run-v2); the CLI refuses any other.
+run-%: build ## Run one app build in the foreground on its local-path port (v1 3001, v2 3002; PORT overrides).
+	$(ROLLOUT) run $*
 
 ##@ Progressive delivery (thresholds in analysis.yaml)
 

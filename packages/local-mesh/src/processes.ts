@@ -19,7 +19,7 @@ export class PortInUseError extends Error {
     super(
       `port ${port} (${role === 'gateway' || role === 'admin' ? role : `workload ${role}`}) is already in use.\n` +
         `Stop whatever listens there (if it is a local path started earlier: rollout local down), or choose ` +
-        `other ports with GATEWAY_PORT, ADMIN_PORT, V1_PORT, V2_PORT, e.g. ${variable}=${suggest(port)}.`,
+        `other ports with GATEWAY_PORT, ADMIN_PORT or V<N>_PORT, e.g. ${variable}=${suggest(port)}.`,
     );
   }
 }

@@ -1,11 +1,12 @@
 /**
  * Where `make watch` points: the local path when its gateway's admin API answers (TARGET=local, or TARGET unset
- * and the local path running), else the cluster through GATEWAY_URL. The admin API is found as the rollout CLI
+ * and the local path running), else the cluster through GATEWAY_URL (default: defaults.env). The admin API is found as the rollout CLI
  * finds it: ADMIN_PORT, else the port `rollout local up` recorded in .state/local/ports.json, else 15000.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_PORTS, gatewayUrlFromEnv, parsePort } from '@rollouts/local-mesh';
+import { setting } from '@rollouts/stages';
 
 export interface ResolvedTarget {
   target: 'local' | 'cluster';
@@ -76,7 +77,8 @@ export async function resolveTarget(
   target: 'local' | 'cluster' | 'auto',
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ResolvedTarget> {
-  const gatewayUrl = gatewayUrlFromEnv(env);
+  // The cluster's gateway: GATEWAY_URL, else defaults.env's (as for the scripts and the CLI).
+  const gatewayUrl = gatewayUrlFromEnv({ GATEWAY_URL: setting(root, 'GATEWAY_URL', env) });
   if (target === 'cluster') {
     return { target, reason: 'TARGET=cluster', gatewayUrl, adminUrl: null, adminToken: null };
   }
