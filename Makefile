@@ -86,7 +86,7 @@ typecheck: install ## Type-check every package, the k6 scripts included.
 
 .PHONY: test
 test: ## Run the whole test suite (installs what it needs first); last line: passed/failed count.
-	scripts/test.sh
+	hack/test.sh
 
 .PHONY: bench
 bench: build ## Benchmarks: app vs bare Express, gateway vs direct (ratios measured in the same run).

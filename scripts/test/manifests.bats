@@ -15,6 +15,7 @@ yaml_value() { awk -v k="$1:" '$1 == k || ($1 == "-" && $2 == k) { v = $NF; gsub
 @test "kind maps defaults.env's HOST_PORT (GATEWAY_URL's port) to the node port of the gateway's http2 port" {
   local kind_cfg="${REAL_ROOT}/scripts/kind-config.yaml" operator="${REAL_ROOT}/scripts/istio-operator.yaml"
   local defaults
+  # shellcheck disable=SC2016 # expanded by the inner bash, after lib.sh read defaults.env
   defaults="$(env -i PATH="${PATH}" bash -c 'source "$1/scripts/lib.sh" && printf "%s %s" "${HOST_PORT}" "${GATEWAY_URL}"' _ "${REAL_ROOT}")"
   [[ "${defaults}" == "$(yaml_value hostPort "${kind_cfg}") http://localhost:$(yaml_value hostPort "${kind_cfg}")" ]]
   [[ "$(yaml_value listenAddress "${kind_cfg}")" == 127.0.0.1 ]]
@@ -28,7 +29,7 @@ yaml_value() { awk -v k="$1:" '$1 == k || ($1 == "-" && $2 == k) { v = $NF; gsub
 
 @test "the IstioOperator renders: NodePort 30080 -> gateway 8080, CNI node agent, gateway labelled for istio/base" {
   local istioctl="${REAL_ROOT}/bin/istioctl"
-  [[ -x "${istioctl}" ]] || skip "bin/istioctl not installed (scripts/ci-tools.sh istioctl)"
+  [[ -x "${istioctl}" ]] || skip "bin/istioctl not installed (hack/ci-tools.sh istioctl)"
   local out="${BATS_TEST_TMPDIR}/istio.yaml"
   "${istioctl}" manifest generate -f "${REAL_ROOT}/scripts/istio-operator.yaml" >"${out}" 2>"${BATS_TEST_TMPDIR}/err" || {
     cat "${BATS_TEST_TMPDIR}/err" >&2

@@ -35,7 +35,7 @@ if [[ ! -x "${helm}" ]]; then
   helm="${hbin}/helm"
 fi
 
-# Python with PyYAML: the system one, else the checkov virtualenv scripts/ci-tools.sh installs.
+# Python with PyYAML: the system one, else the checkov virtualenv hack/ci-tools.sh installs.
 python=python3
 if ! "${python}" -c 'import yaml' 2>/dev/null; then
   python="$(find "${REPO_ROOT}/.cache/tools/venv" -maxdepth 3 -path '*/bin/python' 2>/dev/null | head -n1)"

@@ -44,7 +44,7 @@ export function prometheusBinary(env: NodeJS.ProcessEnv = process.env): { bin: s
   }
   if (mode === 'required')
     throw new UsageError(
-      'ROLLOUT_PROMETHEUS=required, but no prometheus is on PATH (apt-get install prometheus, or scripts/ci-tools.sh debian)',
+      'ROLLOUT_PROMETHEUS=required, but no prometheus is on PATH (apt-get install prometheus, or hack/ci-tools.sh debian)',
     );
   return { bin: null, why: 'no prometheus on PATH' };
 }

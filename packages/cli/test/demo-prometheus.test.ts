@@ -1,7 +1,7 @@
 /**
  * The demo without Prometheus on the machine: one line says the analysis uses the verifier's own numbers, and the
  * summary says why there was no three-way check; ROLLOUT_PROMETHEUS=required refuses to run without it (exit 2,
- * nothing started). With Prometheus (the test suite's `prometheus` suite, scripts/test-prometheus.sh) the
+ * nothing started). With Prometheus (the test suite's `prometheus` suite, hack/test-prometheus.sh) the
  * three-way check itself runs. No timing is asserted.
  */
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';

@@ -61,7 +61,7 @@ export function renderChart(root: string): string {
     );
   } catch (error) {
     throw new Error(
-      `cannot render charts/webapp with ${helm} (${(error as Error).message.split('\n')[0]}): run scripts/ci-tools.sh helm (make test installs it)`,
+      `cannot render charts/webapp with ${helm} (${(error as Error).message.split('\n')[0]}): run hack/ci-tools.sh helm (make test installs it)`,
     );
   }
 }

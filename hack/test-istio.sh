@@ -11,7 +11,7 @@
 #               the rendered chart
 # and for the Gateway API variant (istio/stages/gateway-api/, istio/base/gateway-api/):
 #   kubeconform -strict on every HTTPRoute stage and the Gateway, against the JSON schemas of the pinned Gateway
-#               API CRDs (GATEWAY_API_VERSION; scripts/gateway-api-schemas.sh, from the Go module proxy), and a
+#               API CRDs (GATEWAY_API_VERSION; hack/gateway-api-schemas.sh, from the Go module proxy), and a
 #               self-check: a misspelt field must be refused
 #   analyze     the same analysis per HTTPRoute stage, over the chart + namespace + istio/base without the Istio
 #               Gateway + istio/base/gateway-api (offline, istioctl checks no HTTPRoute field: see below)
@@ -21,7 +21,7 @@
 # Prints one line per check, writes JUnit to $TEST_RESULTS_DIR/istio.xml, exits 1 if any check failed.
 #
 # Knobs (env): ISTIOCTL, HELM, KUBECONFORM (default ./bin/<tool>); GATEWAY_API_SCHEMAS (a directory laid out as
-# scripts/gateway-api-schemas.sh makes it; default: that script's cache); TEST_RESULTS_DIR (default .test-results).
+# hack/gateway-api-schemas.sh makes it; default: that script's cache); TEST_RESULTS_DIR (default .test-results).
 set -o errexit -o nounset -o pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,8 +48,8 @@ die() {
   printf 'error: %s\n' "$*" >&2
   exit 2
 }
-# shellcheck source=scripts/junit.sh
-source "${REPO_ROOT}/scripts/junit.sh"
+# shellcheck source=hack/junit.sh
+source "${REPO_ROOT}/hack/junit.sh"
 junit_init istio
 
 cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
@@ -57,7 +57,7 @@ cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
 require_tools() {
   local t
   for t in "${ISTIOCTL}" "${HELM}" "${KUBECONFORM}"; do
-    [[ -x "${t}" ]] || die "${t} not found: run scripts/ci-tools.sh (or make tools) first"
+    [[ -x "${t}" ]] || die "${t} not found: run hack/ci-tools.sh (or make tools) first"
   done
 }
 
@@ -155,7 +155,7 @@ gateway_api_schemas() {
   if [[ -n "${GATEWAY_API_SCHEMAS}" ]]; then
     printf '%s\n' "${GATEWAY_API_SCHEMAS}"
   else
-    "${REPO_ROOT}/scripts/gateway-api-schemas.sh"
+    "${REPO_ROOT}/hack/gateway-api-schemas.sh"
   fi
 }
 

@@ -7,7 +7,7 @@
 #   Debian          : shellcheck, bats, chromium (the live page's browser tests drive it with playwright-core),
 #                     prometheus (the three-way check: PromQL against a real Prometheus scraping the local path)
 # Builds are cached in .cache/tools/<tool>/<version>/ (git-ignored) and linked into ./bin; a cache miss just builds.
-# Usage: scripts/ci-tools.sh [tool ...]   (no argument: all of them)
+# Usage: hack/ci-tools.sh [tool ...]   (no argument: all of them)
 set -o errexit -o nounset -o pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

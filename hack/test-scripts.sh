@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cluster-path suite of `make test`, three parts:
-#   lint        shellcheck on every script (scripts/*.sh, bats files, helpers, stubs)  scripts-shellcheck.xml
+#   lint        shellcheck on every script (scripts/, hack/, bats files, helpers, stubs) scripts-shellcheck.xml
 #   bats        scripts/test/*.bats with stub binaries on PATH (no Docker/cluster/net)  scripts-bats.xml
 #   k6 script   loadtest/split.ts under node:test with stand-ins for the k6 modules    scripts-k6.xml
 # JUnit goes to ${TEST_RESULTS_DIR:-.test-results}/ (file names take ${TEST_RESULTS_SUFFIX}). The k6 part needs
@@ -21,12 +21,12 @@ die() {
 # count TEXT FILE: occurrences of TEXT in FILE.
 count() { { grep -o -- "$1" "$2" || true; } | wc -l | tr -d ' '; }
 
-# shellcheck source=scripts/junit.sh
-source "${REPO_ROOT}/scripts/junit.sh"
+# shellcheck source=hack/junit.sh
+source "${REPO_ROOT}/hack/junit.sh"
 
-# Files shellcheck reads: every bash file of scripts/ (sourced helpers and extension-less stubs included).
+# Files shellcheck reads: every bash file of scripts/ and hack/ (sourced helpers and extension-less stubs included).
 shell_files() {
-  ls scripts/*.sh tooling/*/*.sh
+  ls scripts/*.sh hack/*.sh tooling/*/*.sh
   ls scripts/test/*.bats scripts/test/*.bash
   ls scripts/test/stubs/*
 }
@@ -85,7 +85,7 @@ main() {
   command -v shellcheck >/dev/null || missing+=(shellcheck)
   command -v bats >/dev/null || missing+=(bats)
   ((${#missing[@]} == 0)) ||
-    die "${missing[*]} not found: apt-get install -y shellcheck bats (Debian/Ubuntu), brew install shellcheck bats-core (macOS), or scripts/ci-tools.sh debian"
+    die "${missing[*]} not found: apt-get install -y shellcheck bats (Debian/Ubuntu), brew install shellcheck bats-core (macOS), or hack/ci-tools.sh debian"
   mkdir -p "${RESULTS}"
   command -v node >/dev/null || die "node not found: install Node.js 20 or newer"
   run_shellcheck

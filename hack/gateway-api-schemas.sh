@@ -8,7 +8,7 @@
 # integer). CEL rules (x-kubernetes-validations) are not JSON schema; the Istio oracle applies them.
 #
 # Cached in .cache/tools/gateway-api-schemas/<GATEWAY_API_VERSION>/ (a hit costs nothing); prints that directory.
-# Usage: scripts/gateway-api-schemas.sh
+# Usage: hack/gateway-api-schemas.sh
 set -o errexit -o nounset -o pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,12 +28,12 @@ main() {
     return 0
   fi
   command -v go >/dev/null || die "go is required to fetch the Gateway API CRDs from the Go module proxy (install Go 1.26+)"
-  # Python with PyYAML: the system one, else the checkov virtualenv scripts/ci-tools.sh installs.
+  # Python with PyYAML: the system one, else the checkov virtualenv hack/ci-tools.sh installs.
   local python=python3
   if ! "${python}" -c 'import yaml' 2>/dev/null; then
     python="$(find "${REPO_ROOT}/.cache/tools/venv" -maxdepth 3 -path '*/bin/python' 2>/dev/null | head -n1)"
     if [[ -z "${python}" ]] || ! "${python}" -c 'import yaml' 2>/dev/null; then
-      die "python3 with PyYAML is required to convert the Gateway API CRDs (scripts/ci-tools.sh python installs one)"
+      die "python3 with PyYAML is required to convert the Gateway API CRDs (hack/ci-tools.sh python installs one)"
     fi
   fi
   log "fetching sigs.k8s.io/gateway-api ${GATEWAY_API_VERSION} from the Go module proxy"

@@ -12,7 +12,7 @@
 #
 # Knobs (env): HELM, HELM_UNITTEST, KUBECONFORM, CHECKOV (default ./bin/<tool>); KUBERNETES_SCHEMAS, a directory
 # holding kubernetes-validate's schema folders (v<version>-local-strict/...; default .cache/tools/kubernetes-json-schema,
-# the link scripts/ci-tools.sh makes); TEST_RESULTS_DIR (default .test-results).
+# the link hack/ci-tools.sh makes); TEST_RESULTS_DIR (default .test-results).
 set -o errexit -o nounset -o pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,8 +38,8 @@ die() {
   printf 'error: %s\n' "$*" >&2
   exit 2
 }
-# shellcheck source=scripts/junit.sh
-source "${REPO_ROOT}/scripts/junit.sh"
+# shellcheck source=hack/junit.sh
+source "${REPO_ROOT}/hack/junit.sh"
 junit_init chart
 
 cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
@@ -50,7 +50,7 @@ require_tools() {
     [[ -x "${t}" ]] || missing+=("${t}")
   done
   command -v python3 >/dev/null || missing+=(python3)
-  ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (run scripts/ci-tools.sh, or point HELM/HELM_UNITTEST/KUBECONFORM/CHECKOV at them)"
+  ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (run hack/ci-tools.sh, or point HELM/HELM_UNITTEST/KUBECONFORM/CHECKOV at them)"
 }
 
 # kubernetes-validate ships the schemas with "$id": "https://kubernetes.io/api/..." and
@@ -66,7 +66,7 @@ prepare_schemas() {
   if [[ -f "${dst}/.source" && "$(cat "${dst}/.source")" == "${stamp}" ]]; then
     return 0
   fi
-  [[ -d "${src}" ]] || die "no Kubernetes ${KUBE_VERSION} schemas at ${src} (kubernetes-validate ${KUBERNETES_VALIDATE_VERSION}, installed by scripts/ci-tools.sh python; or set KUBERNETES_SCHEMAS)"
+  [[ -d "${src}" ]] || die "no Kubernetes ${KUBE_VERSION} schemas at ${src} (kubernetes-validate ${KUBERNETES_VALIDATE_VERSION}, installed by hack/ci-tools.sh python; or set KUBERNETES_SCHEMAS)"
   log "arranging the Kubernetes ${KUBE_VERSION} JSON schemas for kubeconform (offline refs) in ${dst#"${REPO_ROOT}"/}"
   mkdir -p "${SCHEMA_CACHE}"
   local tmp

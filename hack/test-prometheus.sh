@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The three-way check of `make test` (suite `prometheus`): a real Prometheus (Debian's package, installed by
-# scripts/ci-tools.sh debian) scrapes the local gateway and both apps while the demo walks every stage, and after
+# hack/ci-tools.sh debian) scrapes the local gateway and both apps while the demo walks every stage, and after
 # every step the PromQL the cluster path uses (packages/split-check/src/promql.ts) is run against its HTTP API: per
 # version, the verifier's own counts, the gateway's istio_requests_total (and the +Inf bucket of its
 # istio_request_duration_milliseconds) and the apps' http_requests_total must agree request for request.
@@ -21,8 +21,8 @@ die() {
   exit 1
 }
 
-# shellcheck source=scripts/junit.sh
-source "${REPO_ROOT}/scripts/junit.sh"
+# shellcheck source=hack/junit.sh
+source "${REPO_ROOT}/hack/junit.sh"
 
 WORK=""
 cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
@@ -109,8 +109,8 @@ negative_case() {
 }
 
 main() {
-  "${REPO_ROOT}/scripts/ci-tools.sh" debian
-  command -v prometheus >/dev/null || die "prometheus not found after scripts/ci-tools.sh debian"
+  "${REPO_ROOT}/hack/ci-tools.sh" debian
+  command -v prometheus >/dev/null || die "prometheus not found after hack/ci-tools.sh debian"
   [[ -f "${CLI}" && -f packages/local-mesh/dist/index.js ]] || die "the three-way check needs the workspace built: run 'make build'"
   mkdir -p "${RESULTS}"
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/rollouts-prometheus.XXXXXX")"

@@ -4,16 +4,16 @@
 #
 #   workspace   turbo: build, typecheck (k6 scripts included), lint, vitest (Node 20)
 #   node24      vitest again on Node 24, the image's runtime
-#   chart       helm lint/template, helm-unittest, kubeconform, checkov, schema cases   (scripts/test-chart.sh)
-#   istio       istioctl validate + analyze, stage lint against the rendered chart      (scripts/test-istio.sh)
-#   scripts     shellcheck + bats with stub binaries                                    (scripts/test-scripts.sh)
+#   chart       helm lint/template, helm-unittest, kubeconform, checkov, schema cases   (hack/test-chart.sh)
+#   istio       istioctl validate + analyze, stage lint against the rendered chart      (hack/test-istio.sh)
+#   scripts     shellcheck + bats with stub binaries                                    (hack/test-scripts.sh)
 #   demo        `make demo`: every stage through the local gateway with real traffic
 #   prometheus  the three-way check: a real Prometheus (Debian's) scrapes the demo; the cluster path's PromQL must
-#               count what the verifier and the apps counted, request for request     (scripts/test-prometheus.sh)
+#               count what the verifier and the apps counted, request for request     (hack/test-prometheus.sh)
 #   oracle      go test of the Istio oracle (tooling/istio-oracle: Istio's control-plane code on small fixtures)
-#   fresh       a clean clone of HEAD with pnpm and turbo hidden: `make demo`, `make lint` (scripts/test-fresh-clone.sh)
+#   fresh       a clean clone of HEAD with pnpm and turbo hidden: `make demo`, `make lint` (hack/test-fresh-clone.sh)
 #
-# SUITES="workspace chart" scripts/test.sh runs a subset.
+# SUITES="workspace chart" hack/test.sh runs a subset.
 set -o errexit -o nounset -o pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,8 +30,8 @@ SUITES="${SUITES:-workspace node24 chart istio oracle scripts demo prometheus fr
 rm -rf "${TEST_RESULTS_DIR}"
 mkdir -p "${TEST_RESULTS_DIR}"
 
-# shellcheck source=scripts/junit.sh
-source scripts/junit.sh
+# shellcheck source=hack/junit.sh
+source hack/junit.sh
 
 # A suite that exits non-zero without a failure in its JUnit (a crash, a lint error, a build error) still counts:
 # it gets a failed testcase of its own, carrying the tail of its log.
@@ -84,7 +84,7 @@ suite_demo() {
 
 suite_setup() {
   "${PNPM}" install --frozen-lockfile
-  scripts/ci-tools.sh
+  hack/ci-tools.sh
 }
 
 main() {
@@ -97,13 +97,13 @@ main() {
       case "${s}" in
         workspace) run_suite workspace suite_workspace ;;
         node24) run_suite node24 suite_node24 ;;
-        chart) run_suite chart scripts/test-chart.sh ;;
-        istio) run_suite istio scripts/test-istio.sh ;;
+        chart) run_suite chart hack/test-chart.sh ;;
+        istio) run_suite istio hack/test-istio.sh ;;
         oracle) run_suite oracle suite_oracle ;;
-        scripts) run_suite scripts scripts/test-scripts.sh ;;
+        scripts) run_suite scripts hack/test-scripts.sh ;;
         demo) run_suite demo suite_demo ;;
-        prometheus) run_suite prometheus scripts/test-prometheus.sh ;;
-        fresh) run_suite fresh scripts/test-fresh-clone.sh ;;
+        prometheus) run_suite prometheus hack/test-prometheus.sh ;;
+        fresh) run_suite fresh hack/test-fresh-clone.sh ;;
         *)
           printf 'error: unknown suite %s (known: workspace node24 chart istio oracle scripts demo prometheus fresh)\n' "${s}" >&2
           exit 2
@@ -113,7 +113,7 @@ main() {
   fi
 
   printf '\n>>> all suites done in %ss\n' "$((SECONDS - start))"
-  node scripts/test-summary.mjs "${TEST_RESULTS_DIR}"
+  node hack/test-summary.mjs "${TEST_RESULTS_DIR}"
 }
 
 main "$@"

@@ -8,8 +8,8 @@ set -o errexit -o nounset -o pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS="${TEST_RESULTS_DIR:-${REPO_ROOT}/.test-results}"
-# shellcheck source=scripts/junit.sh
-source "${REPO_ROOT}/scripts/junit.sh"
+# shellcheck source=hack/junit.sh
+source "${REPO_ROOT}/hack/junit.sh"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/rollouts-fresh.XXXXXX")"
 cleanup() {

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # JUnit recording for the test scripts (test-chart.sh, test-istio.sh, test-scripts.sh, test.sh): one testcase per
-# check, one printed line per check, and one XML file per suite that scripts/test-summary.mjs adds up.
+# check, one printed line per check, and one XML file per suite that hack/test-summary.mjs adds up.
 #
-#   source scripts/junit.sh
+#   source hack/junit.sh
 #   junit_init chart                                      # suite name, also the classname prefix
 #   junit_record CLASS NAME SECONDS ok|fail DETAIL_FILE SUMMARY
 #   junit_write "${TEST_RESULTS_DIR}/chart.xml"
