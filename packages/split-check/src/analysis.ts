@@ -355,7 +355,7 @@ function exactLatency(plan: AnalysisPlan, minCanary: number): LatencyJudge {
   return {
     shift: (c, b) => shiftCheck(c, b, sortedOf(c), sortedOf(b), t.latency.marginMs, alpha, beta, minCanary),
     p99: (s) => p99Check(s.version, sortedOf(s), t.latency.p99SloMs, alpha, beta, minCanary),
-    stats: (s) => statsOf(s, sortedOf(s)),
+    stats: (s) => versionStats(s, (q) => quantileSorted(sortedOf(s), q)),
     method: null,
   };
 }
@@ -502,15 +502,16 @@ function p99AgainstBaseline(canary: AnalysisCheck, baseline: AnalysisCheck, rati
   return canary;
 }
 
-function statsOf(s: VersionSample, sorted: Float64Array): VersionStats {
+/** A version's statistics, its latency quantiles from `quantile` (of the answers, or of histogram buckets). */
+export function versionStats(s: VersionSample, quantile: (q: number) => number): VersionStats {
   return {
     version: s.version,
     requests: s.requests,
     errors: s.errors,
     errorRate: s.requests > 0 ? s.errors / s.requests : 0,
-    p50: quantileSorted(sorted, 0.5),
-    p90: quantileSorted(sorted, 0.9),
-    p99: quantileSorted(sorted, 0.99),
+    p50: quantile(0.5),
+    p90: quantile(0.9),
+    p99: quantile(0.99),
   };
 }
 
@@ -667,6 +668,42 @@ function errorMarginCheck(
   };
 }
 
+/** What a check is about, before any data: its id, metric, limit and unit (as `noData` reports it too). */
+export type CheckHeader = Pick<AnalysisCheck, 'id' | 'metric' | 'limitText' | 'limit' | 'unit'>;
+
+/** The header of the latency shift check of canary `c` against baseline `b`. */
+export function shiftCheckHeader(c: VersionSample, b: VersionSample, marginMs: number): CheckHeader {
+  return {
+    id: 'latency-shift',
+    metric: `${c.version} latency vs ${b.version}`,
+    limitText: `≤ +${formatMs(marginMs)} (shift)`,
+    limit: marginMs,
+    unit: 'ms',
+  };
+}
+
+/** The header of the p99 check of `version` against the SLO. */
+export function p99CheckHeader(version: string, sloMs: number): CheckHeader {
+  return {
+    id: 'latency-p99',
+    metric: `${version} p99`,
+    limitText: `≤ ${formatMs(sloMs)}`,
+    limit: sloMs,
+    unit: 'ms',
+  };
+}
+
+/**
+ * The canary requests a Mann-Whitney test needs to decide at `level`, its effect `distance` (> 0) from 0.5 with
+ * n1 canary and n2 baseline answers now: z grows with the square root of the sample (both samples grow together
+ * at a fixed split), with 5 % to spare; null past NEEDED_LIMIT.
+ */
+export function shiftNeededCanary(distance: number, n1: number, n2: number, level: number): number | null {
+  const zNow = distance * Math.sqrt((12 * n1 * n2) / (n1 + n2 + 1));
+  const scale = (normalQuantile(1 - level) / zNow) ** 2;
+  return scale * n1 > NEEDED_LIMIT ? null : Math.max(n1 + 1, Math.ceil(scale * n1 * 1.05));
+}
+
 function shiftCheck(
   c: VersionSample,
   b: VersionSample,
@@ -677,13 +714,7 @@ function shiftCheck(
   beta: number,
   minCanary: number,
 ): AnalysisCheck {
-  const base = {
-    id: 'latency-shift' as const,
-    metric: `${c.version} latency vs ${b.version}`,
-    limitText: `≤ +${formatMs(marginMs)} (shift)`,
-    limit: marginMs,
-    unit: 'ms' as const,
-  };
+  const base = shiftCheckHeader(c, b, marginMs);
   if (cSorted.length === 0 || bSorted.length === 0) return noData(base, minCanary);
   // The canary's latencies less the margin against the baseline's: 'greater' is "slower by more than the
   // margin", 'less' is "slower by less than the margin" (both one-sided, from the same ranks).
@@ -695,14 +726,7 @@ function shiftCheck(
   let neededCanary: number | null = null;
   const effect = past.effect - 0.5;
   if (verdict === 'inconclusive' && effect !== 0) {
-    // z grows with the square root of the sample (both samples grow together at a fixed split).
-    const n1 = past.n1;
-    const n2 = past.n2;
-    const n = n1 + n2;
-    const zNow = Math.abs(effect) * Math.sqrt((12 * n1 * n2) / (n + 1));
-    const zNeeded = normalQuantile(1 - (effect > 0 ? alpha : beta));
-    const scale = (zNeeded / zNow) ** 2;
-    neededCanary = scale * n1 > NEEDED_LIMIT ? null : Math.max(n1 + 1, Math.ceil(scale * n1 * 1.05));
+    neededCanary = shiftNeededCanary(Math.abs(effect), past.n1, past.n2, effect > 0 ? alpha : beta);
   }
   const probability = `P(${c.version} − ${formatMs(marginMs)} > ${b.version}) = ${past.effect.toFixed(3)}`;
   const reason =
@@ -735,13 +759,7 @@ function p99Check(
   beta: number,
   minCanary: number,
 ): AnalysisCheck {
-  const base = {
-    id: 'latency-p99' as const,
-    metric: `${version} p99`,
-    limitText: `≤ ${formatMs(sloMs)}`,
-    limit: sloMs,
-    unit: 'ms' as const,
-  };
+  const base = p99CheckHeader(version, sloMs);
   const n = sorted.length;
   if (n === 0) return noData(base, minCanary);
   const p99 = quantileSorted(sorted, 0.99);
@@ -789,10 +807,7 @@ function p99Check(
   };
 }
 
-export function noData(
-  base: Pick<AnalysisCheck, 'id' | 'metric' | 'limitText' | 'limit' | 'unit'>,
-  minCanary: number,
-): AnalysisCheck {
+export function noData(base: CheckHeader, minCanary: number): AnalysisCheck {
   return {
     ...base,
     value: Number.NaN,

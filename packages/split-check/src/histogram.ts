@@ -28,14 +28,16 @@ import {
   formatSignedMs,
   type HistogramBucket,
   type LatencyJudge,
-  NEEDED_LIMIT,
   noData,
+  p99CheckHeader,
   pText,
+  shiftCheckHeader,
+  shiftNeededCanary,
   type VersionSample,
   type VersionStats,
+  versionStats,
 } from './analysis.js';
 import { mannWhitneyOneSided } from './mannwhitney.js';
-import { normalQuantile } from './special.js';
 
 /** Bucket counts checked: ascending boundaries, non-decreasing counts, the last at Infinity holding every answer. */
 export function checkBuckets(s: VersionSample): readonly HistogramBucket[] {
@@ -118,26 +120,12 @@ function histogramLatency(plan: AnalysisPlan, minCanary: number): LatencyJudge {
       `(each direction with the answers at the edges least favourable to it); p50/p90/p99 interpolated as histogram_quantile`,
     stats(s): VersionStats {
       const b = checkBuckets(s);
-      return {
-        version: s.version,
-        requests: s.requests,
-        errors: s.errors,
-        errorRate: s.requests > 0 ? s.errors / s.requests : 0,
-        p50: histogramQuantile(b, 0.5),
-        p90: histogramQuantile(b, 0.9),
-        p99: histogramQuantile(b, 0.99),
-      };
+      return versionStats(s, (q) => histogramQuantile(b, q));
     },
     p99(s): AnalysisCheck {
       const buckets = checkBuckets(s);
       const n = (buckets.at(-1) as HistogramBucket).count;
-      const base = {
-        id: 'latency-p99' as const,
-        metric: `${s.version} p99`,
-        limitText: `≤ ${formatMs(p99SloMs)}`,
-        limit: p99SloMs,
-        unit: 'ms' as const,
-      };
+      const base = p99CheckHeader(s.version, p99SloMs);
       if (n === 0) return noData(base, minCanary);
       const { surely, perhaps } = slowerThan(buckets, p99SloMs);
       // The binomial tests of the error rate, on "answers slower than the SLO" against a 1 % share.
@@ -173,13 +161,7 @@ function histogramLatency(plan: AnalysisPlan, minCanary: number): LatencyJudge {
       };
     },
     shift(c, b): AnalysisCheck {
-      const base = {
-        id: 'latency-shift' as const,
-        metric: `${c.version} latency vs ${b.version}`,
-        limitText: `≤ +${formatMs(marginMs)} (shift)`,
-        limit: marginMs,
-        unit: 'ms' as const,
-      };
+      const base = shiftCheckHeader(c, b, marginMs);
       const cb = bins(c);
       const bb = bins(b);
       if (cb.length === 0 || bb.length === 0) return noData(base, minCanary);
@@ -201,13 +183,11 @@ function histogramLatency(plan: AnalysisPlan, minCanary: number): LatencyJudge {
       const medianShift = histogramQuantile(cq, 0.5) - histogramQuantile(bq, 0.5);
       let neededCanary: number | null = null;
       if (verdict === 'inconclusive') {
-        // The closer test's z grows with the square root of the sample; bucket edges may keep both undecided.
+        // From the closer test; bucket edges may keep both undecided.
         const effect = insideTest.effect < 0.5 ? 0.5 - insideTest.effect : pastTest.effect - 0.5;
-        const { n1, n2 } = pastTest;
-        const zNow = effect * Math.sqrt((12 * n1 * n2) / (n1 + n2 + 1));
         if (effect > 0) {
-          const scale = (normalQuantile(1 - (insideTest.effect < 0.5 ? beta : alpha)) / zNow) ** 2;
-          neededCanary = scale * n1 > NEEDED_LIMIT ? null : Math.max(n1 + 1, Math.ceil(scale * n1 * 1.05));
+          const level = insideTest.effect < 0.5 ? beta : alpha;
+          neededCanary = shiftNeededCanary(effect, pastTest.n1, pastTest.n2, level);
         }
       }
       return {
