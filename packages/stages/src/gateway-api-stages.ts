@@ -26,6 +26,7 @@ import {
   DEFAULT_PROFILE,
   type Profile,
   type Split,
+  STABLE_LABEL,
   STAGE_LABEL,
   type Strategy,
   strategyLabel,
@@ -82,7 +83,7 @@ export function loadHttpRouteStageFile(root: string, file: string): HttpRouteSta
     file,
     root,
     stageLabel: route.metadata.labels[STAGE_LABEL] ?? null,
-    stableLabel: route.metadata.labels['rollouts/stable'] ?? null,
+    stableLabel: route.metadata.labels[STABLE_LABEL] ?? null,
     httpRoute: route,
   };
 }

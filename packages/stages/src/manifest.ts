@@ -307,14 +307,14 @@ export function wildcardDomainProblem(domain: string): string | null {
 /** RFC 7230 token characters as Istio's validation spells them (its class `+-.` also admits `,`). */
 const ISTIO_HEADER_NAME = /^[!#$%&'*+,\-.^_`|~A-Za-z0-9]+$/;
 /** An HTTP header name (RFC 9110 token). */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 
 /**
  * Request headers Envoy sets, removes or regenerates at the gateway before it picks a route (HCM
  * mutateRequestHeaders: x-forwarded-for / -proto / -client-cert, x-request-id for external requests, x-envoy-*,
  * hop-by-hop headers, expect): a match on them would see a value the local gateway does not reproduce.
  */
-function rewrittenBeforeRouting(name: string): boolean {
+export function rewrittenBeforeRouting(name: string): boolean {
   const n = name.toLowerCase();
   return (
     n.startsWith('x-envoy-') ||

@@ -22,6 +22,7 @@ import { intersectHosts, resolveShortname, selectVirtualHost } from './hosts.js'
 import type { Destination, DestinationRule, Gateway, VirtualService } from './manifest.js';
 import { type CompiledMatch, compileEnvoyRoutes, firstMatch, UnsupportedRequestError } from './match.js';
 import { normalizePath } from './path.js';
+import { NAMESPACE } from './repo.js';
 import { type RouteSource, subsetKey, translateHttpRoutes } from './translate.js';
 import { subsetSelects, type Workload } from './workloads.js';
 
@@ -43,7 +44,7 @@ export const DEFAULT_SERVICE: AppService = { host: 'webapp.rollouts.svc.cluster.
 export const DEFAULT_GATEWAY: Gateway = {
   apiVersion: 'networking.istio.io/v1',
   kind: 'Gateway',
-  metadata: { name: 'webapp-gateway', namespace: 'rollouts', labels: {} },
+  metadata: { name: 'webapp-gateway', namespace: NAMESPACE, labels: {} },
   file: '(default)',
   spec: {
     selector: { istio: 'ingressgateway' },
