@@ -23,8 +23,12 @@ import {
 import { readSingleDocument } from './manifest.js';
 import { NAMESPACE, paths } from './repo.js';
 import {
+  addProfile,
   DEFAULT_PROFILE,
+  noRouteReason,
+  noRouteSplit,
   type Profile,
+  profileRequest,
   type Split,
   STABLE_LABEL,
   STAGE_LABEL,
@@ -160,25 +164,9 @@ export function splitFromTable(
 ): Split {
   const compiled =
     'virtualHosts' in table && 'table' in table ? table : compileRouteTable(table as GatewayRouteTable);
-  const none = (reason: string): Split => ({
-    routeIndex: null,
-    routeName: null,
-    subsets: {},
-    versions: {},
-    unresolved: {},
-    subsetVersions: {},
-    noRouteReason: reason,
-  });
-  const path = profile.path ?? '/';
-  const decision = routeRequest(compiled, {
-    method: profile.method ?? 'GET',
-    target: path,
-    authority: profile.host ?? 'localhost',
-    headers: profile.headers,
-  });
-  if (decision.kind === 'no-route')
-    return none(decision.virtualHost === null ? 'no virtual host' : 'no route matches');
-  if (decision.kind !== 'route') return none(decision.reason);
+  const request = profileRequest(profile);
+  const decision = routeRequest(compiled, request);
+  if (decision.kind !== 'route') return noRouteSplit(noRouteReason(compiled, decision, request));
   const weighted = routeClusters(decision.route);
   const total = weighted.reduce((n, c) => n + c.weight, 0);
   const out: Split = {
@@ -210,22 +198,12 @@ export function splitFromTable(
 export function httpRouteProfiles(stage: HttpRouteStage | HTTPRoute): Profile[] {
   const route = 'httpRoute' in stage ? stage.httpRoute : stage;
   const out: Profile[] = [DEFAULT_PROFILE];
-  const seen = new Set<string>([DEFAULT_PROFILE.name]);
   for (const rule of route.spec.rules) {
     for (const m of rule.matches) {
       if (m.headers.length === 0 || m.headers.some((h) => h.type !== 'Exact')) continue;
       const headers = Object.fromEntries(m.headers.map((h) => [h.name, h.value]));
-      const profile: Profile = {
-        name: m.headers.map((h) => `${h.name}: ${h.value}`).join(', '),
-        headers,
-      };
-      if (m.method !== undefined) profile.method = m.method;
-      if (m.path.type !== 'RegularExpression' && m.path.value !== '/') profile.path = m.path.value;
-      if (profile.method !== undefined || profile.path !== undefined)
-        profile.name += ` (${profile.method ?? 'GET'} ${profile.path ?? '/'})`;
-      if (seen.has(profile.name)) continue;
-      seen.add(profile.name);
-      out.push(profile);
+      const path = m.path.type !== 'RegularExpression' && m.path.value !== '/' ? m.path.value : undefined;
+      addProfile(out, headers, m.method, path);
     }
   }
   return out;

@@ -108,6 +108,7 @@ export {
   loadStage,
   loadStageFile,
   type Profile,
+  profileRequest,
   profiles,
   type RepoContext,
   repoContext,

@@ -25,8 +25,10 @@ import {
   type CompiledRouteTable,
   compileRouteTable,
   DEFAULT_GATEWAY,
+  type GatewayRequest,
   type GatewayRouteTable,
   gatewayRouteTable,
+  type RouteDecision,
   routeRequest,
 } from './table.js';
 import { subsetKey } from './translate.js';
@@ -110,6 +112,71 @@ export interface Split {
 
 export const DEFAULT_PROFILE: Profile = { name: 'default', headers: {} };
 export const WHOLE_SERVICE = '(service)';
+
+/** The request a profile stands for, as the gateway gets it: GET, path / and Host localhost unless it says otherwise. */
+export function profileRequest(profile: Profile): GatewayRequest {
+  return {
+    method: profile.method ?? 'GET',
+    target: profile.path ?? '/',
+    authority: profile.host ?? 'localhost',
+    headers: profile.headers,
+  };
+}
+
+/**
+ * Adds the profile of an override match to `out`, unless one of the same name is there: named after its headers
+ * ("x-canary: always"), and its method and path when the match has them ("x-canary: always (POST /api)").
+ */
+export function addProfile(
+  out: Profile[],
+  headers: Record<string, string>,
+  method: string | undefined,
+  path: string | undefined,
+): void {
+  const profile: Profile = {
+    name: Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', '),
+    headers,
+  };
+  if (method !== undefined) profile.method = method;
+  if (path !== undefined) profile.path = path;
+  if (method !== undefined || path !== undefined) {
+    const request = profileRequest(profile);
+    profile.name += ` (${request.method} ${request.target})`;
+  }
+  if (!out.some((p) => p.name === profile.name)) out.push(profile);
+}
+
+/** The split of a request the gateway has no route for (it answers 404 itself), and why. */
+export function noRouteSplit(reason: string): Split {
+  return {
+    routeIndex: null,
+    routeName: null,
+    subsets: {},
+    versions: {},
+    unresolved: {},
+    subsetVersions: {},
+    noRouteReason: reason,
+  };
+}
+
+/**
+ * Why a route table gives `request` no route (its decision was not a route): the stage gives the gateway no
+ * route at all, no virtual host serves the Host, no route matches, or the gateway refuses the request.
+ */
+export function noRouteReason(
+  compiled: CompiledRouteTable,
+  decision: Exclude<RouteDecision, { kind: 'route' }>,
+  request: GatewayRequest,
+): string {
+  if (decision.kind !== 'no-route') return decision.reason;
+  const unbound = compiled.table.unbound;
+  if (unbound !== null) return `the gateway has no route from this stage: ${unbound}`;
+  return decision.virtualHost === null
+    ? `no virtual host of the gateway serves Host ${request.authority}`
+    : 'no route matches';
+}
 
 /** The .yaml files directly in `dir` (not its subfolders), sorted by name. */
 export function yamlFilesIn(dir: string): string[] {
@@ -282,37 +349,17 @@ export function expectedSplit(
     dr ??= ctx.dr;
     workloads ??= ctx.workloads;
   }
-  const request = { method: profile.method ?? 'GET', path: profile.path ?? '/', headers: profile.headers };
-  const none = (reason?: string): Split => ({
-    routeIndex: null,
-    routeName: null,
-    subsets: {},
-    versions: {},
-    unresolved: {},
-    subsetVersions: {},
-    ...(reason !== undefined ? { noRouteReason: reason } : {}),
-  });
+  const request = profileRequest(profile);
   let index: number;
   if (isStage(stageOrVs)) {
     const compiled = tableFor(stageOrVs);
-    const host = profile.host ?? 'localhost';
-    const decision = routeRequest(compiled, { ...request, target: request.path, authority: host });
-    if (decision.kind !== 'route') {
-      if (decision.kind === 'no-route') {
-        const unbound = compiled.table.unbound;
-        if (unbound !== null) return none(`the gateway has no route from this stage: ${unbound}`);
-        return none(
-          decision.virtualHost === null
-            ? `no virtual host of the gateway serves Host ${host}`
-            : 'no route matches',
-        );
-      }
-      return none(decision.reason);
-    }
+    const decision = routeRequest(compiled, request);
+    if (decision.kind !== 'route') return noRouteSplit(noRouteReason(compiled, decision, request));
     index = decision.source.http;
   } else {
-    const matched = matchRoute(compiledFor(vs), request);
-    if (matched === null) return none('no route matches');
+    const { method, target: path, headers } = request;
+    const matched = matchRoute(compiledFor(vs), { method, path, headers });
+    if (matched === null) return noRouteSplit('no route matches');
     index = matched.index;
   }
   const route = vs.spec.http[index] as VirtualService['spec']['http'][number];
@@ -375,26 +422,12 @@ function concreteHeaders(m: HttpMatchRequest): Record<string, string> | null {
 export function profiles(stage: Stage | VirtualService): Profile[] {
   const vs = isStage(stage) ? stage.virtualService : stage;
   const out: Profile[] = [DEFAULT_PROFILE];
-  const seen = new Set<string>([DEFAULT_PROFILE.name]);
   for (const route of vs.spec.http) {
     for (const m of route.match ?? []) {
       const headers = concreteHeaders(m);
       if (headers === null) continue;
-      const profile: Profile = {
-        name: Object.entries(headers)
-          .map(([k, v]) => `${k}: ${v}`)
-          .join(', '),
-        headers,
-      };
-      if (m.method?.exact !== undefined) profile.method = m.method.exact;
       const path = m.uri?.exact ?? m.uri?.prefix;
-      if (path !== undefined) profile.path = path;
-      if (profile.method !== undefined || profile.path !== undefined) {
-        profile.name += ` (${profile.method ?? 'GET'} ${profile.path ?? '/'})`;
-      }
-      if (seen.has(profile.name)) continue;
-      seen.add(profile.name);
-      out.push(profile);
+      addProfile(out, headers, m.method?.exact, path);
     }
   }
   return out;

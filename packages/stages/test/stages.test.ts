@@ -15,6 +15,7 @@ import {
   loadStage,
   loadWorkloads,
   ManifestError,
+  profileRequest,
   profiles,
   stageRouteTable,
   stageTable,
@@ -149,6 +150,19 @@ describe('the real stages', () => {
       'v1 75 %, v2 25 %',
     );
     expect(rows.find((r) => r.stage === 'canary-100')?.overrides).toEqual([]);
+  });
+
+  it("a profile's request: GET / with Host localhost unless the profile says otherwise", () => {
+    const headers = { 'x-canary': 'always' };
+    expect(profileRequest({ name: 'x-canary: always', headers })).toEqual({
+      method: 'GET',
+      target: '/',
+      authority: 'localhost',
+      headers,
+    });
+    expect(
+      profileRequest({ name: 'p', headers: {}, method: 'POST', path: '/api', host: 'shop.example' }),
+    ).toEqual({ method: 'POST', target: '/api', authority: 'shop.example', headers: {} });
   });
 
   it('the DestinationRule and the chart workloads resolve every subset', () => {
