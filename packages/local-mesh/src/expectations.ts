@@ -13,6 +13,7 @@ import {
   loadStage,
   loadWorkloads,
   type Profile,
+  profileRequest,
   profiles,
   routeRequest,
   type Split,
@@ -75,12 +76,7 @@ function httpRouteExpectation(root: string, name: string): StageExpectation {
       const out: ProfileExpectation = { name: p.name, headers: p.headers, versions: split.versions };
       if (p.method !== undefined) out.method = p.method;
       if (p.path !== undefined) out.path = p.path;
-      const decision = routeRequest(compiled, {
-        method: p.method ?? 'GET',
-        target: p.path ?? '/',
-        authority: p.host ?? 'localhost',
-        headers: p.headers,
-      });
+      const decision = routeRequest(compiled, profileRequest(p));
       if (decision.kind !== 'route') out.noRoute = true;
       else {
         // What the rule's ResponseHeaderModifier promises on every answer (its `set` values; see above).

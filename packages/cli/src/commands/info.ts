@@ -25,6 +25,7 @@ import {
   loadHttpRouteStage,
   ManifestError,
   type Profile,
+  profileRequest,
   profiles,
   type Route,
   rollbackTarget,
@@ -352,13 +353,7 @@ export function explainCommand(root: string, io: Io, name: string, json: boolean
 /** The expected split per profile and the sample plan, as the local verifier and k6 use them. */
 function routeOfProfile(compiled: CompiledRouteTable, profile: Profile | undefined): Route | null {
   if (profile === undefined) return null;
-  const path = profile.path ?? '/';
-  const d = routeRequest(compiled, {
-    method: profile.method ?? 'GET',
-    target: path,
-    authority: profile.host ?? 'localhost',
-    headers: profile.headers,
-  });
+  const d = routeRequest(compiled, profileRequest(profile));
   return d.kind === 'route' ? d.route : null;
 }
 
@@ -385,11 +380,12 @@ export function expectDocument(root: string, stage: Stage, request: PlanRequest 
       const profile = ps[i];
       const split = expectedSplit(stage, profile);
       const route = routeOfProfile(compiled, profile);
+      const request = profileRequest(p);
       return {
         name: p.name,
         headers: p.headers,
-        method: p.method ?? 'GET',
-        path: p.path ?? '/',
+        method: request.method,
+        path: request.target,
         routeIndex: split.routeIndex,
         routeName: split.routeName,
         subsets: split.subsets,
