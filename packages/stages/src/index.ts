@@ -1,9 +1,10 @@
 /**
  * @rollouts/stages: loads and validates the stage manifests (istio/stages/*.yaml), the DestinationRule, the
  * Gateway and the chart's workloads; builds the route table Istio's ingress gateway gets for a stage (Envoy's
- * shape) and routes requests with it as Envoy does; derives the expected split per request profile; lints istio/
- * against the chart.
+ * shape) and routes requests with it as Envoy does; derives the expected split per request profile, and the canary
+ * analysis' steps and roles; lints istio/ against the chart.
  */
+export { analysisSteps, type StageRoles, stageRoles } from './analysis.js';
 export { readSettings, setting } from './defaults.js';
 export type * from './envoy.js';
 export { ManifestError, type ManifestErrorKind, UnknownStageError } from './errors.js';

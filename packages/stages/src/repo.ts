@@ -33,4 +33,6 @@ export const paths = {
   values: (root: string) => join(root, 'charts', 'webapp', 'values.yaml'),
   /** The shared knobs' defaults (TARGET, API, CLUSTER_NAME, ...): packages/stages/src/defaults.ts. */
   defaults: (root: string) => join(root, 'defaults.env'),
+  /** The canary analysis' thresholds (their one definition: without the file there is no analysis). */
+  analysis: (root: string) => join(root, 'analysis.yaml'),
 };
