@@ -15,11 +15,12 @@
 # the link hack/ci-tools.sh makes); TEST_RESULTS_DIR (default .test-results).
 set -o errexit -o nounset -o pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=../versions.env
-source "${REPO_ROOT}/versions.env"
+# The pins and the fixed names the cluster path installs with (release webapp, namespace rollouts, the chart):
+# scripts/lib.sh, as for the scripts users run.
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-CHART="${REPO_ROOT}/charts/webapp"
+CHART="${REPO_ROOT}/${CHART}"
 CASES_DIR="${REPO_ROOT}/scripts/test/chart-schema-cases"
 HELM="${HELM:-${REPO_ROOT}/bin/helm}"
 HELM_UNITTEST="${HELM_UNITTEST:-${REPO_ROOT}/bin/helm-unittest}"
@@ -28,9 +29,6 @@ CHECKOV="${CHECKOV:-${REPO_ROOT}/bin/checkov}"
 KUBERNETES_SCHEMAS="${KUBERNETES_SCHEMAS:-${REPO_ROOT}/.cache/tools/kubernetes-json-schema}"
 SCHEMA_CACHE="${REPO_ROOT}/.cache/kubeconform-schemas"
 TEST_RESULTS_DIR="${TEST_RESULTS_DIR:-${REPO_ROOT}/.test-results}"
-# The names the cluster path installs with (scripts/cluster-up.sh): release webapp in namespace rollouts.
-RELEASE=webapp
-NAMESPACE=rollouts
 
 WORK=""
 log() { printf '>>> %s\n' "$*"; }

@@ -24,9 +24,10 @@
 # hack/gateway-api-schemas.sh makes it; default: that script's cache); TEST_RESULTS_DIR (default .test-results).
 set -o errexit -o nounset -o pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=../versions.env
-source "${REPO_ROOT}/versions.env"
+# The pins and the fixed names the cluster path installs with (release webapp, namespace rollouts, the chart):
+# scripts/lib.sh, as for the scripts users run.
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 ISTIOCTL="${ISTIOCTL:-${REPO_ROOT}/bin/istioctl}"
 HELM="${HELM:-${REPO_ROOT}/bin/helm}"
@@ -35,12 +36,9 @@ GATEWAY_API_SCHEMAS="${GATEWAY_API_SCHEMAS:-}"
 GA_STAGES="${REPO_ROOT}/istio/stages/gateway-api"
 GA_BASE="${REPO_ROOT}/istio/base/gateway-api"
 TEST_RESULTS_DIR="${TEST_RESULTS_DIR:-${REPO_ROOT}/.test-results}"
-CHART="${REPO_ROOT}/charts/webapp"
+CHART="${REPO_ROOT}/${CHART}"
 NAMESPACE_MANIFEST="${REPO_ROOT}/scripts/namespace.yaml"
 STAGES_DIST="${REPO_ROOT}/packages/stages/dist/index.js"
-# The names the cluster path installs with (scripts/cluster-up.sh): release webapp in namespace rollouts.
-RELEASE=webapp
-NAMESPACE=rollouts
 
 WORK=""
 log() { printf '>>> %s\n' "$*"; }

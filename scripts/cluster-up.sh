@@ -27,17 +27,14 @@ set -o errexit -o nounset -o pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-UP_TIMEOUT="${UP_TIMEOUT:-300}"
 KIND_CONFIG="scripts/kind-config.yaml"
 ISTIO_OPERATOR="scripts/istio-operator.yaml"
 NAMESPACE_MANIFEST="scripts/namespace.yaml"
-CHART="charts/webapp"
 DOCKERFILE="apps/webapp/Dockerfile"
 PROMETHEUS_ADDON="https://raw.githubusercontent.com/istio/istio/${ISTIO_VERSION}/samples/addons/prometheus.yaml"
 GATEWAY_API_CRDS="https://github.com/kubernetes-sigs/gateway-api/releases/download/${GATEWAY_API_VERSION}/standard-install.yaml"
 # istioctl flags: with API=gateway-api, no classic ingress gateway.
 ISTIO_FLAGS=()
-STAGES_DIST="packages/stages/dist/index.js"
 # "version tag" per enabled version of the chart, set by preflight (read_chart_versions).
 VERSIONS=()
 APPLIED=""
@@ -47,10 +44,8 @@ BUILDER=""
 # chart_versions: one "version tag" line per enabled entry of the chart's `versions:` (values.yaml), through the
 # stages package's loadWorkloads, so enabled/versionDefaults are read exactly as `rollout lint` reads them.
 chart_versions() {
-  have node || die "node not found: $(tool_hint node)"
-  [[ -f "${STAGES_DIST}" ]] || die "${STAGES_DIST} is missing (it reads the chart's versions): run 'make build'"
   # shellcheck disable=SC2016 # JavaScript, not shell
-  node --input-type=module -e '
+  node_module packages/stages/dist/index.js "it reads the chart's versions" '
     const [dist, root] = process.argv.slice(1);
     const { loadWorkloads } = await import(dist);
     try {
@@ -59,7 +54,7 @@ chart_versions() {
       console.error(`error: ${error.message}`);
       process.exit(1);
     }
-  ' "file://${REPO_ROOT}/${STAGES_DIST}" "${REPO_ROOT}"
+  ' "${REPO_ROOT}"
 }
 
 read_chart_versions() {
@@ -314,7 +309,7 @@ build_and_load_images() {
 install_chart() {
   local verb=installed
 
-  if helm_kube status webapp -n "${NAMESPACE}" >/dev/null 2>&1; then
+  if helm_kube status "${RELEASE}" -n "${NAMESPACE}" >/dev/null 2>&1; then
     verb="exists, upgraded in place"
   fi
   # Helm 4 applies server-side. --force-conflicts: the chart wins over another field manager's change of one of
@@ -322,7 +317,7 @@ install_chart() {
   # on the conflict. --server-side=true, not Helm's "auto": --force-conflicts needs server-side apply, and "auto"
   # keeps a release installed by Helm 3 on client-side apply. --wait=watcher: until every resource is ready (without
   # --wait, Helm 4 waits for hooks only).
-  if ! helm_kube upgrade --install webapp "${CHART}" -n "${NAMESPACE}" --server-side=true --force-conflicts \
+  if ! helm_kube upgrade --install "${RELEASE}" "${CHART}" -n "${NAMESPACE}" --server-side=true --force-conflicts \
     --wait=watcher --timeout 5m ${SCENARIO_SETS[@]+"${SCENARIO_SETS[@]}"}; then
     log "error: the chart did not become ready"
     kube -n "${NAMESPACE}" get pods -o wide >&2 || true
@@ -410,7 +405,7 @@ main() {
   step "Prometheus (${PROMETHEUS_ADDON})" ensure_prometheus
   step "namespace ${NAMESPACE} (${NAMESPACE_MANIFEST})" ensure_namespace
   step "images ${IMAGES} into kind" build_and_load_images
-  step "chart ${CHART} (release webapp)" install_chart
+  step "chart ${CHART} (release ${RELEASE})" install_chart
   step "mesh base config (istio/base${base_note})" apply_base
   step "stage" ensure_stage
   step "smoke through ${GATEWAY_URL}" smoke

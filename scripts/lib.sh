@@ -51,9 +51,13 @@ load_defaults
 GATEWAY_URL="${GATEWAY_URL%/}"
 LOCALBIN="${LOCALBIN:-${REPO_ROOT}/bin}"
 WAIT_INTERVAL="${WAIT_INTERVAL:-2}"
-# Fixed names (docs/ARCHITECTURE.md).
+# Fixed names (docs/ARCHITECTURE.md): the chart, installed as release webapp in namespace rollouts.
 NAMESPACE=rollouts
 ISTIO_NAMESPACE=istio-system
+CHART=charts/webapp
+RELEASE=webapp
+# Seconds each bounded wait of `make up` and a scenario's helm upgrade may take.
+UP_TIMEOUT="${UP_TIMEOUT:-300}"
 STATE_DIR="${STATE_DIR:-${REPO_ROOT}/.state}"
 
 PATH="${LOCALBIN}:${PATH}"
@@ -446,6 +450,16 @@ if [[ -n "${ROLLOUT:-}" ]]; then
 else
   ROLLOUT_CMD=(node "${REPO_ROOT}/packages/cli/dist/main.js")
 fi
+
+# node_module DIST WHAT SCRIPT ARGS...: runs the JavaScript SCRIPT (an ES module) with the built module DIST's URL
+# and ARGS as its arguments; a missing node or build is named with what fixes it (WHAT: what DIST is needed for).
+node_module() {
+  local dist="$1" what="$2" script="$3"
+  shift 3
+  have node || die "node not found: $(tool_hint node)"
+  [[ -f "${REPO_ROOT}/${dist}" ]] || die "${dist} is missing (${what}): run 'make build'"
+  node --input-type=module -e "${script}" "file://${REPO_ROOT}/${dist}" "$@"
+}
 
 # rollout ARGS...: runs the CLI; a missing build is named with the command that makes it.
 rollout() {

@@ -15,16 +15,11 @@ set -o errexit -o nounset -o pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-UP_TIMEOUT="${UP_TIMEOUT:-300}"
-CHART="charts/webapp"
-SCENARIOS_DIST="packages/cli/dist/scenarios.js"
 
 # scenario_values NAME: the `key=value` lines of the scenario (exit 2 for an unknown one, the CLI's message).
 scenario_values() {
-  have node || die "node not found: $(tool_hint node)"
-  [[ -f "${SCENARIOS_DIST}" ]] || die "${SCENARIOS_DIST} is missing (it defines the scenarios): run 'make build'"
   # shellcheck disable=SC2016 # JavaScript, not shell
-  node --input-type=module -e '
+  node_module packages/cli/dist/scenarios.js "it defines the scenarios" '
     const [dist, name] = process.argv.slice(1);
     const { resolveScenario, helmSetValues } = await import(dist);
     try {
@@ -33,7 +28,7 @@ scenario_values() {
       console.error(`error: ${error.message}`);
       process.exit(error.name === "UsageError" ? 2 : 1);
     }
-  ' "file://${REPO_ROOT}/${SCENARIOS_DIST}" "$1"
+  ' "$1"
 }
 
 main() {
@@ -54,8 +49,8 @@ main() {
   require_tools kubectl helm
   require_helm_major
   require_cluster
-  helm_kube status webapp -n "${NAMESPACE}" >/dev/null 2>&1 ||
-    die "release webapp is not installed in ${KUBE_CONTEXT} (namespace ${NAMESPACE}): run 'make up' first"
+  helm_kube status "${RELEASE}" -n "${NAMESPACE}" >/dev/null 2>&1 ||
+    die "release ${RELEASE} is not installed in ${KUBE_CONTEXT} (namespace ${NAMESPACE}): run 'make up' first"
   local args=() line
   while IFS= read -r line; do
     [[ -z "${line}" ]] || args+=(--set-string "${line}")
@@ -64,12 +59,12 @@ main() {
   local start=${SECONDS}
   # The flags of make up's install (scripts/cluster-up.sh): server-side apply, the chart wins conflicts, and wait
   # until every resource is ready (pods whose env changed are replaced).
-  if ! helm_kube upgrade webapp "${CHART}" -n "${NAMESPACE}" --server-side=true --force-conflicts \
+  if ! helm_kube upgrade "${RELEASE}" "${CHART}" -n "${NAMESPACE}" --server-side=true --force-conflicts \
     --wait=watcher --timeout "${UP_TIMEOUT}s" ${args[@]+"${args[@]}"}; then
     kube -n "${NAMESPACE}" get pods -o wide >&2 || true
     die "the chart with scenario ${name:-none} did not become ready"
   fi
-  log "<<< scenario ${name:-none}: release webapp upgraded ($((SECONDS - start))s)"
+  log "<<< scenario ${name:-none}: release ${RELEASE} upgraded ($((SECONDS - start))s)"
 }
 
 main "$@"
