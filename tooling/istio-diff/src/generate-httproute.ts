@@ -10,20 +10,9 @@
  */
 import fc from 'fast-check';
 import type { CaseRequest } from './case.js';
-import { type RequestChoice, requestChoice, resolveRequest } from './generate.js';
+import { choose, type RequestChoice, requestChoice, resolveRequest } from './generate.js';
 
 type Obj = Record<string, unknown>;
-
-function choose<T>(
-  common: readonly T[],
-  rare: readonly T[] = [],
-  rareWeight = 1,
-  commonWeight = 20,
-): fc.Arbitrary<T> {
-  const parts = [{ arbitrary: fc.constantFrom(...common), weight: commonWeight }];
-  if (rare.length > 0) parts.push({ arbitrary: fc.constantFrom(...rare), weight: rareWeight });
-  return fc.oneof({ withCrossShrink: true }, ...parts);
-}
 
 /** Absent (weight `absent`) or a value (weight `present`). */
 const optional = <T>(a: fc.Arbitrary<T>, present = 1, absent = 2): fc.Arbitrary<T | undefined> =>

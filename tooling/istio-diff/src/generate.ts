@@ -11,7 +11,7 @@ import type { CaseRequest } from './case.js';
 const APP = 'webapp.rollouts.svc.cluster.local';
 
 /** Valid values, and rarer ones Istio rejects or our side refuses as unsupported. */
-function choose<T>(
+export function choose<T>(
   common: readonly T[],
   rare: readonly T[] = [],
   rareWeight = 1,

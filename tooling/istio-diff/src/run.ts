@@ -157,27 +157,14 @@ export function sampleHttpRouteCases(seed: number, runs: number): GeneratedHttpR
 }
 
 /** {@link shrink} for the generated HTTPRoutes. */
-export async function shrinkHttpRoute(
+export function shrinkHttpRoute(
   side: Side,
   seed: number,
   index: number,
   budget = 300,
-): Promise<{ c: DiffCase; result: CaseResult; steps: number } | null> {
-  let steps = 0;
-  let smallest: { c: DiffCase; result: CaseResult } | null = null;
-  await fc.check(
-    fc.asyncProperty(generatedHttpRouteCase, async (g) => {
-      if (steps >= budget) return true;
-      steps++;
-      const c = httpRouteCaseOf(g, `shrunk from random HTTPRoute #${index}`);
-      const result = await runCase(side, c);
-      if (result.differences.length === 0) return true;
-      smallest = { c, result };
-      return false;
-    }),
-    { seed, path: String(index), numRuns: index + 1 },
-  );
-  return smallest === null ? null : { ...(smallest as { c: DiffCase; result: CaseResult }), steps };
+): Promise<Shrunk | null> {
+  const toCase = (g: GeneratedHttpRouteCase) => httpRouteCaseOf(g, `shrunk from random HTTPRoute #${index}`);
+  return shrinkFrom(generatedHttpRouteCase, toCase, side, seed, index, budget);
 }
 
 /** fast-check's seeded sample: the same values `fc.check` with that seed runs, in order. */
@@ -189,19 +176,34 @@ export function sampleCases(seed: number, runs: number): GeneratedCase[] {
  * The smallest case that still shows a difference, shrinking from run `index` of the seeded sequence (fast-check
  * replays it by seed and path). Shrinking stops after `budget` comparisons.
  */
-export async function shrink(
+export function shrink(side: Side, seed: number, index: number, budget = 300): Promise<Shrunk | null> {
+  const toCase = (g: GeneratedCase) => caseOf(g, `shrunk from random #${index}`);
+  return shrinkFrom(generatedCase, toCase, side, seed, index, budget);
+}
+
+/** The smallest case found while shrinking, its result, and how many comparisons shrinking took. */
+export interface Shrunk {
+  c: DiffCase;
+  result: CaseResult;
+  steps: number;
+}
+
+/** {@link shrink} of the cases `toCase` makes of the values of `arbitrary`. */
+async function shrinkFrom<G>(
+  arbitrary: fc.Arbitrary<G>,
+  toCase: (g: G) => DiffCase,
   side: Side,
   seed: number,
   index: number,
-  budget = 300,
-): Promise<{ c: DiffCase; result: CaseResult; steps: number } | null> {
+  budget: number,
+): Promise<Shrunk | null> {
   let steps = 0;
   let smallest: { c: DiffCase; result: CaseResult } | null = null;
   await fc.check(
-    fc.asyncProperty(generatedCase, async (g) => {
+    fc.asyncProperty(arbitrary, async (g) => {
       if (steps >= budget) return true;
       steps++;
-      const c = caseOf(g, `shrunk from random #${index}`);
+      const c = toCase(g);
       const result = await runCase(side, c);
       if (result.differences.length === 0) return true;
       smallest = { c, result };
