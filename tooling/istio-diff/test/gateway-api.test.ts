@@ -7,50 +7,25 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  type CaseResult,
   compareCase,
-  type DiffCase,
   describeFailure,
-  emptySuite,
   formatCounts,
   httpRouteCaseOf,
   makeHttpRouteCase,
-  Oracle,
   oracleInput,
   ourSide,
-  type RepoInputs,
-  repoInputs,
   runCases,
-  type Side,
-  type SuiteCounts,
   sampleHttpRouteCases,
   shrinkHttpRoute,
-  tally,
   writeReport,
 } from '../src/index.js';
-import { resultsFile, root, stageRequests } from './helpers.js';
+import { failing, resultsFile, root, seed, stageRequests, startDiffRun } from './helpers.js';
 
-const DEFAULT_SEED = 20260901;
-const seed = Number(process.env.ISTIO_DIFF_SEED ?? DEFAULT_SEED);
 const runs = Number(process.env.ISTIO_DIFF_GA_RUNS ?? 500);
 
-let oracle: Oracle | undefined;
-let side: Side;
-let repo: RepoInputs;
-const started = Date.now();
-const suites: Record<string, SuiteCounts & { seconds?: number }> = {};
-const failures: { suite: string; label: string; differences: unknown[]; smallest?: string }[] = [];
-
-beforeAll(() => {
-  repo = repoInputs(root, inject('renderedChart'));
-  oracle = Oracle.start(root);
-  side = { repo, oracle };
-});
-
-afterAll(async () => {
-  await oracle?.close();
+const run = startDiffRun(({ started, suites, failures }) => {
   console.log(
     [
       `istio-diff (Gateway API): seed ${seed} (ISTIO_DIFF_SEED), ${runs} random HTTPRoutes (ISTIO_DIFF_GA_RUNS), ${((Date.now() - started) / 1000).toFixed(1)} s`,
@@ -66,22 +41,6 @@ afterAll(async () => {
   });
 });
 
-function record(
-  name: string,
-  cases: readonly DiffCase[],
-  results: readonly CaseResult[],
-  t0: number,
-): SuiteCounts {
-  const suite = emptySuite();
-  for (const [i, r] of results.entries()) tally(suite, cases[i] as DiffCase, r);
-  suites[name] = { ...suite, seconds: Math.round((Date.now() - t0) / 100) / 10 };
-  return suite;
-}
-
-function failing(results: readonly CaseResult[]): number[] {
-  return results.flatMap((r, i) => (r.differences.length > 0 ? [i] : []));
-}
-
 describe('HTTPRoute stage files (istio/stages/gateway-api)', () => {
   it("Istio's Gateway API translation and our emulation agree on every stage: route table, endpoints, decisions", async () => {
     const t0 = Date.now();
@@ -93,17 +52,10 @@ describe('HTTPRoute stage files (istio/stages/gateway-api)', () => {
     const cases = files.map((f) =>
       makeHttpRouteCase(`gateway-api/${f}`, readFileSync(join(dir, f), 'utf8'), stageRequests()),
     );
-    const results = await runCases(side, cases);
-    const suite = record('HTTPRoute stages', cases, results, t0);
+    const results = await runCases(run.side, cases);
+    const suite = run.record('HTTPRoute stages', cases, results, t0);
     const bad = failing(results);
-    for (const i of bad) {
-      console.log(describeFailure(cases[i] as DiffCase, results[i] as CaseResult));
-      failures.push({
-        suite: 'stages',
-        label: cases[i]?.label ?? '',
-        differences: results[i]?.differences ?? [],
-      });
-    }
+    run.keepFailures('stages', cases, results, bad);
     expect(bad.map((i) => cases[i]?.label)).toEqual([]);
     expect(suite.compared).toBe(files.length);
     // Every request of every stage reaches a route of Istio's table by Envoy's rules (the header routes too).
@@ -120,20 +72,13 @@ describe('random HTTPRoutes', () => {
     const cases = sampleHttpRouteCases(seed, runs).map((g, i) =>
       httpRouteCaseOf(g, `random HTTPRoute #${i}`),
     );
-    const results = await runCases(side, cases);
-    const suite = record('random HTTPRoutes', cases, results, t0);
+    const results = await runCases(run.side, cases);
+    const suite = run.record('random HTTPRoutes', cases, results, t0);
     const bad = failing(results);
-    for (const i of bad.slice(0, 5)) {
-      console.log(describeFailure(cases[i] as DiffCase, results[i] as CaseResult));
-      failures.push({
-        suite: 'random',
-        label: cases[i]?.label ?? '',
-        differences: results[i]?.differences ?? [],
-      });
-    }
+    run.keepFailures('random', cases, results, bad.slice(0, 5));
     if (bad.length > 0) {
       const first = bad[0] as number;
-      const smallest = await shrinkHttpRoute(side, seed, first);
+      const smallest = await shrinkHttpRoute(run.side, seed, first);
       if (smallest !== null) {
         console.log(
           `smallest input still showing a difference (${smallest.steps} comparisons):\n${describeFailure(smallest.c, smallest.result)}`,
@@ -154,8 +99,8 @@ describe('it can fail', () => {
     let right = 0;
     let wrongFound = 0;
     for (const c of cases) {
-      const answer = await side.oracle.ask(oracleInput(repo, c));
-      const ours = ourSide(repo, c);
+      const answer = await run.side.oracle.ask(oracleInput(run.repo, c));
+      const ours = ourSide(run.repo, c);
       if (ours.kind !== 'table') continue;
       if (compareCase(c, ours, answer).differences.length === 0) right++;
       const vh = ours.table.routeConfiguration.virtualHosts[0];
