@@ -170,16 +170,31 @@ func (p *parsed) ensureGateway() (*gatewaySetup, error) {
 }
 
 func (p *parsed) ensureIngressGateway() *gatewaySetup {
-	var svc *corev1.Service
+	g := p.ensureServiceAndPod(gatewayService(), gatewayPod, "the repository's ingress gateway", "", gatewayName)
+	if g.httpPort == 0 {
+		g.httpPort = 8080
+	}
+	return g
+}
+
+// ensureServiceAndPod finds the case's Service of svc's namespace and name, else adds svc; then the case's Pod
+// that Service selects, else adds newPod(service). It adds the EndpointSlice and the ServiceAccount when missing
+// and returns the gateway, its HTTP port the target of the Service's port 80 (0 when it has none). The notes
+// say why the Service was added (svcWhy) and, after the Pod's name and IP, podOf.
+func (p *parsed) ensureServiceAndPod(
+	svc *corev1.Service, newPod func(*corev1.Service) *corev1.Pod, svcWhy, podOf, workloadName string,
+) *gatewaySetup {
+	var found *corev1.Service
 	for _, s := range p.services() {
-		if s.Name == gatewayName && s.Namespace == gatewayNamespace {
-			svc = s
+		if s.Name == svc.Name && s.Namespace == svc.Namespace {
+			found = s
 		}
 	}
-	if svc == nil {
-		svc = gatewayService()
+	if found == nil {
 		p.objects = append(p.objects, svc)
-		p.notes = append(p.notes, "added Service istio-system/istio-ingressgateway (the repository's ingress gateway)")
+		p.notes = append(p.notes, fmt.Sprintf("added Service %s/%s (%s)", svc.Namespace, svc.Name, svcWhy))
+	} else {
+		svc = found
 	}
 	var pod *corev1.Pod
 	for _, candidate := range p.pods() {
@@ -189,17 +204,12 @@ func (p *parsed) ensureIngressGateway() *gatewaySetup {
 		}
 	}
 	if pod == nil {
-		pod = gatewayPod(svc)
+		pod = newPod(svc)
 		p.objects = append(p.objects, pod)
-		p.notes = append(p.notes, fmt.Sprintf("added Pod %s/%s (IP %s)", pod.Namespace, pod.Name, pod.Status.PodIP))
+		p.notes = append(p.notes, fmt.Sprintf("added Pod %s/%s (IP %s)%s", pod.Namespace, pod.Name, pod.Status.PodIP, podOf))
 	}
 	p.ensureSliceAndAccount(svc, pod)
-	g := &gatewaySetup{service: svc, pod: pod, workloadName: gatewayName}
-	g.httpPort = servicePortTarget(svc, pod, 80)
-	if g.httpPort == 0 {
-		g.httpPort = 8080
-	}
-	return g
+	return &gatewaySetup{service: svc, pod: pod, workloadName: workloadName, httpPort: servicePortTarget(svc, pod, 80)}
 }
 
 // ensureSliceAndAccount adds the gateway Service's EndpointSlice and the Pod's ServiceAccount when missing.

@@ -111,34 +111,9 @@ func managedGatewayObjects(c *config.Config) (*corev1.Service, *corev1.Pod, stri
 // and returns the gateway to simulate.
 func (p *parsed) ensureManagedGateway(c *config.Config) *gatewaySetup {
 	svc, pod, name := managedGatewayObjects(c)
-	var existing *corev1.Service
-	for _, s := range p.services() {
-		if s.Name == svc.Name && s.Namespace == svc.Namespace {
-			existing = s
-		}
-	}
-	if existing == nil {
-		p.objects = append(p.objects, svc)
-		p.notes = append(p.notes, fmt.Sprintf("added Service %s/%s (Istio deploys it for Gateway %s/%s)", svc.Namespace, svc.Name, c.Namespace, c.Name))
-	} else {
-		svc = existing
-	}
-	var found *corev1.Pod
-	for _, candidate := range p.pods() {
-		if candidate.Namespace == svc.Namespace && selects(svc.Spec.Selector, candidate.Labels) {
-			found = candidate
-			break
-		}
-	}
-	if found == nil {
-		p.objects = append(p.objects, pod)
-		p.notes = append(p.notes, fmt.Sprintf("added Pod %s/%s (IP %s) of Istio's Deployment %s/%s", pod.Namespace, pod.Name, pod.Status.PodIP, pod.Namespace, name))
-	} else {
-		pod = found
-	}
-	p.ensureSliceAndAccount(svc, pod)
-	g := &gatewaySetup{service: svc, pod: pod, workloadName: name}
-	g.httpPort = servicePortTarget(svc, pod, 80)
+	g := p.ensureServiceAndPod(svc, func(*corev1.Service) *corev1.Pod { return pod },
+		fmt.Sprintf("Istio deploys it for Gateway %s/%s", c.Namespace, c.Name),
+		fmt.Sprintf(" of Istio's Deployment %s/%s", pod.Namespace, name), name)
 	if g.httpPort == 0 {
 		for _, l := range c.Spec.(*gatewayv1.GatewaySpec).Listeners {
 			g.httpPort = int(l.Port)
