@@ -1,13 +1,12 @@
 /** What every command needs: the repository root, output, the target, and the local gateway's admin API. */
 import {
-  adminTokenFor,
-  adminUrlFromEnv,
   ConfigError,
-  DEFAULT_PORTS,
   gatewayUrlFromEnv,
   type PlanRequest,
-  parsePort,
+  readAdminToken,
   registerAdminToken,
+  registeredAdminToken,
+  resolveAdminUrl,
 } from '@rollouts/local-mesh';
 import {
   findRepoRoot,
@@ -22,7 +21,6 @@ import {
   UnknownStageError,
 } from '@rollouts/stages';
 import { CliError, EXIT_USAGE, UsageError } from './errors.js';
-import { readAdminToken, readLocalState } from './state.js';
 
 export interface Io {
   out(line?: string): void;
@@ -124,19 +122,17 @@ export function clusterGatewayUrl(env: NodeJS.ProcessEnv = process.env): string 
   }
 }
 
-/** The admin API: ADMIN_PORT when set, else the port `rollout local up` recorded, else 15000. */
+/**
+ * The running local path's admin API: ADMIN_PORT, else the port `rollout local up` recorded, else 15000
+ * (local-mesh's resolveAdminUrl, as `make watch` finds it); a bad ADMIN_PORT is bad input (exit 2).
+ */
 export function adminUrl(root: string): string {
   let url: string;
-  if (process.env.ADMIN_PORT) {
-    try {
-      parsePort('ADMIN_PORT', process.env.ADMIN_PORT, DEFAULT_PORTS.admin);
-    } catch (err) {
-      if (err instanceof ConfigError) throw new UsageError(err.message);
-      throw err;
-    }
-    url = adminUrlFromEnv();
-  } else {
-    url = `http://127.0.0.1:${readLocalState(root)?.adminPort ?? DEFAULT_PORTS.admin}`;
+  try {
+    url = resolveAdminUrl(root);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
   }
   // The token `rollout local up` wrote: adminCall sends it on a stage switch.
   const token = readAdminToken(root);
@@ -173,7 +169,7 @@ export async function adminCall(
   let res: Response;
   let text: string;
   try {
-    const token = adminTokenFor(url);
+    const token = registeredAdminToken(url);
     res = await fetch(`${url}${path}`, {
       method,
       signal: AbortSignal.timeout(timeoutMs),

@@ -1,5 +1,7 @@
 /**
- * Files under .state/ (git-ignored): pid files and ports of the background local path, verification JSON.
+ * Files under .state/ (git-ignored): pid files and ports of the background local path, verification JSON. Where
+ * they are, and the reading of ports.json and the admin token, is @rollouts/local-mesh's (local-state.ts: `make
+ * watch` reads them too); the CLI writes them.
  */
 import {
   closeSync,
@@ -13,7 +15,23 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { processIdentity } from '@rollouts/local-mesh';
+import {
+  adminTokenFile,
+  type LocalState,
+  localDir,
+  localStateFile,
+  processIdentity,
+  stateDir,
+} from '@rollouts/local-mesh';
+
+export {
+  adminTokenFile,
+  type LocalState,
+  localDir,
+  readAdminToken,
+  readLocalState,
+  stateDir,
+} from '@rollouts/local-mesh';
 
 export interface PidFile {
   role: string;
@@ -25,26 +43,6 @@ export interface PidFile {
   startTime?: string;
   startedAt: string;
   log: string;
-}
-
-export interface LocalState {
-  gatewayPort: number;
-  adminPort: number;
-  versions: Record<string, number>;
-  startedAt: string;
-  /** The demo release fault the workloads run with (scenarios.ts), or null / absent: none. */
-  scenario?: string | null;
-  /** Which file carries each stage on this local path (absent: virtualservice). */
-  api?: 'virtualservice' | 'gateway-api';
-}
-
-/** <root>/.state, or ROLLOUT_STATE_DIR (tests keep their pid files and JSON apart from a real local path). */
-export function stateDir(root: string): string {
-  return process.env.ROLLOUT_STATE_DIR || join(root, '.state');
-}
-
-export function localDir(root: string): string {
-  return join(stateDir(root), 'local');
 }
 
 export function verifyFile(root: string, stage: string): string {
@@ -85,11 +83,7 @@ export function removePidFile(root: string, role: string): void {
   rmSync(join(localDir(root), `${role}.pid.json`), { force: true });
 }
 
-/** The admin API's token: written by `local up` (mode 0600), sent by the CLI on every stage switch. */
-export function adminTokenFile(root: string): string {
-  return join(localDir(root), 'admin-token');
-}
-
+/** Writes the admin API's token (adminTokenFile), mode 0600: the CLI sends it on every stage switch. */
 export function writeAdminToken(root: string, token: string): void {
   mkdirSync(localDir(root), { recursive: true, mode: 0o700 });
   rmSync(adminTokenFile(root), { force: true });
@@ -98,14 +92,6 @@ export function writeAdminToken(root: string, token: string): void {
     writeSync(fd, `${token}\n`);
   } finally {
     closeSync(fd);
-  }
-}
-
-export function readAdminToken(root: string): string | null {
-  try {
-    return readFileSync(adminTokenFile(root), 'utf8').trim() || null;
-  } catch {
-    return null;
   }
 }
 
@@ -120,8 +106,7 @@ export function readRecordedStage(root: string): string | null {
 
 /** The state of a stopped local path: ports, token, stage and pid files. */
 export function removeAllLocalState(root: string): void {
-  for (const f of ['ports.json', 'admin-token', 'stage.json'])
-    rmSync(join(localDir(root), f), { force: true });
+  for (const f of [localStateFile(root), adminTokenFile(root), stageFile(root)]) rmSync(f, { force: true });
   for (const p of readPidFiles(root)) removePidFile(root, p.role);
 }
 
@@ -172,13 +157,9 @@ export function lockLocal(root: string, command: string): () => void {
 }
 
 export function writeLocalState(root: string, state: LocalState): void {
-  writeJson(join(localDir(root), 'ports.json'), state);
-}
-
-export function readLocalState(root: string): LocalState | null {
-  return readJson<LocalState>(join(localDir(root), 'ports.json'));
+  writeJson(localStateFile(root), state);
 }
 
 export function removeLocalState(root: string): void {
-  rmSync(join(localDir(root), 'ports.json'), { force: true });
+  rmSync(localStateFile(root), { force: true });
 }

@@ -31,13 +31,23 @@ export {
 export { Gateway, type GatewayOptions, listenOn, type RoutingTable, type Upstream } from './gateway.js';
 export { LoadClient, type LoadClientOptions, type ResponseSample } from './load.js';
 export {
-  adminTokenFor,
+  adminTokenFile,
+  type LocalState,
+  localDir,
+  localStateFile,
+  readAdminToken,
+  readLocalState,
+  resolveAdminUrl,
+  stateDir,
+} from './local-state.js';
+export {
   appBuild,
   GATEWAY_MAIN,
   type LocalMesh,
   type LocalMeshOptions,
   MissingBuildError,
   registerAdminToken,
+  registeredAdminToken,
   startLocalMesh,
 } from './mesh.js';
 export {

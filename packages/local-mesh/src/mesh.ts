@@ -22,8 +22,8 @@ export function registerAdminToken(url: string, token: string): void {
   adminTokens.set(url, token);
 }
 
-/** The token a stage switch at `url` must carry, when known. */
-export function adminTokenFor(url: string): string | undefined {
+/** The token registered for the admin API at `url`: what a stage switch there must carry, when known. */
+export function registeredAdminToken(url: string): string | undefined {
   return adminTokens.get(url);
 }
 

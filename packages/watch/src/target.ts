@@ -1,11 +1,10 @@
 /**
  * Where `make watch` points: the local path when its gateway's admin API answers (TARGET=local, or TARGET unset
- * and the local path running), else the cluster through GATEWAY_URL (default: defaults.env). The admin API is found as the rollout CLI
- * finds it: ADMIN_PORT, else the port `rollout local up` recorded in .state/local/ports.json, else 15000.
+ * and the local path running), else the cluster through GATEWAY_URL (default: defaults.env). The admin API and its
+ * token are found as the rollout CLI finds them (local-mesh's local-state.ts): ADMIN_PORT, else the port `rollout
+ * local up` recorded in .state/local/ports.json, else 15000.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { DEFAULT_PORTS, gatewayUrlFromEnv, parsePort } from '@rollouts/local-mesh';
+import { gatewayUrlFromEnv, readAdminToken, resolveAdminUrl } from '@rollouts/local-mesh';
 import { setting } from '@rollouts/stages';
 
 export interface ResolvedTarget {
@@ -19,35 +18,6 @@ export interface ResolvedTarget {
 
 export class TargetError extends Error {
   override name = 'TargetError';
-}
-
-/** ADMIN_PORT, else .state/local/ports.json (ROLLOUT_STATE_DIR moves .state), else 15000. */
-export function adminUrlFor(root: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (env.ADMIN_PORT?.trim()) {
-    return `http://127.0.0.1:${parsePort('ADMIN_PORT', env.ADMIN_PORT, DEFAULT_PORTS.admin)}`;
-  }
-  const stateDir = env.ROLLOUT_STATE_DIR || join(root, '.state');
-  try {
-    const state = JSON.parse(readFileSync(join(stateDir, 'local', 'ports.json'), 'utf8')) as {
-      adminPort?: unknown;
-    };
-    if (typeof state.adminPort === 'number' && Number.isInteger(state.adminPort) && state.adminPort > 0) {
-      return `http://127.0.0.1:${state.adminPort}`;
-    }
-  } catch {
-    // not started by `rollout local up`
-  }
-  return `http://127.0.0.1:${DEFAULT_PORTS.admin}`;
-}
-
-/** The token `rollout local up` wrote for its admin API (ROLLOUT_STATE_DIR moves .state), or null. */
-export function adminTokenFor(root: string, env: NodeJS.ProcessEnv = process.env): string | null {
-  const stateDir = env.ROLLOUT_STATE_DIR || join(root, '.state');
-  try {
-    return readFileSync(join(stateDir, 'local', 'admin-token'), 'utf8').trim() || null;
-  } catch {
-    return null;
-  }
 }
 
 /** GET /stage of the admin API: the gateway's port, or why it did not answer. */
@@ -82,7 +52,7 @@ export async function resolveTarget(
   if (target === 'cluster') {
     return { target, reason: 'TARGET=cluster', gatewayUrl, adminUrl: null, adminToken: null };
   }
-  const adminUrl = adminUrlFor(root, env);
+  const adminUrl = resolveAdminUrl(root, env);
   const probe = await probeAdmin(adminUrl);
   if (probe.ok) {
     return {
@@ -90,7 +60,7 @@ export async function resolveTarget(
       reason: `${target === 'local' ? 'TARGET=local' : 'the local path is running'}: its admin API answered at ${adminUrl}`,
       gatewayUrl: `http://localhost:${probe.gatewayPort}`,
       adminUrl,
-      adminToken: adminTokenFor(root, env),
+      adminToken: readAdminToken(root, env),
     };
   }
   if (target === 'local') {

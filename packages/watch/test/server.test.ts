@@ -453,6 +453,9 @@ describe('where it points', () => {
     expect(auto.reason).toContain('the local path is running');
     const byPort = await resolveTarget(REPO_ROOT, 'local', { ADMIN_PORT: String(adminPort) });
     expect(byPort.gatewayUrl).toBe(path.gatewayUrl);
+    // A blank ADMIN_PORT is unset: the recorded port, as the rollout CLI reads it (local-mesh's resolveAdminUrl).
+    const blank = await resolveTarget(REPO_ROOT, 'local', { ...env, ADMIN_PORT: ' ' });
+    expect(blank.adminUrl).toBe(path.adminUrl);
     const cluster = await resolveTarget(REPO_ROOT, 'cluster', env);
     expect(cluster).toEqual({
       target: 'cluster',
