@@ -2,11 +2,14 @@
 import {
   ConfigError,
   gatewayUrlFromEnv,
+  type LocalPorts,
   type PlanRequest,
+  portsFromEnv,
   readAdminToken,
   registerAdminToken,
   registeredAdminToken,
   resolveAdminUrl,
+  workloadVersions,
 } from '@rollouts/local-mesh';
 import {
   findRepoRoot,
@@ -116,6 +119,19 @@ export function kubeContext(env: NodeJS.ProcessEnv = process.env): string {
 export function clusterGatewayUrl(env: NodeJS.ProcessEnv = process.env): string {
   try {
     return gatewayUrlFromEnv({ GATEWAY_URL: knob('GATEWAY_URL', env) });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * The ports a local path of this command's own listens on: GATEWAY_PORT, ADMIN_PORT and V<N>_PORT for each of the
+ * chart's versions (local-mesh's portsFromEnv); a bad value is bad input (exit 2).
+ */
+export function localPorts(root: string): LocalPorts {
+  try {
+    return portsFromEnv(process.env, workloadVersions(root));
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;

@@ -17,7 +17,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { findFreePort } from '@rollouts/local-mesh';
+import { findFreePort, type LocalMesh } from '@rollouts/local-mesh';
 import {
   counterDelta,
   countsBy,
@@ -26,6 +26,7 @@ import {
   type PromSample,
   QUERIES,
 } from '@rollouts/split-check';
+import type { Io } from './context.js';
 import { CliError, UsageError } from './errors.js';
 import { promQuery, promTargets, waitForScrape } from './prometheus.js';
 
@@ -256,4 +257,48 @@ export function formatThreeWay(row: ThreeWayRow): string {
     ([v, r]) => `${v} ${r.verifier} / ${r.gateway} / ${r.histogram} / ${r.app}`,
   );
   return `${parts.join(', ')}${row.unattributed > 0 ? `; ${row.unattributed} to no version` : ''}: ${row.agree ? 'agree' : 'DISAGREE'}`;
+}
+
+/**
+ * The three-way check of a local path the command started itself (`mesh`): a Prometheus scraping its gateway and
+ * apps when `found` names a binary (prometheusBinary), else null. One line, `<command>: ...`, says which; `legend`
+ * ends the first one.
+ */
+export async function startThreeWay(
+  io: Io,
+  command: string,
+  mesh: LocalMesh,
+  found: { bin: string | null; why: string },
+  legend = '',
+): Promise<LocalPrometheus | null> {
+  if (!found.bin) {
+    io.out(
+      `${command}: Prometheus not found (${found.why}): the analysis uses the verifier's own counts and latencies, not cross-checked with PromQL`,
+    );
+    return null;
+  }
+  const prom = await LocalPrometheus.start({
+    bin: found.bin,
+    gatewayMetrics: `${mesh.adminUrl}/metrics`,
+    apps: mesh.workloads.map((w) => w.url),
+  });
+  prom.begin();
+  io.out(
+    `${command}: Prometheus ${prom.version} (${found.bin}) at ${prom.url} scrapes the gateway and both apps: after every step the cluster path's PromQL must count what the verifier counted${legend}`,
+  );
+  return prom;
+}
+
+/** After a step: Prometheus' counts against the verifier's `answered`, one line (stderr when they disagree). */
+export async function reportThreeWay(
+  io: Io,
+  command: string,
+  prom: LocalPrometheus,
+  step: string,
+  answered: Record<string, number>,
+): Promise<void> {
+  const row = await prom.step(step, answered);
+  const line = `${command}: three-way (Prometheus) ${step}: ${formatThreeWay(row)}`;
+  if (row.agree) io.out(line);
+  else io.err(line);
 }

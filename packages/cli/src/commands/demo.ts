@@ -13,16 +13,13 @@
 
 import { join } from 'node:path';
 import {
-  ConfigError,
   formatSeconds,
   type LocalMesh,
   type PlanRequest,
-  portsFromEnv,
   type StageResult,
   startLocalMesh,
   table,
   verificationPlan,
-  workloadVersions,
 } from '@rollouts/local-mesh';
 import { expectedSplit, formatSplit, loadStage, scanStages } from '@rollouts/stages';
 import {
@@ -34,9 +31,14 @@ import {
   type StepOutcome,
   thresholdsLine,
 } from '../analysis.js';
-import { abortOnSignals, type Io, resolveApi, seconds } from '../context.js';
-import { EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
-import { formatThreeWay, LocalPrometheus, prometheusBinary } from '../local-prometheus.js';
+import { abortOnSignals, type Io, localPorts, resolveApi, seconds } from '../context.js';
+import { EXIT_FAIL, EXIT_OK, InterruptedError } from '../errors.js';
+import {
+  type LocalPrometheus,
+  prometheusBinary,
+  reportThreeWay,
+  startThreeWay,
+} from '../local-prometheus.js';
 import { describeScenario, resolveScenario } from '../scenarios.js';
 import { stateDir, writeJson } from '../state.js';
 import { rollbackTargetOf } from './info.js';
@@ -75,13 +77,7 @@ export async function demoCommand(
   const scenario = resolveScenario(options.scenario);
   const api = resolveApi(options.api);
   const analysis: LoadedAnalysis = loadAnalysis(root, options.analysisFile);
-  let ports: ReturnType<typeof portsFromEnv>;
-  try {
-    ports = portsFromEnv(process.env, workloadVersions(root));
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const ports = localPorts(root);
   // A stage file that does not load is reported and fails the demo; the other stages are still walked.
   const { stages, broken } = scanStages(root);
   for (const b of broken) io.err(`demo: stage ${b.name} left out (not applied): ${b.error.message}`);
@@ -95,7 +91,7 @@ export async function demoCommand(
   io.out(`demo: scenario ${describeScenario(scenario)}`);
 
   let mesh: LocalMesh | undefined;
-  let prom: LocalPrometheus | undefined;
+  let prom: LocalPrometheus | null = null;
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
@@ -127,22 +123,13 @@ export async function demoCommand(
       ...(scenario ? { workloadEnv: scenario.env } : {}),
     });
     const startupMs = performance.now() - startupStart;
-    if (promBin.bin) {
-      const m = mesh as LocalMesh;
-      prom = await LocalPrometheus.start({
-        bin: promBin.bin,
-        gatewayMetrics: `${m.adminUrl}/metrics`,
-        apps: m.workloads.map((w) => w.url),
-      });
-      io.out(
-        `demo: Prometheus ${prom.version} (${promBin.bin}) at ${prom.url} scrapes the gateway and both apps: after every step the cluster path's PromQL must count what the verifier counted (verifier / istio_requests_total / its +Inf bucket / the apps' http_requests_total)`,
-      );
-      prom.begin();
-    } else {
-      io.out(
-        `demo: Prometheus not found (${promBin.why}): the analysis uses the verifier's own counts and latencies, not cross-checked with PromQL`,
-      );
-    }
+    prom = await startThreeWay(
+      io,
+      'demo',
+      mesh,
+      promBin,
+      " (verifier / istio_requests_total / its +Inf bucket / the apps' http_requests_total)",
+    );
     const steps: { step: string; stage: string }[] = stages.map((s) => ({ step: s.name, stage: s.name }));
     const last = stages.at(-1);
     if (last) {
@@ -171,12 +158,7 @@ export async function demoCommand(
           throw interrupted(`demo stopped at step ${i + 1}, no summary written`);
         throw err;
       });
-      if (prom) {
-        const row = await prom.step(step.step, outcome.answered ?? {});
-        const line = `demo: three-way (Prometheus) ${step.step}: ${formatThreeWay(row)}`;
-        if (row.agree) io.out(line);
-        else io.err(line);
-      }
+      if (prom) await reportThreeWay(io, 'demo', prom, step.step, outcome.answered ?? {});
       const stage = loadStage(root, step.stage);
       const result = outcome.split;
       rows.push({

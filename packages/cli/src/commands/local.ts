@@ -10,19 +10,17 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 import {
   appBuild,
   assertPortsFree,
-  ConfigError,
   GATEWAY_MAIN,
   groupMembers,
   newAdminToken,
   pidAlive,
   portEnvName,
-  portsFromEnv,
   processIdentity,
   stopPid,
   waitReady,
   workloadVersions,
 } from '@rollouts/local-mesh';
-import { type Io, resolveApi, seconds, stageByName } from '../context.js';
+import { type Io, localPorts, resolveApi, seconds, stageByName } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, UsageError } from '../errors.js';
 import { describeScenario, resolveScenario } from '../scenarios.js';
 import {
@@ -135,13 +133,7 @@ async function up(
   }
 
   const versions = workloadVersions(root);
-  let ports: ReturnType<typeof portsFromEnv>;
-  try {
-    ports = portsFromEnv(process.env, versions);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const ports = localPorts(root);
   if (ports.gateway === 0 || ports.admin === 0)
     throw new UsageError('GATEWAY_PORT and ADMIN_PORT must not be 0 for `rollout local up`');
   for (const v of versions) {

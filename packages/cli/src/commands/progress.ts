@@ -15,15 +15,7 @@
  * chart values first (scripts/scenario.sh); without one the release is walked as it is deployed.
  */
 import { join } from 'node:path';
-import {
-  ConfigError,
-  type LocalMesh,
-  type PlanRequest,
-  portsFromEnv,
-  startLocalMesh,
-  table,
-  workloadVersions,
-} from '@rollouts/local-mesh';
+import { type LocalMesh, type PlanRequest, startLocalMesh, table } from '@rollouts/local-mesh';
 import { listStages, rollbackTarget, STRATEGIES, type Strategy } from '@rollouts/stages';
 import {
   analysisJson,
@@ -44,12 +36,18 @@ import {
   GatewayDownError,
   type Io,
   kubeContext,
+  localPorts,
   resolveApi,
   resolveTarget,
   seconds,
 } from '../context.js';
 import { CliError, EXIT_FAIL, EXIT_OK, InterruptedError, UsageError } from '../errors.js';
-import { formatThreeWay, LocalPrometheus, prometheusBinary } from '../local-prometheus.js';
+import {
+  type LocalPrometheus,
+  prometheusBinary,
+  reportThreeWay,
+  startThreeWay,
+} from '../local-prometheus.js';
 import { type PortForward, portForward } from '../prometheus.js';
 import { describeScenario, resolveScenario, SCENARIOS, type Scenario } from '../scenarios.js';
 import { readLocalState, stateDir, writeJson } from '../state.js';
@@ -129,13 +127,7 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
     io.out(`progress: using the running local path (gateway ${gatewayUrl}, stage ${applied.stage})`);
   } catch (err) {
     if (!(err instanceof GatewayDownError)) throw err;
-    let ports: ReturnType<typeof portsFromEnv>;
-    try {
-      ports = portsFromEnv(process.env, workloadVersions(root));
-    } catch (e) {
-      if (e instanceof ConfigError) throw new UsageError(e.message);
-      throw e;
-    }
+    const ports = localPorts(root);
     io.out('progress: no local path is running: starting one for this run');
     promBin = prometheusBinary();
     mesh = await startLocalMesh({
@@ -150,25 +142,16 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
     gatewayUrl = mesh.gatewayUrl;
   }
   // The three-way check (local-prometheus.ts) needs the apps' addresses: with a local path of its own only.
-  if (mesh && promBin?.bin) {
+  if (mesh && promBin) {
     try {
-      prom = await LocalPrometheus.start({
-        bin: promBin.bin,
-        gatewayMetrics: `${mesh.adminUrl}/metrics`,
-        apps: mesh.workloads.map((w) => w.url),
-      });
-      prom.begin();
+      prom = await startThreeWay(io, 'progress', mesh, promBin);
     } catch (err) {
-      await prom?.stop();
       await mesh.stop();
       throw err;
     }
-    io.out(
-      `progress: Prometheus ${prom.version} (${promBin.bin}) at ${prom.url} scrapes the gateway and both apps: after every step the cluster path's PromQL must count what the verifier counted`,
-    );
   } else {
     io.out(
-      `progress: ${mesh ? `Prometheus not found (${promBin?.why})` : 'a running local path'}: the analysis uses the verifier's own counts and latencies, not cross-checked with PromQL${mesh ? '' : ' (progress cross-checks them when it starts its own local path, with prometheus on PATH)'}`,
+      "progress: a running local path: the analysis uses the verifier's own counts and latencies, not cross-checked with PromQL (progress cross-checks them when it starts its own local path, with prometheus on PATH)",
     );
   }
 
@@ -194,12 +177,7 @@ export async function progressCommand(root: string, io: Io, options: ProgressOpt
           api,
           ...(options.plan ? { plan: options.plan } : {}),
         });
-        if (p) {
-          const row = await p.step(stage, outcome.answered ?? {});
-          const line = `progress: three-way (Prometheus) ${stage}: ${formatThreeWay(row)}`;
-          if (row.agree) io.out(line);
-          else io.err(line);
-        }
+        if (p) await reportThreeWay(io, 'progress', p, stage, outcome.answered ?? {});
         return outcome;
       },
       backTo: (stage, why) => backTo(io, a, stage, why),
