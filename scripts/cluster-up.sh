@@ -8,7 +8,7 @@
 # on the Node of versions.env (NODE24_VERSION). With the buildx plugin by BuildKit (`docker buildx build --load`,
 # without the default provenance attestation), else by Docker's legacy builder (DOCKER_BUILDKIT=0 docker build).
 #
-# Knobs: CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_URL, HOST_PORT (kind-config's host port: must be free before the
+# Knobs: CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_URL, GATEWAY_PORT (kind-config's host port: must be free before the
 # cluster is created), API (defaults: defaults.env), GIT_SHA (git rev-parse),
 # UP_TIMEOUT seconds for each bounded wait (300), SCENARIO (a demo release fault on v2 through the chart values:
 # bad-v2, slow-v2; empty: healthy; scripts/scenario.sh). Pins: versions.env.
@@ -106,10 +106,10 @@ preflight() {
   use_gateway_host_of stable
   read_chart_versions
   read_scenario_values
-  # kind binds HOST_PORT when it creates the cluster, and its node image needs cgroup v2: either would fail only
+  # kind binds GATEWAY_PORT when it creates the cluster, and its node image needs cgroup v2: either would fail only
   # then, half-way.
   if ! cluster_exists; then
-    require_host_port_free
+    require_gateway_port_free
     require_cgroup_v2
   fi
   if docker_has_buildx; then BUILDER=buildx; else BUILDER=legacy; fi

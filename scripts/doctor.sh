@@ -14,7 +14,7 @@
 # (the scripts use Helm 4's flags: a blocker). Port 8080 (kind maps it to the gateway) must be free unless our
 # cluster holds it. CPU architecture: amd64 or arm64.
 #
-# Knobs: HOST_PORT (the host port of scripts/kind-config.yaml: change both together), CLUSTER_NAME (defaults:
+# Knobs: GATEWAY_PORT (the host port of scripts/kind-config.yaml: change both together), CLUSTER_NAME (defaults:
 # defaults.env).
 set -o errexit -o nounset -o pipefail
 
@@ -149,11 +149,11 @@ check_other_tools() {
 
 check_port() {
   if have kind && have docker && kind get clusters 2>/dev/null | grep -qxF "${CLUSTER_NAME}"; then
-    ok "port ${HOST_PORT}: cluster ${CLUSTER_NAME} exists and holds it"
-  elif port_in_use "${HOST_PORT}"; then
-    blocker "port ${HOST_PORT} is in use (kind maps it to the gateway): stop what listens there (the local path? 'make local-down')"
+    ok "port ${GATEWAY_PORT}: cluster ${CLUSTER_NAME} exists and holds it"
+  elif port_in_use "${GATEWAY_PORT}"; then
+    blocker "port ${GATEWAY_PORT} is in use (kind maps it to the gateway): stop what listens there (the local path? 'make local-down')"
   else
-    ok "port ${HOST_PORT} free"
+    ok "port ${GATEWAY_PORT} free"
   fi
 }
 

@@ -2,7 +2,7 @@
 # Helpers shared by the cluster-path scripts (sourced, never run). Written for bash 3.2 too (macOS /bin/bash):
 # no associative arrays, no ${var,,}, no mapfile, and no "${array[@]}" of a possibly empty array under nounset.
 #
-# Knobs: TARGET, API, CLUSTER_NAME, KUBE_CONTEXT, HOST_PORT and GATEWAY_URL, with their defaults in defaults.env
+# Knobs: TARGET, API, CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_PORT and GATEWAY_URL, with their defaults in defaults.env
 # (shared with make and the rollout CLI); the environment overrides each. Those of the scripts alone:
 #   LOCALBIN       where `make tools` puts the pinned tools       ./bin (first on PATH)
 #   ROLLOUT        the rollout CLI command line                   node packages/cli/dist/main.js
@@ -280,10 +280,10 @@ require_cgroup_v2() {
 # port_in_use PORT: something listens on 127.0.0.1:PORT.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# require_host_port_free: HOST_PORT is free (kind maps it to the gateway; `kind create cluster` would fail late).
-require_host_port_free() {
-  if port_in_use "${HOST_PORT}"; then
-    die "port ${HOST_PORT} is in use (kind maps it to the gateway): stop what listens there (the local path? 'make local-down'), or see 'make doctor'"
+# require_gateway_port_free: GATEWAY_PORT is free (kind maps it to the gateway; `kind create cluster` would fail late).
+require_gateway_port_free() {
+  if port_in_use "${GATEWAY_PORT}"; then
+    die "port ${GATEWAY_PORT} is in use (kind maps it to the gateway): stop what listens there (the local path? 'make local-down'), or see 'make doctor'"
   fi
 }
 

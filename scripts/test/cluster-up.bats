@@ -35,10 +35,10 @@ build_call() {
     "rollout field stable file --api virtualservice" \
     "rollout lint --stage stable --api virtualservice" \
     "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/stable.yaml" \
-    "curl -sS -o /dev/null -D - --max-time 5 http://localhost:${HOST_PORT}/"
+    "curl -sS -o /dev/null -D - --max-time 5 http://localhost:${GATEWAY_PORT}/"
   # the Istio that got installed is the pinned one (istioctl installs its own version, checked first)
   [[ "$(cat "${STUB_STATE}/istio-version")" == "${ISTIO_VERSION}" ]]
-  assert_called "curl -sS -o /dev/null -D - --max-time 5 -H x-canary: always http://localhost:${HOST_PORT}/"
+  assert_called "curl -sS -o /dev/null -D - --max-time 5 -H x-canary: always http://localhost:${GATEWAY_PORT}/"
   # `make up` applies stable without k6 (SKIP_VERIFY), then smoke-tests it with one request per version
   refute_called "k6 run"
   assert_output_contains "default -> v1, x-canary: always -> v2"
@@ -178,7 +178,7 @@ build_call() {
   run_script cluster-up.sh
   kill "${HOLDER}"
   assert_failure
-  assert_output_contains "port ${HOST_PORT} is in use"
+  assert_output_contains "port ${GATEWAY_PORT} is in use"
   refute_called "kind create"
   refute_called "build -f apps/webapp/Dockerfile"
   refute_called "istioctl --context"

@@ -14,7 +14,7 @@ setup() {
   assert_output_contains "ok     docker 28.1.1 reachable"
   assert_output_contains "ok     kind ${KIND_VERSION#v}"
   assert_output_contains "ok     istioctl ${ISTIO_VERSION}"
-  assert_output_contains "ok     port ${HOST_PORT} free"
+  assert_output_contains "ok     port ${GATEWAY_PORT} free"
   assert_output_contains "ok     docker cgroup v2"
   assert_output_contains "ok     docker buildx v0.29.1: images are built with BuildKit"
   assert_output_contains "ok     helm ${HELM_VERSION#v}"
@@ -81,7 +81,7 @@ setup() {
   run_script doctor.sh
   kill "${HOLDER}"
   assert_status 1
-  assert_output_contains "FAIL   port ${HOST_PORT} is in use"
+  assert_output_contains "FAIL   port ${GATEWAY_PORT} is in use"
 }
 
 @test "doctor blocks on an unsupported CPU architecture" {

@@ -43,7 +43,7 @@ free_port() {
   return 1
 }
 
-# hold_port: listens on an ephemeral loopback port and exports it as HOST_PORT; HOLDER is the listener's pid (the
+# hold_port: listens on an ephemeral loopback port and exports it as GATEWAY_PORT; HOLDER is the listener's pid (the
 # test kills it). The port is read through a FIFO once the listener is up: no polling.
 hold_port() {
   command -v python3 >/dev/null || skip "python3 is needed to hold a port"
@@ -56,8 +56,8 @@ time.sleep(60)
 ' >"${SANDBOX}/port" 2>/dev/null 3>&- &
   # shellcheck disable=SC2034
   HOLDER=$!
-  read -r HOST_PORT <"${SANDBOX}/port"
-  export HOST_PORT
+  read -r GATEWAY_PORT <"${SANDBOX}/port"
+  export GATEWAY_PORT
 }
 
 setup_sandbox() {
@@ -90,8 +90,8 @@ setup_sandbox() {
   export STUB_REAL_NODE
   unset CLUSTER_NAME KUBE_CONTEXT GATEWAY_URL TARGET API VERIFY_STAGE SKIP_VERIFY K6_ARGS STAGE_TIMEOUT UP_TIMEOUT
   # A port nothing listens on, so a port check does not depend on this machine (8080 may be busy here).
-  export HOST_PORT
-  HOST_PORT="$(free_port)"
+  export GATEWAY_PORT
+  GATEWAY_PORT="$(free_port)"
 }
 
 # remove_stub TOOL: the tool is missing from this machine.

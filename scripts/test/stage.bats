@@ -34,13 +34,13 @@ setup() {
     "rollout field canary-50 stage-header --api virtualservice" \
     "rollout lint --stage canary-50 --api virtualservice" \
     "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/canary-50.yaml" \
-    "curl -sS -o /dev/null -D - --max-time 5 http://localhost:${HOST_PORT}/" \
+    "curl -sS -o /dev/null -D - --max-time 5 http://localhost:${GATEWAY_PORT}/" \
     "k6 run"
   [[ "$(cat "${STUB_STATE}/vs-stage")" == canary-50 ]]
   # the terminal shows each command as it runs
   assert_output_contains "+ rollout lint --stage canary-50 --api virtualservice"
   assert_output_contains "+ kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/canary-50.yaml"
-  assert_output_contains "+ curl -sI http://localhost:${HOST_PORT}/   until 3 answers in a row carry x-rollouts-stage: canary-50"
+  assert_output_contains "+ curl -sI http://localhost:${GATEWAY_PORT}/   until 3 answers in a row carry x-rollouts-stage: canary-50"
   assert_output_contains "the gateway serves canary-50"
   assert_output_contains "+ scripts/verify.sh"
   grep -qx 'STAGE=canary-50' "${STUB_STATE}/k6-env"
@@ -113,7 +113,7 @@ setup() {
   assert_failure
   assert_output_contains "timed out after 0s"
   assert_output_contains "waiting for the gateway to serve stage canary-75"
-  assert_output_contains "last x-rollouts-stage seen at http://localhost:${HOST_PORT}/: 'stable'"
+  assert_output_contains "last x-rollouts-stage seen at http://localhost:${GATEWAY_PORT}/: 'stable'"
   assert_called "istioctl --context kind-rollouts proxy-status"
   refute_called "k6 run"
 }

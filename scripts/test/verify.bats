@@ -15,7 +15,7 @@ setup() {
   assert_called "rollout expect canary-25 --json"
   # the file k6 was given holds what `rollout expect canary-25 --json` printed
   grep -q '"stage":"canary-25"' "${STUB_STATE}/k6-expect.json"
-  grep -qx "GATEWAY_URL=http://localhost:${HOST_PORT}" "${STUB_STATE}/k6-env"
+  grep -qx "GATEWAY_URL=http://localhost:${GATEWAY_PORT}" "${STUB_STATE}/k6-env"
   grep -qx "SUMMARY_FILE=${SANDBOX}/dotstate/verify/k6-canary-25.json" "${STUB_STATE}/k6-env"
   assert_called "loadtest/split.ts"
   assert_output_contains "verify stage canary-25: passed"

@@ -72,8 +72,8 @@ ROLLOUT_EXPLAIN=1: after each verdict, how each check was decided (the test, the
 check always says it.
 API: --api, else $API (gateway-api: the HTTPRoutes of istio/stages/gateway-api/).
 Target: --target, else $TARGET. cluster: GATEWAY_URL, KUBE_CONTEXT and kubectl.
-The defaults of API, TARGET, KUBE_CONTEXT and GATEWAY_URL: defaults.env (shared with make and scripts/).
-Ports of the local path: GATEWAY_PORT (8080), ADMIN_PORT (15000), and per version of the chart V<N>_PORT
+The defaults of API, TARGET, KUBE_CONTEXT, GATEWAY_PORT and GATEWAY_URL: defaults.env (shared with make and scripts/).
+Ports of the local path: GATEWAY_PORT (defaults.env), ADMIN_PORT (15000), and per version of the chart V<N>_PORT
 (3000 + N: V1_PORT 3001, V2_PORT 3002).
 Exit codes: 0 ok; 1 verification failed, lint findings or a process could not start; 2 bad input;
 130 / 143 interrupted (SIGINT / SIGTERM) during a verification.

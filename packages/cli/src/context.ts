@@ -115,7 +115,7 @@ export function kubeContext(env: NodeJS.ProcessEnv = process.env): string {
   return knob('KUBE_CONTEXT', env);
 }
 
-/** The cluster's ingress gateway as the host sees it: GATEWAY_URL (defaults.env: http://localhost:${HOST_PORT}). */
+/** The cluster's ingress gateway as the host sees it: GATEWAY_URL (defaults.env: http://localhost:${GATEWAY_PORT}). */
 export function clusterGatewayUrl(env: NodeJS.ProcessEnv = process.env): string {
   try {
     return gatewayUrlFromEnv({ GATEWAY_URL: knob('GATEWAY_URL', env) });

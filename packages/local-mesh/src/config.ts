@@ -1,7 +1,8 @@
 /**
  * Ports and URLs of the local path, read from the environment once.
- * Defaults follow docs/ARCHITECTURE.md: gateway 8080 (GATEWAY_PORT), admin 15000 (ADMIN_PORT), and one rule for the
- * versions: version vN listens on 3000 + N (v1 3001, v2 3002, v3 3003, ...), its V<N>_PORT overriding. Which
+ * The gateway's port is GATEWAY_PORT, whose default is in defaults.env (the rollout CLI puts the file's defaults in
+ * its environment; the cluster path's host port is the same knob). Defaults here: admin 15000 (ADMIN_PORT), and one
+ * rule for the versions: version vN listens on 3000 + N (v1 3001, v2 3002, v3 3003, ...), its V<N>_PORT overriding. Which
  * versions there are is not written here: callers pass the chart's list (workloadVersions, from the `versions` of
  * charts/webapp/values.yaml). A version key that is not v<integer> (e.g. `canary`) has no default and needs its
  * variable (CANARY_PORT).
@@ -14,8 +15,8 @@ export interface LocalPorts {
   versions: Record<string, number>;
 }
 
-/** The fixed ports; a version's port follows from its name (defaultVersionPort). */
-export const DEFAULT_PORTS: Readonly<Pick<LocalPorts, 'gateway' | 'admin'>> = { gateway: 8080, admin: 15000 };
+/** The admin API's port; a version's port follows from its name (defaultVersionPort), the gateway's is GATEWAY_PORT. */
+export const DEFAULT_PORTS: Readonly<Pick<LocalPorts, 'admin'>> = { admin: 15000 };
 
 /** Version vN's default port is VERSION_PORT_BASE + N. */
 export const VERSION_PORT_BASE = 3000;
@@ -33,6 +34,21 @@ export function portEnvName(role: string): string {
 
 export function parsePort(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw.trim() === '') return fallback;
+  return portValue(name, raw);
+}
+
+/** GATEWAY_PORT: no default here (defaults.env has it, and the rollout CLI sets it from there). */
+function gatewayPort(env: NodeJS.ProcessEnv): number {
+  const raw = env.GATEWAY_PORT;
+  if (raw === undefined || raw.trim() === '') {
+    throw new ConfigError(
+      'GATEWAY_PORT is not set: its default is in defaults.env, which the rollout CLI reads',
+    );
+  }
+  return portValue('GATEWAY_PORT', raw);
+}
+
+function portValue(name: string, raw: string): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0 || value > 65535 || !/^\s*\d+\s*$/.test(raw)) {
     throw new ConfigError(
@@ -59,7 +75,7 @@ export function defaultVersionPort(version: string): number | null {
  */
 export function portsFromEnv(env: NodeJS.ProcessEnv, versions: readonly string[]): LocalPorts {
   const out: LocalPorts = {
-    gateway: parsePort('GATEWAY_PORT', env.GATEWAY_PORT, DEFAULT_PORTS.gateway),
+    gateway: gatewayPort(env),
     admin: parsePort('ADMIN_PORT', env.ADMIN_PORT, DEFAULT_PORTS.admin),
     versions: {},
   };
@@ -77,7 +93,7 @@ export function portsFromEnv(env: NodeJS.ProcessEnv, versions: readonly string[]
   return out;
 }
 
-/** GATEWAY_URL, else http://localhost:<GATEWAY_PORT>, else http://localhost:8080. */
+/** GATEWAY_URL, else http://localhost:<GATEWAY_PORT>. */
 export function gatewayUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   const raw = env.GATEWAY_URL?.trim();
   if (raw) {
@@ -94,8 +110,7 @@ export function gatewayUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string 
     }
     return url.origin;
   }
-  const port = parsePort('GATEWAY_PORT', env.GATEWAY_PORT, DEFAULT_PORTS.gateway);
-  return `http://localhost:${port}`;
+  return `http://localhost:${gatewayPort(env)}`;
 }
 
 /** The admin API of the local gateway (loopback only). */

@@ -38,7 +38,15 @@ export function readSettings(root: string, env: NodeJS.ProcessEnv = process.env)
   return out;
 }
 
-/** One knob (TARGET, API, CLUSTER_NAME, KUBE_CONTEXT, HOST_PORT, GATEWAY_URL), resolved as readSettings does. */
+/**
+ * Puts every knob's resolved value into `env` (the rollout CLI's process.env, so the processes it starts see the
+ * same), as scripts/lib.sh sets them for the scripts.
+ */
+export function applySettings(root: string, env: NodeJS.ProcessEnv = process.env): void {
+  Object.assign(env, readSettings(root, env));
+}
+
+/** One knob (TARGET, API, CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_PORT, GATEWAY_URL), resolved as readSettings does. */
 export function setting(root: string, key: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = readSettings(root, env)[key];
   if (value === undefined) throw new ManifestError(paths.defaults(root), key, 'no such knob');

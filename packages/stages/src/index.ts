@@ -5,7 +5,7 @@
  * analysis' steps and roles; lints istio/ against the chart.
  */
 export { analysisSteps, type StageRoles, stageRoles } from './analysis.js';
-export { readSettings, setting } from './defaults.js';
+export { applySettings, readSettings, setting } from './defaults.js';
 export type * from './envoy.js';
 export { ManifestError, type ManifestErrorKind, UnknownStageError } from './errors.js';
 export {

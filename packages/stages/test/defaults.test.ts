@@ -69,7 +69,7 @@ describe('defaults.env', () => {
     const envs: Record<string, string>[] = [
       {},
       { CLUSTER_NAME: 'other' },
-      { KUBE_CONTEXT: 'mine', HOST_PORT: '9090' },
+      { KUBE_CONTEXT: 'mine', GATEWAY_PORT: '9090' },
       { TARGET: 'local', API: '' },
     ];
     for (const env of envs) {
