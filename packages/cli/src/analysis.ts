@@ -3,7 +3,7 @@
  * rollout (apply, split check, bake, analysis) as `rollout progress` and `rollout demo` run it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import {
   LoadClient,
   type PlanRequest,
@@ -14,7 +14,6 @@ import {
 } from '@rollouts/local-mesh';
 import {
   type AnalysisPlan,
-  type AnalysisStepSpec,
   formatAnalysisTables,
   formatThresholds,
   indent,
@@ -24,13 +23,17 @@ import {
   type StepAnalysis,
   ThresholdsError,
 } from '@rollouts/split-check';
-import { listStages, type StageApi } from '@rollouts/stages';
+import {
+  analysisSteps,
+  listStages,
+  paths,
+  type StageApi,
+  type StageRoles,
+  stageRoles,
+} from '@rollouts/stages';
 import { measure } from './commands/stage.js';
 import { adminCall, type Io } from './context.js';
 import { CliError, EXIT_USAGE, UsageError } from './errors.js';
-
-/** The thresholds file at the repository root. */
-export const ANALYSIS_FILE = 'analysis.yaml';
 
 export interface LoadedAnalysis {
   plan: AnalysisPlan;
@@ -45,16 +48,6 @@ export function shownPath(root: string, file: string): string {
 }
 
 /**
- * The analysed steps of the stage matrix: every stage whose requests without header reach the new version, with a
- * baseline when the old one gets some too.
- */
-export function analysisSteps(root: string): AnalysisStepSpec[] {
-  return listStages(root)
-    .filter((s) => s.newVersionShare > 0)
-    .map((s) => ({ stage: s.name, baseline: s.newVersionShare < 1 }));
-}
-
-/**
  * Reads the thresholds (--analysis FILE, else $ROLLOUT_ANALYSIS, else analysis.yaml at the root) and plans the
  * analysis over the stage matrix. The file is the thresholds' one definition (there are no built-in ones): a
  * missing, unreadable or bad file is bad input (exit 2) naming the file, where it came from and what to do, every
@@ -62,14 +55,14 @@ export function analysisSteps(root: string): AnalysisStepSpec[] {
  */
 export function loadAnalysis(root: string, fileOption?: string): LoadedAnalysis {
   const given = fileOption ?? (process.env.ROLLOUT_ANALYSIS || undefined);
-  const file = given ? resolve(given) : join(root, ANALYSIS_FILE);
+  const file = given ? resolve(given) : paths.analysis(root);
   const shown = shownPath(root, file);
   const origin = given ? ` (given by ${fileOption !== undefined ? '--analysis' : 'ROLLOUT_ANALYSIS'})` : '';
   if (!existsSync(file)) {
     throw new CliError(
       given
         ? `the analysis thresholds file ${shown} does not exist${origin}`
-        : `the analysis thresholds file ${shown} does not exist: the canary analysis has no other thresholds (it ships with the repository: git checkout ${ANALYSIS_FILE}; or pass --analysis FILE)`,
+        : `the analysis thresholds file ${shown} does not exist: the canary analysis has no other thresholds (it ships with the repository: git checkout ${shown}; or pass --analysis FILE)`,
       EXIT_USAGE,
     );
   }
@@ -83,7 +76,7 @@ export function loadAnalysis(root: string, fileOption?: string): LoadedAnalysis 
   }
   try {
     const thresholds = readThresholds(text);
-    return { plan: planAnalysis(thresholds, analysisSteps(root)), file: shown };
+    return { plan: planAnalysis(thresholds, analysisSteps(listStages(root))), file: shown };
   } catch (err) {
     if (err instanceof ThresholdsError)
       throw new UsageError(`bad analysis thresholds in ${shown}:\n  ${err.problems.join('\n  ')}`);
@@ -94,27 +87,6 @@ export function loadAnalysis(root: string, fileOption?: string): LoadedAnalysis 
 /** The thresholds as printed before a run. */
 export function thresholdsLine(analysis: LoadedAnalysis): string {
   return `analysis thresholds (${analysis.file}): ${formatThresholds(analysis.plan)}`;
-}
-
-/** Who is the canary at a stage, and who the baseline: null when the new version gets no traffic there. */
-export interface StageRoles {
-  canary: string;
-  baseline: string | null;
-  share: number;
-}
-
-export function stageRoles(root: string, stage: string): StageRoles | null {
-  const summary = listStages(root).find((s) => s.name === stage);
-  if (!summary || summary.newVersionShare <= 0) return null;
-  const profile = stageExpectation(root, stage).profiles[0];
-  const others = Object.entries(profile?.versions ?? {}).filter(
-    ([v, p]) => p > 0 && v !== summary.newVersion,
-  );
-  return {
-    canary: summary.newVersion,
-    baseline: others.length === 1 ? (others[0] as [string, number])[0] : null,
-    share: summary.newVersionShare,
-  };
 }
 
 export interface StepOutcome {
@@ -159,8 +131,9 @@ export async function runStep(
   const { status, json } = await adminCall(options.adminUrl, 'PUT', '/stage', { stage: options.stage });
   if (status !== 200)
     throw new CliError(`the gateway refused stage ${options.stage}: ${JSON.stringify(json)}`);
+  const api = options.api ?? 'virtualservice';
   const roles = stageRoles(root, options.stage);
-  const expectation = stageExpectation(root, options.stage, options.api ?? 'virtualservice');
+  const expectation = stageExpectation(root, options.stage, api);
   const defaultProfile = expectation.profiles[0];
   const client = new LoadClient({ origin: options.gatewayUrl, concurrency: 32, timeoutMs: 5000 });
   const answered: Record<string, number> = {};
@@ -196,7 +169,7 @@ export async function runStep(
       ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
       ...(options.plan ? { plan: options.plan } : {}),
       ...(options.notes ? { notes: options.notes } : {}),
-      api: options.api ?? 'virtualservice',
+      api,
     });
     const outcome: StepOutcome = {
       stage: options.stage,

@@ -20,7 +20,8 @@ import {
   type StepSamples,
   stepCounts,
 } from '@rollouts/split-check';
-import { type LoadedAnalysis, printAnalysis, type StepOutcome, stageRoles } from './analysis.js';
+import { profileRequest, stageRoles } from '@rollouts/stages';
+import { type LoadedAnalysis, printAnalysis, type StepOutcome } from './analysis.js';
 import { measure } from './commands/stage.js';
 import { type Io, resolveApi } from './context.js';
 import { CliError, InterruptedError } from './errors.js';
@@ -160,13 +161,14 @@ export async function runClusterStep(
   const client = new LoadClient({ origin: ctx.gatewayUrl, concurrency: 32, timeoutMs: 5000 });
   let sent = 0;
   let noAnswer = 0;
+  const { method, target: path } = profileRequest(profile);
   const send = async (requests: number, minMs: number) => {
     const deadline = performance.now() + minMs;
     const result = await client.run({
       maxCount: minMs > 0 ? Number.POSITIVE_INFINITY : requests,
       headers: profile.headers,
-      path: profile.path ?? '/',
-      method: profile.method ?? 'GET',
+      path,
+      method,
       signal,
       serverErrorsAsAnswers: true,
       onOutcome: (_o, totals) => minMs > 0 && totals.completed >= requests && performance.now() >= deadline,

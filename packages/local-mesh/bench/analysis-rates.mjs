@@ -32,7 +32,7 @@ import {
   readThresholds,
   runStepAnalysis,
 } from '@rollouts/split-check';
-import { listStages } from '@rollouts/stages';
+import { analysisSteps, listStages, paths } from '@rollouts/stages';
 import {
   findFreePort,
   LoadClient,
@@ -50,14 +50,9 @@ const SAMPLE = Number(process.env.SAMPLE ?? 20000);
 const SEED = Number(process.env.SEED ?? 1);
 
 const root = repoRoot(process.cwd());
-const thresholds = readThresholds(readFileSync(join(root, 'analysis.yaml'), 'utf8'));
+const thresholds = readThresholds(readFileSync(paths.analysis(root), 'utf8'));
 const summaries = listStages(root);
-const plan = planAnalysis(
-  thresholds,
-  summaries
-    .filter((s) => s.newVersionShare > 0)
-    .map((s) => ({ stage: s.name, baseline: s.newVersionShare < 1 })),
-);
+const plan = planAnalysis(thresholds, analysisSteps(summaries));
 const splitPlan = verificationPlan(root);
 const steps = summaries
   .filter((s) => s.strategy === 'canary' && s.newVersionShare > 0)

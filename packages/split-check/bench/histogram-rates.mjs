@@ -24,21 +24,18 @@ import {
 } from '../dist/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const { listStages } = await import(join(root, 'packages', 'stages', 'dist', 'index.js'));
+const { analysisSteps, listStages, paths } = await import(
+  join(root, 'packages', 'stages', 'dist', 'index.js')
+);
 const RUNS = Number(process.env.RUNS ?? 1000);
 const MEDIAN_MS = Number(process.env.MEDIAN_MS ?? 12);
 const P99_MS = Number(process.env.P99_MS ?? 52);
 const SEED = Number(process.env.SEED ?? 1);
 const BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000];
 
-const thresholds = readThresholds(readFileSync(join(root, 'analysis.yaml'), 'utf8'));
+const thresholds = readThresholds(readFileSync(paths.analysis(root), 'utf8'));
 const summaries = listStages(root);
-const plan = planAnalysis(
-  thresholds,
-  summaries
-    .filter((s) => s.newVersionShare > 0)
-    .map((s) => ({ stage: s.name, baseline: s.newVersionShare < 1 })),
-);
+const plan = planAnalysis(thresholds, analysisSteps(summaries));
 const steps = summaries
   .filter((s) => s.strategy === 'canary' && s.newVersionShare > 0)
   .sort((a, b) => a.newVersionShare - b.newVersionShare);

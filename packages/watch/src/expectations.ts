@@ -5,7 +5,7 @@
  * the stage's own routes decide where it goes, as on the gateway.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { verificationPlan } from '@rollouts/local-mesh';
 import {
   type AnalysisThresholds,
@@ -14,13 +14,17 @@ import {
   ThresholdsError,
 } from '@rollouts/split-check';
 import {
+  analysisSteps,
   expectedSplit,
   loadStageFile,
   type Profile,
+  paths,
   profiles,
   repoContext,
   type Stage,
+  type StageRoles,
   scanStages,
+  stageRoles,
 } from '@rollouts/stages';
 import {
   type AnalysisConfig,
@@ -28,7 +32,6 @@ import {
   type ProfileExpectation,
   profileKey,
   type StageInfo,
-  type StageRoles,
 } from './page/protocol.js';
 
 export interface Expectations {
@@ -121,9 +124,6 @@ export function headersFor(
   return out;
 }
 
-/** The thresholds file at the repository root (what `make progress` reads). */
-export const ANALYSIS_FILE = 'analysis.yaml';
-
 /** analysis.yaml missing or bad: the message names the file and what to do (the page shows it). */
 export class AnalysisFileError extends Error {
   override readonly name = 'AnalysisFileError';
@@ -142,11 +142,12 @@ export class AnalysisFileError extends Error {
  * AnalysisFileError for a missing or bad file, every problem named with its line.
  */
 export function loadAnalysis(root: string): AnalysisConfig {
-  const file = join(root, ANALYSIS_FILE);
+  const file = paths.analysis(root);
+  const shown = relative(root, file);
   if (!existsSync(file))
     throw new AnalysisFileError(
-      ANALYSIS_FILE,
-      `the analysis thresholds file ${ANALYSIS_FILE} does not exist (it ships with the repository: git checkout ${ANALYSIS_FILE})`,
+      shown,
+      `the analysis thresholds file ${shown} does not exist (it ships with the repository: git checkout ${shown})`,
     );
   let thresholds: AnalysisThresholds;
   try {
@@ -155,37 +156,16 @@ export function loadAnalysis(root: string): AnalysisConfig {
   } catch (err) {
     if (err instanceof ThresholdsError)
       throw new AnalysisFileError(
-        ANALYSIS_FILE,
-        `bad analysis thresholds in ${ANALYSIS_FILE}: ${err.problems.join('; ')} (fix the file, or git checkout ${ANALYSIS_FILE})`,
+        shown,
+        `bad analysis thresholds in ${shown}: ${err.problems.join('; ')} (fix the file, or git checkout ${shown})`,
       );
     throw new AnalysisFileError(
-      ANALYSIS_FILE,
-      `the analysis thresholds file ${ANALYSIS_FILE} cannot be read: ${(err as Error).message}`,
+      shown,
+      `the analysis thresholds file ${shown} cannot be read: ${(err as Error).message}`,
     );
   }
   const { stages } = scanStages(root);
   const roles: Record<string, StageRoles | null> = {};
-  const ctx = repoContext(root);
-  for (const s of stages) {
-    if (s.newVersionShare <= 0) {
-      roles[s.name] = null;
-      continue;
-    }
-    const split = expectedSplit(
-      loadStageFile(root, s.file),
-      { name: 'default', headers: {} },
-      ctx.dr,
-      ctx.workloads,
-    );
-    const others = Object.entries(split.versions).filter(([v, p]) => p > 0 && v !== s.newVersion);
-    roles[s.name] = {
-      canary: s.newVersion,
-      baseline: others.length === 1 ? (others[0] as [string, number])[0] : null,
-      share: s.newVersionShare,
-    };
-  }
-  const steps = stages
-    .filter((s) => s.newVersionShare > 0)
-    .map((s) => ({ stage: s.name, baseline: s.newVersionShare < 1 }));
-  return { file: ANALYSIS_FILE, plan: planAnalysis(thresholds, steps), roles };
+  for (const s of stages) roles[s.name] = stageRoles(root, s);
+  return { file: shown, plan: planAnalysis(thresholds, analysisSteps(stages)), roles };
 }

@@ -4,6 +4,10 @@
  * (POST /api/settings) and the stage switch it asks for (POST /api/stage, local path only).
  */
 import type { AnalysisPlan } from '@rollouts/split-check';
+import type { StageRoles } from '@rollouts/stages';
+
+/** Who is judged at a stage by the canary analysis (canary, baseline, share): @rollouts/stages' stageRoles. */
+export type { StageRoles };
 
 /** One request the server sent through the gateway, and what came back. */
 export interface Answer {
@@ -68,20 +72,12 @@ export interface OverrideHeader {
   headers: Record<string, string>;
 }
 
-/** Who is judged at a stage by the canary analysis: null at a stage where the new version gets no traffic. */
-export interface StageRoles {
-  canary: string;
-  /** The version the canary is compared with (null: none gets traffic beside it, canary-100 and blue). */
-  baseline: string | null;
-  /** The canary's expected share of requests without header. */
-  share: number;
-}
-
 /** The canary analysis of @rollouts/split-check, as `make progress` plans it over the stage matrix. */
 export interface AnalysisConfig {
   /** The thresholds file read (analysis.yaml at the root: the thresholds' one definition). */
   file: string;
   plan: AnalysisPlan;
+  /** Per stage; null where the new version gets no traffic. */
   roles: Record<string, StageRoles | null>;
 }
 
