@@ -7,6 +7,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import {
   LoadClient,
   type PlanRequest,
+  type ProfileExpectation,
   type ResponseSample,
   type StageResult,
   StepTraffic,
@@ -89,6 +90,19 @@ export function thresholdsLine(analysis: LoadedAnalysis): string {
   return `analysis thresholds (${analysis.file}): ${formatThresholds(analysis.plan)}`;
 }
 
+/**
+ * Who a step's analysis judges and what its traffic sends, both from the file the gateway serves (`api`): the
+ * roles at the stage (null where the new version gets no traffic), and its default profile (requests without
+ * header, as users send them).
+ */
+export function analysisTraffic(
+  root: string,
+  stage: string,
+  api: StageApi,
+): { roles: StageRoles | null; profile: ProfileExpectation | undefined } {
+  return { roles: stageRoles(root, stage, api), profile: stageExpectation(root, stage, api).profiles[0] };
+}
+
 export interface StepOutcome {
   stage: string;
   split: StageResult;
@@ -132,9 +146,7 @@ export async function runStep(
   if (status !== 200)
     throw new CliError(`the gateway refused stage ${options.stage}: ${JSON.stringify(json)}`);
   const api = options.api ?? 'virtualservice';
-  const roles = stageRoles(root, options.stage);
-  const expectation = stageExpectation(root, options.stage, api);
-  const defaultProfile = expectation.profiles[0];
+  const { roles, profile: defaultProfile } = analysisTraffic(root, options.stage, api);
   const client = new LoadClient({ origin: options.gatewayUrl, concurrency: 32, timeoutMs: 5000 });
   const answered: Record<string, number> = {};
   const tally = (s: ResponseSample) => {

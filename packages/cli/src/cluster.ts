@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { LoadClient, type PlanRequest, stageExpectation } from '@rollouts/local-mesh';
+import { LoadClient, type PlanRequest } from '@rollouts/local-mesh';
 import {
   analyseHistogram,
   CLUSTER_GATEWAY_WORKLOAD,
@@ -20,8 +20,8 @@ import {
   type StepSamples,
   stepCounts,
 } from '@rollouts/split-check';
-import { profileRequest, stageRoles } from '@rollouts/stages';
-import { type LoadedAnalysis, printAnalysis, type StepOutcome } from './analysis.js';
+import { profileRequest, type StageApi } from '@rollouts/stages';
+import { analysisTraffic, type LoadedAnalysis, printAnalysis, type StepOutcome } from './analysis.js';
 import { measure } from './commands/stage.js';
 import { type Io, resolveApi } from './context.js';
 import { CliError, InterruptedError } from './errors.js';
@@ -117,10 +117,13 @@ export async function runClusterStep(
     signal: AbortSignal;
     jsonFile?: string;
     plan?: PlanRequest;
+    /** Which file the stage's expectation and roles come from; default: API (as scripts/stage.sh applies it). */
+    api?: StageApi;
   },
 ): Promise<StepOutcome> {
   const started = performance.now();
   const { signal } = options;
+  const api = options.api ?? resolveApi(undefined);
   await applyClusterStage(root, io, options.stage);
   if (signal.aborted) throw new InterruptedError(signal.reason, `stopped at ${options.stage}`);
   const { result: split, file } = await measure(root, io, {
@@ -131,6 +134,7 @@ export async function runClusterStep(
     serverErrorsAsAnswers: true,
     ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
     ...(options.plan ? { plan: options.plan } : {}),
+    api,
   });
   const outcome: StepOutcome = {
     stage: options.stage,
@@ -141,8 +145,7 @@ export async function runClusterStep(
     requests: split.requests,
     durationMs: 0,
   };
-  const roles = stageRoles(root, options.stage);
-  const profile = stageExpectation(root, options.stage).profiles[0];
+  const { roles, profile } = analysisTraffic(root, options.stage, api);
   if (split.verdict !== 'pass' || !roles || !profile) {
     outcome.durationMs = performance.now() - started;
     return outcome;
