@@ -223,7 +223,7 @@ async function up(
   });
   io.out(
     `local path up in ${seconds(performance.now() - started)}: gateway http://localhost:${ports.gateway}, stage ${stage}. ` +
-      'Next: `make canary-10 TARGET=local`, `rollout status`, `rollout local down`.',
+      'Next: `make canary-10 TARGET=local`, `make status TARGET=local`, `make local-down`.',
   );
   return EXIT_OK;
 }
