@@ -15,10 +15,8 @@
 # the link hack/ci-tools.sh makes); TEST_RESULTS_DIR (default .test-results).
 set -o errexit -o nounset -o pipefail
 
-# The pins and the fixed names the cluster path installs with (release webapp, namespace rollouts, the chart):
-# scripts/lib.sh, as for the scripts users run.
-# shellcheck source=scripts/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# shellcheck source=hack/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 CHART="${REPO_ROOT}/${CHART}"
 CASES_DIR="${REPO_ROOT}/scripts/test/chart-schema-cases"
@@ -28,19 +26,8 @@ KUBECONFORM="${KUBECONFORM:-${REPO_ROOT}/bin/kubeconform}"
 CHECKOV="${CHECKOV:-${REPO_ROOT}/bin/checkov}"
 KUBERNETES_SCHEMAS="${KUBERNETES_SCHEMAS:-${REPO_ROOT}/.cache/tools/kubernetes-json-schema}"
 SCHEMA_CACHE="${REPO_ROOT}/.cache/kubeconform-schemas"
-TEST_RESULTS_DIR="${TEST_RESULTS_DIR:-${REPO_ROOT}/.test-results}"
 
-WORK=""
-log() { printf '>>> %s\n' "$*"; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 2
-}
-# shellcheck source=hack/junit.sh
-source "${REPO_ROOT}/hack/junit.sh"
 junit_init chart
-
-cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
 
 require_tools() {
   local missing=() t

@@ -24,10 +24,8 @@
 # hack/gateway-api-schemas.sh makes it; default: that script's cache); TEST_RESULTS_DIR (default .test-results).
 set -o errexit -o nounset -o pipefail
 
-# The pins and the fixed names the cluster path installs with (release webapp, namespace rollouts, the chart):
-# scripts/lib.sh, as for the scripts users run.
-# shellcheck source=scripts/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# shellcheck source=hack/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 ISTIOCTL="${ISTIOCTL:-${REPO_ROOT}/bin/istioctl}"
 HELM="${HELM:-${REPO_ROOT}/bin/helm}"
@@ -35,22 +33,11 @@ KUBECONFORM="${KUBECONFORM:-${REPO_ROOT}/bin/kubeconform}"
 GATEWAY_API_SCHEMAS="${GATEWAY_API_SCHEMAS:-}"
 GA_STAGES="${REPO_ROOT}/istio/stages/gateway-api"
 GA_BASE="${REPO_ROOT}/istio/base/gateway-api"
-TEST_RESULTS_DIR="${TEST_RESULTS_DIR:-${REPO_ROOT}/.test-results}"
 CHART="${REPO_ROOT}/${CHART}"
 NAMESPACE_MANIFEST="${REPO_ROOT}/scripts/namespace.yaml"
 STAGES_DIST="${REPO_ROOT}/packages/stages/dist/index.js"
 
-WORK=""
-log() { printf '>>> %s\n' "$*"; }
-die() {
-  printf 'error: %s\n' "$*" >&2
-  exit 2
-}
-# shellcheck source=hack/junit.sh
-source "${REPO_ROOT}/hack/junit.sh"
 junit_init istio
-
-cleanup() { [[ -z "${WORK}" ]] || rm -rf "${WORK}"; }
 
 require_tools() {
   local t
@@ -223,17 +210,25 @@ analyze_route_stages() {
   # then Istio's translation: tooling/istio-diff).
 }
 
-# Each HTTPRoute stage loads against the rendered chart (its Services and pods) and gives the split of the
-# VirtualService of the same name, for every request profile of either file (packages/stages).
-pair_stages() {
-  log "HTTPRoute stages against the rendered chart: the same split as their VirtualService"
+# stages_check ID DESCRIPTION SCRIPT: a check that runs the JavaScript SCRIPT (an ES module) with packages/stages'
+# built module, the repository and the rendered chart as its arguments; recorded as missing when stages is not built.
+stages_check() {
+  local id="$1" desc="$2" script="$3"
   if [[ ! -f "${STAGES_DIST}" ]]; then
-    record_missing pairs "HTTPRoute and VirtualService stages agree" \
+    record_missing "${id}" "${desc}" \
       "packages/stages is not built (${STAGES_DIST#"${REPO_ROOT}/"} missing): run pnpm build first"
     return
   fi
+  run_check "${id}" "${desc}" node --input-type=module -e "${script}" "${STAGES_DIST}" "${REPO_ROOT}" "${WORK}/chart.yaml"
+}
+
+# Each HTTPRoute stage loads against the rendered chart (its Services and pods) and gives the split of the
+# VirtualService of the same name, for every request profile of either file (packages/stages). The scripts are
+# JavaScript in single quotes on purpose: their ${...} are template literals, not shell.
+pair_stages() {
+  log "HTTPRoute stages against the rendered chart: the same split as their VirtualService"
   # shellcheck disable=SC2016
-  run_check pairs "HTTPRoute stage lint and pairs against the rendered chart" node --input-type=module -e '
+  stages_check pairs "HTTPRoute stage lint and pairs against the rendered chart" '
     import { readFileSync } from "node:fs";
     const [dist, root, rendered] = process.argv.slice(1);
     const { lintGatewayApi, httpRouteStageNames } = await import(dist);
@@ -242,19 +237,13 @@ pair_stages() {
     for (const f of findings) console.log(`${f.file}: ${f.field}: ${f.message} [${f.rule}]`);
     console.log(`${names.length} HTTPRoute stage(s), ${findings.length} finding(s)`);
     process.exit(names.length > 0 && findings.length === 0 ? 0 : 1);
-  ' "${STAGES_DIST}" "${REPO_ROOT}" "${WORK}/chart.yaml"
+  '
 }
 
 lint_stages() {
   log "stage lint against the rendered chart"
-  if [[ ! -f "${STAGES_DIST}" ]]; then
-    record_missing lint "stage lint against the rendered chart" \
-      "packages/stages is not built (${STAGES_DIST#"${REPO_ROOT}/"} missing): run pnpm build first"
-    return
-  fi
-  # The script is JavaScript in single quotes on purpose: its ${...} are template literals, not shell.
   # shellcheck disable=SC2016
-  run_check lint "stage lint against the rendered chart" node --input-type=module -e '
+  stages_check lint "stage lint against the rendered chart" '
     import { readFileSync } from "node:fs";
     const [dist, root, rendered] = process.argv.slice(1);
     const { lint } = await import(dist);
@@ -262,7 +251,7 @@ lint_stages() {
     for (const f of findings) console.log(`${f.file}: ${f.field}: ${f.message} [${f.rule}]`);
     console.log(`${findings.length} finding(s)`);
     process.exit(findings.length === 0 ? 0 : 1);
-  ' "${STAGES_DIST}" "${REPO_ROOT}" "${WORK}/chart.yaml"
+  '
 }
 
 main() {
