@@ -177,7 +177,8 @@ export async function runStep(
       target: 'local',
       signal: options.signal,
       serverErrorsAsAnswers: true,
-      onSample: (p, s) => (traffic && p === defaultProfile ? traffic.record(s) : tally(s)),
+      // The split check's own expectation is built afresh (measure), so its default profile is matched by name.
+      onSample: (p, s) => (traffic && p.name === defaultProfile?.name ? traffic.record(s) : tally(s)),
       ...(options.jsonFile ? { jsonFile: options.jsonFile } : {}),
       ...(options.plan ? { plan: options.plan } : {}),
       ...(options.notes ? { notes: options.notes } : {}),
