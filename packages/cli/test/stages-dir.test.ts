@@ -16,7 +16,7 @@ afterAll(() => {
   for (const t of temps) rmSync(t, { recursive: true, force: true });
 });
 
-/** A copy of the repository's manifests, chart values, Makefile and (linked) app builds, plus `extra` stage files. */
+/** A copy of the repository's manifests, chart values, knobs (defaults.env) and (linked) app builds, plus `extra` stage files. */
 function repoCopy(extra: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'rollout-stages-'));
   temps.push(dir);
@@ -24,7 +24,7 @@ function repoCopy(extra: Record<string, string> = {}): string {
   cpSync(join(REPO_ROOT, 'istio'), join(dir, 'istio'), { recursive: true });
   mkdirSync(join(dir, 'charts', 'webapp'), { recursive: true });
   cpSync(join(REPO_ROOT, 'charts', 'webapp', 'values.yaml'), join(dir, 'charts', 'webapp', 'values.yaml'));
-  cpSync(join(REPO_ROOT, 'Makefile'), join(dir, 'Makefile'));
+  cpSync(join(REPO_ROOT, 'defaults.env'), join(dir, 'defaults.env'));
   symlinkSync(join(REPO_ROOT, 'apps'), join(dir, 'apps'));
   for (const [name, text] of Object.entries(extra)) writeFileSync(join(dir, 'istio', 'stages', name), text);
   return dir;
