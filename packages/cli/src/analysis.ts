@@ -120,6 +120,19 @@ export interface StepOutcome {
   durationMs: number;
 }
 
+/** A step's outcome once its split check ran: the split's verdict and requests, no analysis yet. */
+export function splitOutcome(stage: string, split: StageResult, splitFile: string): StepOutcome {
+  return {
+    stage,
+    split,
+    splitFile,
+    analysis: null,
+    verdict: split.verdict,
+    requests: split.requests,
+    durationMs: 0,
+  };
+}
+
 /**
  * One step: switch the gateway to `stage`, run the split check (5xx answers of the app count for the split and go
  * to the analysis), then, where the canary gets traffic, bake for `bakeMs` and run the analysis.
@@ -184,16 +197,7 @@ export async function runStep(
       ...(options.notes ? { notes: options.notes } : {}),
       api,
     });
-    const outcome: StepOutcome = {
-      stage: options.stage,
-      split,
-      splitFile: file,
-      analysis: null,
-      verdict: split.verdict,
-      requests: split.requests,
-      durationMs: 0,
-      answered,
-    };
+    const outcome: StepOutcome = { ...splitOutcome(options.stage, split, file), answered };
     if (split.verdict === 'pass' && traffic && roles) {
       if (options.bakeMs > 0) {
         io.out(`baking ${options.stage} for ${(options.bakeMs / 1000).toFixed(1)} s with traffic ...`);

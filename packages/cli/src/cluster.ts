@@ -21,7 +21,13 @@ import {
   stepCounts,
 } from '@rollouts/split-check';
 import { profileRequest, type StageApi } from '@rollouts/stages';
-import { analysisTraffic, type LoadedAnalysis, printAnalysis, type StepOutcome } from './analysis.js';
+import {
+  analysisTraffic,
+  type LoadedAnalysis,
+  printAnalysis,
+  type StepOutcome,
+  splitOutcome,
+} from './analysis.js';
 import { measure } from './commands/stage.js';
 import { type Io, resolveApi } from './context.js';
 import { CliError, InterruptedError } from './errors.js';
@@ -136,15 +142,7 @@ export async function runClusterStep(
     ...(options.plan ? { plan: options.plan } : {}),
     api,
   });
-  const outcome: StepOutcome = {
-    stage: options.stage,
-    split,
-    splitFile: file,
-    analysis: null,
-    verdict: split.verdict,
-    requests: split.requests,
-    durationMs: 0,
-  };
+  const outcome = splitOutcome(options.stage, split, file);
   const { roles, profile } = analysisTraffic(root, options.stage, api);
   if (split.verdict !== 'pass' || !roles || !profile) {
     outcome.durationMs = performance.now() - started;
