@@ -282,6 +282,7 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # require_gateway_port_free: GATEWAY_PORT is free (kind maps it to the gateway; `kind create cluster` would fail late).
 require_gateway_port_free() {
+  # shellcheck disable=SC2153 # GATEWAY_PORT is set by load_defaults (defaults.env), not a misspelling
   if port_in_use "${GATEWAY_PORT}"; then
     die "port ${GATEWAY_PORT} is in use (kind maps it to the gateway): stop what listens there (the local path? 'make local-down'), or see 'make doctor'"
   fi
