@@ -99,7 +99,7 @@ stages: build ## Print every stage and its expected split, derived from istio/st
 ##@ Cluster path (kind + Istio)
 
 .PHONY: doctor
-doctor: ## Preflight: Docker and its CPU/memory, tools and versions, port 8080, CPU architecture.
+doctor: ## Preflight: Docker and its CPU/memory, tools and versions, the gateway port (GATEWAY_PORT), CPU architecture.
 	scripts/doctor.sh
 
 .PHONY: tools

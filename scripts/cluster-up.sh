@@ -8,7 +8,7 @@
 # on the Node of versions.env (NODE24_VERSION). With the buildx plugin by BuildKit (`docker buildx build --load`,
 # without the default provenance attestation), else by Docker's legacy builder (DOCKER_BUILDKIT=0 docker build).
 #
-# Knobs: CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_URL, GATEWAY_PORT (kind-config's host port: must be free before the
+# Knobs: CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_URL, GATEWAY_PORT (kind maps it to the gateway: must be free before the
 # cluster is created), API (defaults: defaults.env), GIT_SHA (git rev-parse),
 # UP_TIMEOUT seconds for each bounded wait (300), SCENARIO (a demo release fault on v2 through the chart values:
 # bad-v2, slow-v2; empty: healthy; scripts/scenario.sh). Pins: versions.env.
@@ -118,6 +118,14 @@ preflight() {
 
 cluster_exists() { kind get clusters 2>/dev/null | grep -qxF "${CLUSTER_NAME}"; }
 
+# kind_config: scripts/kind-config.yaml with GATEWAY_PORT filled in (kind maps that host port to the gateway).
+kind_config() {
+  # shellcheck disable=SC2016 # the placeholder as written in the file, not an expansion
+  local text placeholder='${GATEWAY_PORT}'
+  text="$(<"${KIND_CONFIG}")"
+  printf '%s\n' "${text//"${placeholder}"/${GATEWAY_PORT}}"
+}
+
 ensure_cluster() {
   if cluster_exists; then
     STEP_RESULT="exists, skipped"
@@ -127,7 +135,8 @@ ensure_cluster() {
       STEP_RESULT="exists, skipped (kube context ${KUBE_CONTEXT} restored)"
     fi
   else
-    kind create cluster --name "${CLUSTER_NAME}" --image "${KIND_NODE_IMAGE}" --config "${KIND_CONFIG}" --wait 120s
+    log "${KIND_CONFIG} with hostPort ${GATEWAY_PORT} (GATEWAY_PORT):"
+    kind_config | show kind create cluster --name "${CLUSTER_NAME}" --image "${KIND_NODE_IMAGE}" --config - --wait 120s
     STEP_RESULT="created (${KIND_NODE_IMAGE%%@*})"
   fi
 }

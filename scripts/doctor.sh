@@ -11,10 +11,10 @@
 # by the legacy builder, which works, without BuildKit's cache).
 # Tools: missing is a blocker (with how to get it); a version other than the pin is a warning, except istioctl,
 # whose version is the Istio that `istioctl install` installs (a blocker), and a helm of another major version
-# (the scripts use Helm 4's flags: a blocker). Port 8080 (kind maps it to the gateway) must be free unless our
+# (the scripts use Helm 4's flags: a blocker). The gateway port (GATEWAY_PORT, kind maps it) must be free unless our
 # cluster holds it. CPU architecture: amd64 or arm64.
 #
-# Knobs: GATEWAY_PORT (the host port of scripts/kind-config.yaml: change both together), CLUSTER_NAME (defaults:
+# Knobs: GATEWAY_PORT (the host port kind maps to the gateway), CLUSTER_NAME (defaults:
 # defaults.env).
 set -o errexit -o nounset -o pipefail
 

@@ -22,7 +22,7 @@ build_call() {
   assert_order \
     "docker info" \
     "kind get clusters" \
-    "kind create cluster --name rollouts --image ${KIND_NODE_IMAGE} --config scripts/kind-config.yaml" \
+    "kind create cluster --name rollouts --image ${KIND_NODE_IMAGE} --config - --wait 120s" \
     "istioctl --context kind-rollouts install -y -f scripts/istio-operator.yaml" \
     "kubectl --context kind-rollouts -n istio-system rollout status deployment/istiod" \
     "kubectl --context kind-rollouts apply -f scripts/namespace.yaml" \
@@ -36,6 +36,10 @@ build_call() {
     "rollout lint --stage stable --api virtualservice" \
     "kubectl --context kind-rollouts apply -f ${STUB_STATE}/stages/virtualservice/stable.yaml" \
     "curl -sS -o /dev/null -D - --max-time 5 http://localhost:${GATEWAY_PORT}/"
+  # kind got scripts/kind-config.yaml with the gateway port filled in, and the command was shown
+  grep -qx "        hostPort: ${GATEWAY_PORT}" "${STUB_STATE}/kind-config"
+  grep -qx "      - containerPort: 30080" "${STUB_STATE}/kind-config"
+  assert_output_contains "+ kind create cluster --name rollouts --image ${KIND_NODE_IMAGE} --config - --wait 120s"
   # the Istio that got installed is the pinned one (istioctl installs its own version, checked first)
   [[ "$(cat "${STUB_STATE}/istio-version")" == "${ISTIO_VERSION}" ]]
   assert_called "curl -sS -o /dev/null -D - --max-time 5 -H x-canary: always http://localhost:${GATEWAY_PORT}/"
