@@ -148,7 +148,9 @@ check_other_tools() {
 }
 
 check_port() {
-  if have kind && have docker && kind get clusters 2>/dev/null | grep -qxF "${CLUSTER_NAME}"; then
+  if ! is_port "${GATEWAY_PORT}"; then
+    blocker "GATEWAY_PORT='${GATEWAY_PORT}' is not a port: expected an integer from 1 to 65535"
+  elif have kind && have docker && kind get clusters 2>/dev/null | grep -qxF "${CLUSTER_NAME}"; then
     ok "port ${GATEWAY_PORT}: cluster ${CLUSTER_NAME} exists and holds it"
   elif port_in_use "${GATEWAY_PORT}"; then
     blocker "port ${GATEWAY_PORT} is in use (kind maps it to the gateway): stop what listens there (the local path? 'make local-down')"

@@ -280,9 +280,19 @@ require_cgroup_v2() {
 # port_in_use PORT: something listens on 127.0.0.1:PORT.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# is_port VALUE: VALUE is a TCP port number, 1 to 65535.
+is_port() { [[ "$1" =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
+
+# require_gateway_port: GATEWAY_PORT is a port number kind can map (bad input: exit 2).
+require_gateway_port() {
+  # shellcheck disable=SC2153 # GATEWAY_PORT is set by load_defaults (defaults.env), not a misspelling
+  is_port "${GATEWAY_PORT}" ||
+    die_usage "GATEWAY_PORT='${GATEWAY_PORT}' is not a port: expected an integer from 1 to 65535"
+}
+
 # require_gateway_port_free: GATEWAY_PORT is free (kind maps it to the gateway; `kind create cluster` would fail late).
 require_gateway_port_free() {
-  # shellcheck disable=SC2153 # GATEWAY_PORT is set by load_defaults (defaults.env), not a misspelling
+  require_gateway_port
   if port_in_use "${GATEWAY_PORT}"; then
     die "port ${GATEWAY_PORT} is in use (kind maps it to the gateway): stop what listens there (the local path? 'make local-down'), or see 'make doctor'"
   fi

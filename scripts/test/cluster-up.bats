@@ -189,6 +189,16 @@ build_call() {
   [[ ! -s "${STUB_STATE}/kind-clusters" ]]
 }
 
+@test "a GATEWAY_PORT that is not a port is bad input: up stops before anything is created" {
+  GATEWAY_PORT=80a run_script cluster-up.sh
+  assert_status 2
+  assert_output_contains "GATEWAY_PORT='80a' is not a port: expected an integer from 1 to 65535"
+  refute_called "kind create"
+  GATEWAY_PORT=70000 run_script cluster-up.sh
+  assert_status 2
+  refute_called "kind create"
+}
+
 @test "the host port held by our own cluster is no obstacle to a second up" {
   given_cluster stable
   hold_port

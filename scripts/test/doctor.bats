@@ -76,6 +76,12 @@ setup() {
   assert_output_contains "FAIL   istioctl 1.20.3"
 }
 
+@test "doctor blocks on a GATEWAY_PORT that is not a port" {
+  GATEWAY_PORT=http run_script doctor.sh
+  assert_status 1
+  assert_output_contains "FAIL   GATEWAY_PORT='http' is not a port: expected an integer from 1 to 65535"
+}
+
 @test "doctor blocks when the gateway port is taken" {
   hold_port
   run_script doctor.sh
