@@ -10,8 +10,9 @@ SHELL := /usr/bin/env bash
 MAKEFLAGS += --no-builtin-rules
 .SUFFIXES:
 
-# TARGET (cluster or local), API, CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_PORT, GATEWAY_URL: their defaults are in defaults.env,
-# which the scripts and the CLI read; set one here (`make canary-25 TARGET=local`) or in the environment.
+# TARGET (cluster or local), API, CLUSTER_NAME, KUBE_CONTEXT, GATEWAY_PORT, GATEWAY_URL: their defaults are in
+# defaults.env, which the scripts and the CLI read; set one here (`make canary-25 TARGET=local`) or in the
+# environment.
 # A demo release fault on v2 (bad-v2, slow-v2: packages/cli/src/scenarios.ts); empty: none. On the cluster path
 # through the chart values (make up, make progress TARGET=cluster: scripts/scenario.sh).
 SCENARIO ?=
