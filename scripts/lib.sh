@@ -366,8 +366,12 @@ require_api() {
   esac
 }
 
-# stage_resource: what kubectl reads the applied stage from (the route object of API), as the CLI names it.
-stage_resource() { rollout field stable resource --api "${API}"; }
+# stage_resource: sets STAGE_RESOURCE, what kubectl reads the applied stage from (the route object of API), as the
+# CLI names it; the CLI is asked once (call it in the script's own shell, not in $(...), so the answer is kept).
+STAGE_RESOURCE=""
+stage_resource() {
+  [[ -n "${STAGE_RESOURCE}" ]] || STAGE_RESOURCE="$(rollout field stable resource --api "${API}")"
+}
 
 # require_cluster_api: the cluster was set up for API (`make up API=gateway-api` installs the Gateway API CRDs).
 require_cluster_api() {
@@ -379,7 +383,8 @@ require_cluster_api() {
 # applied_stage: the label rollouts/stage of the route object of API (empty when none is applied).
 applied_stage() {
   local out resource
-  resource="$(stage_resource)"
+  stage_resource
+  resource="${STAGE_RESOURCE}"
   if ! out="$(kube -n "${NAMESPACE}" get "${resource}" --ignore-not-found \
     -o 'jsonpath={.metadata.labels.rollouts/stage}' 2>&1)"; then
     die "cannot read ${resource} in namespace ${NAMESPACE}: ${out}. Run 'make up${API:+ API=${API}}' first"

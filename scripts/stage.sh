@@ -42,7 +42,7 @@ gateway_serves() {
 
 dump_stage_state() {
   log "last ${STAGE_HEADER} seen at ${GATEWAY_URL}/${GATEWAY_HOST:+ (Host: ${GATEWAY_HOST})}: '${LAST_SEEN}'"
-  kube -n "${NAMESPACE}" get "$(stage_resource)" -o yaml || true
+  kube -n "${NAMESPACE}" get "${STAGE_RESOURCE}" -o yaml || true
   istio_kube proxy-status || true
   kube -n "${ISTIO_NAMESPACE}" get pods -o wide || true
 }
@@ -65,6 +65,7 @@ main() {
   [[ -n "${STAGE_HEADER}" ]] ||
     die "${MANIFEST#"${REPO_ROOT}/"}: no response header is set to '${STAGE}' on every route, so the gateway cannot be watched ('rollout lint --stage ${STAGE} --api ${API}' says which route lacks x-rollouts-stage)"
   use_gateway_host_of "${STAGE}"
+  stage_resource
 
   local tools=(kubectl curl)
   [[ "${SKIP_VERIFY}" == 1 ]] || tools+=(k6)
@@ -79,7 +80,7 @@ main() {
   local labelled
   labelled="$(applied_stage)"
   [[ "${labelled}" == "${STAGE}" ]] ||
-    die "${file} labels $(stage_resource) rollouts/stage='${labelled}', expected '${STAGE}'"
+    die "${file} labels ${STAGE_RESOURCE} rollouts/stage='${labelled}', expected '${STAGE}'"
   log "+ curl -sI ${GATEWAY_URL}/${GATEWAY_HOST:+ -H \"Host: ${GATEWAY_HOST}\"}   until ${STAGE_PROBES} answers in a row carry ${STAGE_HEADER}: ${STAGE} (at most ${STAGE_TIMEOUT}s)"
   local waited=${SECONDS}
   wait_until "the gateway to serve stage ${STAGE} (${STAGE_HEADER})" "${STAGE_TIMEOUT}" dump_stage_state \

@@ -19,14 +19,15 @@ main() {
   fi
 
   require_cluster
+  stage_resource
   local stage strategy
   stage="$(applied_stage)"
   [[ -n "${stage}" ]] ||
-    die "cluster ${KUBE_CONTEXT} is up but no stage is applied ($(stage_resource) not found): run 'make stable'"
-  strategy="$(kube -n "${NAMESPACE}" get "$(stage_resource)" -o 'jsonpath={.metadata.labels.rollouts/strategy}')"
+    die "cluster ${KUBE_CONTEXT} is up but no stage is applied (${STAGE_RESOURCE} not found): run 'make stable'"
+  strategy="$(kube -n "${NAMESPACE}" get "${STAGE_RESOURCE}" -o 'jsonpath={.metadata.labels.rollouts/strategy}')"
   printf 'cluster:       %s (context %s)\n' "${CLUSTER_NAME}" "${KUBE_CONTEXT}"
   printf 'gateway:       %s\n' "${GATEWAY_URL}"
-  printf 'API:           %s (%s)\n' "${API}" "$(stage_resource)"
+  printf 'API:           %s (%s)\n' "${API}" "${STAGE_RESOURCE}"
   printf 'applied stage: %s (strategy %s)\n\n' "${stage}" "${strategy:-unknown}"
   rollout expect "${stage}"
 }

@@ -36,8 +36,9 @@ main() {
 
   local stage="${VERIFY_STAGE:-}"
   if [[ -z "${stage}" ]]; then
+    stage_resource
     stage="$(applied_stage)"
-    [[ -n "${stage}" ]] || die "no stage is applied in ${KUBE_CONTEXT} (VirtualService webapp not found): run 'make stable'"
+    [[ -n "${stage}" ]] || die "no stage is applied in ${KUBE_CONTEXT} (${STAGE_RESOURCE} not found): run 'make stable'"
   fi
 
   local manifest
