@@ -11,7 +11,7 @@ import { type AdminServer, createAdmin } from './admin.js';
 import type { LocalPorts } from './config.js';
 import { Gateway, type Upstream } from './gateway.js';
 import { assertPortsFree, listenAs } from './processes.js';
-import { createTableSource, workloadVersions } from './routing.js';
+import { createTableSource } from './routing.js';
 import { SupervisedWorkload, type SupervisedWorkloadOptions, workloadsHealth } from './supervisor.js';
 
 /** The tokens of the admin APIs this process started or was told about, by admin URL. */
@@ -75,8 +75,9 @@ export class MissingBuildError extends Error {
 export async function startLocalMesh(options: LocalMeshOptions): Promise<LocalMesh> {
   const log = options.log ?? (() => {});
   const { root, ports } = options;
-  const versions = workloadVersions(root);
-  const colors = new Map(loadWorkloads(root).map((w) => [w.version, w.labels.color]));
+  const chartWorkloads = loadWorkloads(root);
+  const versions = chartWorkloads.map((w) => w.version);
+  const colors = new Map(chartWorkloads.map((w) => [w.version, w.labels.color]));
   for (const version of versions) {
     if (ports.versions[version] === undefined) throw new Error(`no port for workload ${version}`);
     if (!existsSync(appBuild(root, version))) {
