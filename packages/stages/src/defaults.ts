@@ -10,12 +10,24 @@ import { paths } from './repo.js';
 const LINE = /^([A-Z_][A-Z0-9_]*)=(.*)$/;
 const REFERENCE = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
 
+/** The file's text, read once per process (a command asks for knobs many times, e.g. in a poll loop). */
+const texts = new Map<string, string>();
+
+function defaultsText(file: string): string {
+  let text = texts.get(file);
+  if (text === undefined) {
+    if (!existsSync(file)) throw new ManifestError(file, '(file)', 'not found');
+    text = readFileSync(file, 'utf8');
+    texts.set(file, text);
+  }
+  return text;
+}
+
 /** Every knob of defaults.env, resolved against `env`: the environment's value if set, else the file's. */
 export function readSettings(root: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const file = paths.defaults(root);
-  if (!existsSync(file)) throw new ManifestError(file, '(file)', 'not found');
   const out: Record<string, string> = {};
-  readFileSync(file, 'utf8')
+  defaultsText(file)
     .split('\n')
     .forEach((raw, index) => {
       if (/^\s*(#|$)/.test(raw)) return;
