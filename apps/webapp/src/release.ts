@@ -3,6 +3,8 @@
  * not a release's: it is the colour of the deployment the release runs in (APP_COLOR, the chart's
  * versions.<v>.color), so the next release, deployed to the other colour, is painted by where it runs.
  */
+import type { AppColor } from './config.js';
+
 export interface Release {
   message: string;
   /** Only in v2 and later: what the release added. */
@@ -22,9 +24,9 @@ export function releaseFor(version: string): Release {
 }
 
 /** The page colour of each deployment colour (CSS hex); a process outside blue-green is neutral grey. */
-const PAGE_COLORS = { green: '#2e7d32', blue: '#1565c0' } as const;
-export const NEUTRAL_COLOR = '#616161';
+const PAGE_COLORS: Record<AppColor, string> = { green: '#2e7d32', blue: '#1565c0' };
+const NEUTRAL_COLOR = '#616161';
 
-export function pageColor(color: keyof typeof PAGE_COLORS | null): string {
+export function pageColor(color: AppColor | null): string {
   return color === null ? NEUTRAL_COLOR : PAGE_COLORS[color];
 }
