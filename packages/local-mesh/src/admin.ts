@@ -24,6 +24,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { StageApi } from '@rollouts/stages';
 import type { Gateway, RoutingTable } from './gateway.js';
 
 /** Builds routing tables; throws BadStageError for an unknown stage, a refused stage or an invalid override. */
@@ -71,11 +72,12 @@ export interface AdminOptions {
   /** Each workload's health, for GET /workloads (absent: the endpoint answers an empty list). */
   workloads?: () => readonly unknown[];
   /** Which API carries the stages (shown in GET /stage). Default virtualservice. */
-  api?: string;
+  api?: StageApi;
 }
 
 export function createAdmin(gateway: Gateway, source: TableSource, options: AdminOptions = {}): AdminServer {
   const log = options.log ?? (() => {});
+  const api = options.api ?? 'virtualservice';
   const token = options.token ?? newAdminToken();
   if (token.length < 16) throw new Error('the admin token must be at least 16 characters');
   const expected = Buffer.from(`Bearer ${token}`);
@@ -109,7 +111,7 @@ export function createAdmin(gateway: Gateway, source: TableSource, options: Admi
     const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case 'GET /stage':
-        return json(res, 200, { ...describeStage(gateway), api: options.api ?? 'virtualservice' });
+        return json(res, 200, { ...describeStage(gateway), api });
       case 'PUT /stage': {
         if (!authorized(req.headers.authorization)) {
           return json(res, 401, {
@@ -199,7 +201,7 @@ export function createAdmin(gateway: Gateway, source: TableSource, options: Admi
     log(
       `applied stage ${table.stage}${table.overrideWeights ? ` with forced weights ${JSON.stringify(table.overrideWeights)}` : ''} (was ${previous})`,
     );
-    return json(res, 200, { ...describeStage(gateway), api: options.api ?? 'virtualservice', previous });
+    return json(res, 200, { ...describeStage(gateway), api, previous });
   }
 
   return {
