@@ -19,7 +19,7 @@ export interface LocalPorts {
 export const DEFAULT_PORTS: Readonly<Pick<LocalPorts, 'admin'>> = { admin: 15000 };
 
 /** Version vN's default port is VERSION_PORT_BASE + N. */
-export const VERSION_PORT_BASE = 3000;
+const VERSION_PORT_BASE = 3000;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

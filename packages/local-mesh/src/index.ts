@@ -11,9 +11,7 @@ export {
   type TableSource,
 } from './admin.js';
 export {
-  adminUrlFromEnv,
   ConfigError,
-  DEFAULT_PORTS,
   gatewayUrlFromEnv,
   type LocalPorts,
   parsePort,
