@@ -14,7 +14,7 @@ import {
   verifyStage,
   type WorkloadHealth,
 } from '@rollouts/local-mesh';
-import { expectedSplit, formatSplit, NAMESPACE, profiles, type StageApi } from '@rollouts/stages';
+import { expectedSplit, formatSplit, NAMESPACE, paths, profiles, type StageApi } from '@rollouts/stages';
 import {
   abortOnSignals,
   adminCall,
@@ -75,8 +75,7 @@ export async function measure(
   try {
     result = await verifyStage({
       client,
-      expectation:
-        api === 'gateway-api' ? stageExpectation(root, stage.name, api) : stageExpectation(root, stage),
+      expectation: stageExpectation(root, stage, api),
       plan,
       signal: options.signal ?? (own as { signal: AbortSignal }).signal,
       ...(options.serverErrorsAsAnswers ? { serverErrorsAsAnswers: true } : {}),
@@ -96,7 +95,7 @@ export async function measure(
   io.out(formatStageResult(result, { explain: options.explain ?? process.env.ROLLOUT_EXPLAIN === '1' }));
   const file = options.jsonFile ? resolve(options.jsonFile) : verifyFile(root, stage.name);
   const source =
-    api === 'gateway-api' ? join(root, 'istio', 'stages', 'gateway-api', `${stage.name}.yaml`) : stage.file;
+    api === 'gateway-api' ? join(paths.gatewayApiStagesDir(root), `${stage.name}.yaml`) : stage.file;
   writeJson(file, { ...result, target: options.target, api, file: source });
   io.out(
     `verification of ${stage.name}: ${result.verdict === 'pass' ? 'passed' : 'FAILED'} in ${seconds(result.durationMs)} (${result.requests} requests); JSON: ${file}`,
