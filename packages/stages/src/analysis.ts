@@ -10,7 +10,7 @@ import {
   type StageApi,
   splitFromTable,
 } from './gateway-api-stages.js';
-import { expectedSplit, listStages, loadStageFile, type Split, type StageSummary } from './stages.js';
+import { listStages, type Split, type StageSummary } from './stages.js';
 
 /**
  * The analysed steps of the stage matrix: every stage whose requests without header reach the new version
@@ -51,7 +51,7 @@ export function stageRoles(
     share = split.versions[canary] ?? 0;
   } else {
     // The summary is the VirtualService's: its share is the new version's (or its subset's, without workloads).
-    split = expectedSplit(loadStageFile(root, summary.file));
+    split = summary.split;
     share = summary.newVersionShare;
   }
   if (share <= 0) return null;

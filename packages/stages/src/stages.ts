@@ -72,6 +72,8 @@ export interface StageSummary {
   newVersionShare: number;
   /** The version (or subset, when the chart's values are not available) counted as new. */
   newVersion: string;
+  /** Where requests without override header go (expectedSplit with the default profile). */
+  split: Split;
 }
 
 /** A request profile: the headers (and optionally method and path) of the requests a check sends. */
@@ -478,7 +480,14 @@ export function scanStages(root: string): { stages: StageSummary[]; broken: Brok
       const stage = loadStageFile(root, file);
       const split = expectedSplit(stage, DEFAULT_PROFILE, ctx.dr, ctx.workloads);
       const { newVersion, share } = newVersionShare(stage, split, ctx);
-      rows.push({ name: stage.name, strategy: stage.strategy, file, newVersionShare: share, newVersion });
+      rows.push({
+        name: stage.name,
+        strategy: stage.strategy,
+        file,
+        newVersionShare: share,
+        newVersion,
+        split,
+      });
     } catch (error) {
       broken.push({ name: basename(file, '.yaml'), file, error: error as Error });
     }
