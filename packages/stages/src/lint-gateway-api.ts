@@ -88,7 +88,9 @@ export function lintGatewayApi(root: string, options: GatewayApiLintOptions = {}
     add(error.file, error.field, 'manifest', error.problem);
   }
   const vsCtx = repoContext(root);
-  if (options.renderedChart !== undefined) vsCtx.workloads = workloadsFromRendered(options.renderedChart);
+  // The chart gatewayApiContext parsed; parsed again only when that context failed to load.
+  if (options.renderedChart !== undefined)
+    vsCtx.workloads = ctx?.workloads ?? workloadsFromRendered(options.renderedChart);
 
   const stages: HttpRouteStage[] = [];
   for (const name of names) {
