@@ -44,7 +44,13 @@ import { describe, HEADER_NAME, type ObjectMeta, Reader, rewrittenBeforeRouting 
 import { re2Problem } from './re2.js';
 import { NAMESPACE } from './repo.js';
 import { type ClusterInfo, DEFAULT_NAMESPACE, type GatewayRouteTable } from './table.js';
-import { convertRetryPolicy, isCatchAllRoute, type RouteSource, subsetKey } from './translate.js';
+import {
+  byteCompare,
+  convertRetryPolicy,
+  isCatchAllRoute,
+  type RouteSource,
+  subsetKey,
+} from './translate.js';
 import type { Workload } from './workloads.js';
 
 export const GATEWAY_API = 'gateway.networking.k8s.io/v1';
@@ -507,10 +513,6 @@ export function servicesFromRenderedObjects(objects: readonly unknown[]): Backen
 
 export interface HttpRouteTableOptions {
   gateway?: KubeGateway;
-}
-
-function byteCompare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function uriRank(p: HttpRouteMatchSpec['path']): number {

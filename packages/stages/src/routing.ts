@@ -8,7 +8,7 @@
 import type { HttpRoute, VirtualService } from './manifest.js';
 import { type CompiledMatch, compileEnvoyRoutes, firstMatch, UnsupportedRequestError } from './match.js';
 import { normalizePath } from './path.js';
-import { type TranslatedRoute, translateHttpRoutes } from './translate.js';
+import { byteCompare, type TranslatedRoute, translateHttpRoutes } from './translate.js';
 
 /** The parts of a request that routing looks at. Header names must be lower case (as Node gives them). */
 export interface RouteRequest {
@@ -43,10 +43,6 @@ export interface MatchedRoute {
 export interface CompiledRoutes {
   readonly http: readonly HttpRoute[];
   readonly routes: readonly CompiledMatch<TranslatedRoute>[];
-}
-
-function byteCompare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A route's response header operations, ready to apply, or null when there are none. */

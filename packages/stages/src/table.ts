@@ -23,7 +23,7 @@ import type { Destination, DestinationRule, Gateway, VirtualService } from './ma
 import { type CompiledMatch, compileEnvoyRoutes, firstMatch, UnsupportedRequestError } from './match.js';
 import { normalizePath } from './path.js';
 import { NAMESPACE } from './repo.js';
-import { type RouteSource, subsetKey, translateHttpRoutes } from './translate.js';
+import { byteCompare, type RouteSource, subsetKey, translateHttpRoutes } from './translate.js';
 import { subsetSelects, type Workload } from './workloads.js';
 
 /** The namespace of Istio's ingress gateway (scripts/istio-operator.yaml): what `exportTo` is checked against. */
@@ -136,7 +136,7 @@ function moreSpecificFirst(a: string, b: string): number {
   const bw = b.startsWith('*');
   if (aw !== bw) return aw ? 1 : -1;
   if (a.length !== b.length) return b.length - a.length;
-  return a < b ? -1 : a > b ? 1 : 0;
+  return byteCompare(a, b);
 }
 
 /** Go's net.JoinHostPort. */

@@ -103,7 +103,8 @@ function headerMatcher(name: string, m: StringMatch): HeaderMatcher {
   return isPresentMatch(m) ? { name, presentMatch: true } : { name, stringMatch: envoyStringMatch(m) };
 }
 
-function byteCompare(a: string, b: string): number {
+/** Go's string order: by UTF-16 code unit (byte order for the ASCII names it sorts). */
+export function byteCompare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
