@@ -528,6 +528,20 @@ function valueMatcher(type: ValueMatchType, value: string): StringMatcher {
   return type === 'Exact' ? { exact: value } : { safeRegex: { regex: value } };
 }
 
+/** The header or query parameter matchers of a match, sorted by name: a RegularExpression `*` is a presence match. */
+function nameMatchers(
+  matches: readonly { name: string; type: ValueMatchType; value: string }[],
+): QueryParameterMatcher[] {
+  return matches
+    .map(
+      (x): QueryParameterMatcher =>
+        x.type === 'RegularExpression' && x.value === '*'
+          ? { name: x.name, presentMatch: true }
+          : { name: x.name, stringMatch: valueMatcher(x.type, x.value) },
+    )
+    .sort((a, b) => byteCompare(a.name, b.name));
+}
+
 function routeMatchOf(m: HttpRouteMatchSpec): RouteMatch {
   const out: RouteMatch = { caseSensitive: true };
   const path = istioPath(m.path);
@@ -535,22 +549,11 @@ function routeMatchOf(m: HttpRouteMatchSpec): RouteMatch {
   else if (m.path.type === 'RegularExpression') out.safeRegex = { regex: path };
   else if (path === '/') out.prefix = '/';
   else out.pathSeparatedPrefix = path.replace(/\/$/, '');
-  const headers: HeaderMatcher[] = m.headers.map((h) =>
-    h.type === 'RegularExpression' && h.value === '*'
-      ? { name: h.name, presentMatch: true }
-      : { name: h.name, stringMatch: valueMatcher(h.type, h.value) },
-  );
-  headers.sort((a, b) => byteCompare(a.name, b.name));
+  const headers: HeaderMatcher[] = nameMatchers(m.headers);
   if (m.method !== undefined) headers.push({ name: ':method', stringMatch: { exact: m.method } });
   if (headers.length > 0) out.headers = headers;
   if (m.queryParams.length > 0) {
-    const qp: QueryParameterMatcher[] = m.queryParams.map((q) =>
-      q.type === 'RegularExpression' && q.value === '*'
-        ? { name: q.name, presentMatch: true }
-        : { name: q.name, stringMatch: valueMatcher(q.type, q.value) },
-    );
-    qp.sort((a, b) => byteCompare(a.name, b.name));
-    out.queryParameters = qp;
+    out.queryParameters = nameMatchers(m.queryParams);
   }
   // Keep protojson's field order (the path specifier first).
   const { caseSensitive, ...rest } = out;
