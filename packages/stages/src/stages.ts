@@ -528,15 +528,7 @@ export function stageStrategy(root: string, name: string): Strategy {
   const names = stageNames(root);
   if (!names.includes(name)) throw new UnknownStageError(name, orderedNames(root, names));
   const file = join(paths.stagesDir(root), `${name}.yaml`);
-  const strategy = labelsOf(file)?.[STRATEGY_LABEL];
-  if (strategy === undefined || !(STRATEGIES as readonly string[]).includes(strategy)) {
-    throw new ManifestError(
-      file,
-      `metadata.labels.${STRATEGY_LABEL}`,
-      `must be one of ${STRATEGIES.join(', ')}`,
-    );
-  }
-  return strategy as Strategy;
+  return strategyLabel(labelsOf(file) ?? {}, file);
 }
 
 /** The stage files carrying `rollouts/stable: "true"`, with their strategy label (files read loosely). */
