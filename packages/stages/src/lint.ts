@@ -2,6 +2,7 @@ import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ManifestError, UnknownStageError } from './errors.js';
 import { selectVirtualHost } from './hosts.js';
+import type { GatewayApiLintRule } from './lint-gateway-api.js';
 import type { DestinationRule, Gateway, ResponseHeaderOperations } from './manifest.js';
 import { NAMESPACE, paths } from './repo.js';
 import {
@@ -39,9 +40,7 @@ export type LintRule =
   | 'stage-header'
   | 'virtual-service-name'
   // The Gateway API stages (lint-gateway-api.ts).
-  | 'route-name'
-  | 'stage-pair'
-  | 'backend-selects-nothing';
+  | GatewayApiLintRule;
 
 /** `error`: the stage is refused before it is applied (cluster and local path alike); `warning`: reported only. */
 export type LintSeverity = 'error' | 'warning';
