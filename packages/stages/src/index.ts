@@ -35,20 +35,16 @@ export {
 export {
   type BackendRefSpec,
   type BackendService,
-  DEFAULT_KUBE_GATEWAY,
   GATEWAY_API,
   type HeaderModifierSpec,
-  HTTPROUTE_LIMITS,
   type HTTPRoute,
   type HttpRouteMatchSpec,
   type HttpRouteRuleSpec,
-  type HttpRouteTableOptions,
   httpRouteTable,
   type KubeGateway,
   parseHttpRoute,
   parseKubeGateway,
   servicesFromRenderedObjects,
-  servicesFromWorkloads,
 } from './httproute.js';
 export {
   type Finding,
